@@ -1,0 +1,69 @@
+// swift-tools-version:6.2
+//
+// Spyglass: a sampling profiler for CPython, read from outside the process.
+//
+// Layers, data flowing one way (each target depends only on the ones above it):
+//   CSpyglass        C shims for what Glibc does not export (process_vm_readv, ptrace, wait macros, zlib)
+//   SpyglassProcess  the only place for syscalls, ptrace, /proc and raw pointers
+//   SpyglassELF      ELF reading: sections, symbols, program headers
+//   SpyglassLayouts  CPython layouts: pure data, one table per minor version, plus _Py_DebugOffsets
+//   SpyglassStacks   finding the interpreter and walking threads and frames
+//   SpyglassProfile  the profile model: interned frames and stacks, aggregation, timeline
+//   SpyglassOutput   writers: flamegraph SVG, speedscope, chrome trace, raw, pprof
+//   SpyglassCLI      swift-argument-parser commands
+//   spyglass         the thin executable
+import PackageDescription
+
+let pure: [SwiftSetting] = [.strictMemorySafety(), .treatWarning("StrictMemorySafety", as: .error)]
+
+let package = Package(
+  name: "Spyglass",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "spyglass", targets: ["spyglass"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+  ],
+  targets: [
+    .target(
+      name: "CSpyglass",
+      cSettings: [.define("_GNU_SOURCE")],
+      linkerSettings: [.linkedLibrary("z")]
+    ),
+    .target(name: "SpyglassProcess", dependencies: ["CSpyglass"]),
+    .target(name: "SpyglassELF", dependencies: ["SpyglassProcess"]),
+    .target(name: "SpyglassLayouts", swiftSettings: pure),
+    .target(name: "SpyglassStacks", dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts"]),
+    .target(name: "SpyglassProfile", swiftSettings: pure),
+    .target(
+      name: "SpyglassOutput",
+      dependencies: [
+        "SpyglassProfile", "CSpyglass",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .target(
+      name: "SpyglassCLI",
+      dependencies: [
+        "SpyglassProcess", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(name: "spyglass", dependencies: ["SpyglassCLI"]),
+    .target(
+      name: "TestSupport",
+      dependencies: ["SpyglassProcess"],
+      path: "Tests/TestSupport"
+    ),
+    .testTarget(
+      name: "SpyglassTests",
+      dependencies: [
+        "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassStacks",
+        "SpyglassProfile", "SpyglassOutput", "SpyglassCLI",
+      ],
+      resources: [.copy("Fixtures")]
+    ),
+  ]
+)

@@ -1,0 +1,171 @@
+//===--- MemoryReader.swift - reading another process's memory ----------===//
+//
+// A reader has one core operation, `read(at:into:)`; everything else (words, byte arrays, C strings)
+// is built on it. The live reader (`ProcessMemory`) and the in-memory snapshot used by tests and the
+// fuzzer (`SnapshotMemory`) both conform, so the stack walkers run unchanged over either.
+//
+//===----------------------------------------------------------------------===//
+
+/// An address in the target process. Never dereferenced locally.
+public typealias RemoteAddress = UInt64
+
+/// Why a read of target memory failed. Routine while sampling a live process, so it is a small
+/// value type thrown with typed throws.
+public enum ReadFault: Error, Equatable, Sendable {
+  /// The address range is not mapped in the target (EFAULT), or is null.
+  case unmapped(address: RemoteAddress)
+  /// Only part of the range could be read.
+  case partial(address: RemoteAddress, wanted: Int, got: Int)
+  /// The process no longer exists (ESRCH).
+  case processGone
+  /// The kernel refused access (EPERM): ptrace_scope, missing CAP_SYS_PTRACE.
+  case permissionDenied
+  /// A value read from the target is implausible (a length, a count, a depth or a tag out of range).
+  case implausible(String)
+  /// Any other errno.
+  case system(errno: Int32)
+}
+
+/// Reads bytes out of a target's address space.
+public protocol MemoryReader {
+  /// Fills `buffer` with the bytes at `address` or throws; never returns a short read.
+  func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault)
+}
+
+/// The largest single read the helpers below allow: anything bigger read from a target-controlled
+/// length is garbage.
+public let maximumReadSize = 16 << 20
+
+extension MemoryReader {
+  /// `count` bytes at `address`.
+  @inlinable
+  public func readBytes(at address: RemoteAddress, count: Int) throws(ReadFault) -> [UInt8] {
+    guard count >= 0, count <= maximumReadSize else { throw .implausible("read of \(count) bytes") }
+    if count == 0 { return [] }
+    var result = [UInt8](repeating: 0, count: count)
+    try readIntoArray(&result, at: address)
+    return result
+  }
+
+  /// Reads into an existing array, resizing it to `count` (no allocation once it has the capacity).
+  @inlinable
+  public func readBytes(at address: RemoteAddress, count: Int, into bytes: inout [UInt8]) throws(ReadFault) {
+    guard count >= 0, count <= maximumReadSize else { throw .implausible("read of \(count) bytes") }
+    if bytes.count != count {
+      bytes.removeAll(keepingCapacity: true)
+      bytes.append(contentsOf: repeatElement(0, count: count))
+    }
+    if count == 0 { return }
+    try readIntoArray(&bytes, at: address)
+  }
+
+  /// Fills the whole array (Array's withUnsafeMutableBytes rethrows untyped, so the fault is carried
+  /// out of the closure by hand).
+  @inlinable
+  func readIntoArray(_ bytes: inout [UInt8], at address: RemoteAddress) throws(ReadFault) {
+    var fault: ReadFault?
+    bytes.withUnsafeMutableBytes { buffer in
+      do throws(ReadFault) { try read(at: address, into: buffer) } catch { fault = error }
+    }
+    if let fault { throw fault }
+  }
+
+  /// A little-endian 64-bit word.
+  @inlinable
+  public func readUInt64(at address: RemoteAddress) throws(ReadFault) -> UInt64 {
+    var value: UInt64 = 0
+    var fault: ReadFault?
+    withUnsafeMutableBytes(of: &value) { buffer in
+      do throws(ReadFault) { try read(at: address, into: buffer) } catch { fault = error }
+    }
+    if let fault { throw fault }
+    return UInt64(littleEndian: value)
+  }
+
+  /// A pointer-sized word that must not be null.
+  @inlinable
+  public func readPointer(at address: RemoteAddress) throws(ReadFault) -> RemoteAddress {
+    let value = try readUInt64(at: address)
+    guard value != 0 else { throw .unmapped(address: 0) }
+    return value
+  }
+
+  @inlinable
+  public func readUInt32(at address: RemoteAddress) throws(ReadFault) -> UInt32 {
+    var value: UInt32 = 0
+    var fault: ReadFault?
+    withUnsafeMutableBytes(of: &value) { buffer in
+      do throws(ReadFault) { try read(at: address, into: buffer) } catch { fault = error }
+    }
+    if let fault { throw fault }
+    return UInt32(littleEndian: value)
+  }
+
+  /// A NUL-terminated string of at most `limit` bytes (read in chunks that stay on one page).
+  public func readCString(at address: RemoteAddress, limit: Int = 4096) throws(ReadFault) -> [UInt8] {
+    var result: [UInt8] = []
+    var cursor = address
+    while result.count < limit {
+      let toPageEnd = Int(4096 - (cursor & 4095))
+      let chunk = Swift.min(toPageEnd, limit - result.count)
+      let bytes = try readBytes(at: cursor, count: chunk)
+      if let nul = bytes.firstIndex(of: 0) {
+        result.append(contentsOf: bytes[..<nul])
+        return result
+      }
+      result.append(contentsOf: bytes)
+      cursor &+= UInt64(chunk)
+    }
+    return result
+  }
+}
+
+/// A bounds-checked little-endian view of bytes read from the target. Every load returns 0 when out
+/// of range instead of trapping, so a torn structure yields garbage values (which the walkers
+/// validate) rather than a crash.
+public struct ByteView: Sendable {
+  public let bytes: [UInt8]
+  public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+  @inlinable public var count: Int { bytes.count }
+
+  @inlinable
+  public func u8(_ offset: Int) -> UInt8 {
+    guard offset >= 0, offset < bytes.count else { return 0 }
+    return bytes[offset]
+  }
+
+  @inlinable
+  public func u16(_ offset: Int) -> UInt16 {
+    guard offset >= 0, offset + 2 <= bytes.count else { return 0 }
+    return UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+  }
+
+  @inlinable
+  public func u32(_ offset: Int) -> UInt32 {
+    guard offset >= 0, offset + 4 <= bytes.count else { return 0 }
+    var value: UInt32 = 0
+    for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * UInt32(i)) }
+    return value
+  }
+
+  @inlinable
+  public func i32(_ offset: Int) -> Int32 { Int32(bitPattern: u32(offset)) }
+
+  @inlinable
+  public func u64(_ offset: Int) -> UInt64 {
+    guard offset >= 0, offset + 8 <= bytes.count else { return 0 }
+    var value: UInt64 = 0
+    for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+    return value
+  }
+
+  @inlinable
+  public func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
+
+  @inlinable
+  public func slice(_ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
+    guard offset >= 0, length >= 0, offset + length <= bytes.count else { return [] }
+    return bytes[offset..<(offset + length)]
+  }
+}

@@ -1,0 +1,44 @@
+//===--- SnapshotMemory.swift - target memory held in this process ----===//
+//
+// A set of byte ranges captured from (or made up to look like) a target's address space. Used by
+// tests and by the fuzzer, which mutates snapshots of real interpreter memory and walks them with
+// the same code the sampler uses on a live process.
+//
+//===----------------------------------------------------------------------===//
+
+public struct SnapshotMemory: MemoryReader, Sendable {
+  public struct Region: Sendable {
+    public var start: RemoteAddress
+    public var bytes: [UInt8]
+    public init(start: RemoteAddress, bytes: [UInt8]) {
+      self.start = start
+      self.bytes = bytes
+    }
+    public var end: RemoteAddress { start &+ UInt64(bytes.count) }
+  }
+
+  public var regions: [Region]
+
+  public init(regions: [Region] = []) { self.regions = regions.sorted { $0.start < $1.start } }
+
+  public mutating func add(_ region: Region) {
+    regions.append(region)
+    regions.sort { $0.start < $1.start }
+  }
+
+  public func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
+    let count = buffer.count
+    if count == 0 { return }
+    let (end, overflow) = address.addingReportingOverflow(UInt64(count))
+    guard !overflow, address != 0 else { throw .unmapped(address: address) }
+    for region in regions where region.start <= address && end <= region.end {
+      let offset = Int(address - region.start)
+      region.bytes.withUnsafeBytes { source in
+        // SAFETY: offset + count <= region.bytes.count was checked by the containment test above.
+        unsafe buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)]))
+      }
+      return
+    }
+    throw .unmapped(address: address)
+  }
+}

@@ -1,0 +1,3 @@
+import SpyglassCLI
+
+SpyglassCommand.main()
