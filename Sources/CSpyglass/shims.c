@@ -22,7 +22,7 @@ long spy_ptrace_seize(pid_t tid, unsigned long options) {
   return ptrace(PTRACE_SEIZE, tid, NULL, (void *)options);
 }
 long spy_ptrace_interrupt(pid_t tid) { return ptrace(PTRACE_INTERRUPT, tid, NULL, NULL); }
-long spy_ptrace_detach(pid_t tid) { return ptrace(PTRACE_DETACH, tid, NULL, NULL); }
+long spy_ptrace_detach(pid_t tid, int sig) { return ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig); }
 long spy_ptrace_cont(pid_t tid, int sig) { return ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig); }
 long spy_ptrace_getregs(pid_t tid, uint64_t *regs, size_t count) {
 #if defined(__x86_64__)

@@ -1,7 +1,73 @@
+//===--- SpyglassCommand.swift - the `spyglass` command line --------------===//
+//
+// py-spy's commands and option names, so a py-spy user needs no new habits: record, top, dump
+// (and their unique prefixes r, t, d), plus `completions`.
+//
+//===----------------------------------------------------------------------===//
+
 import ArgumentParser
 
 public struct SpyglassCommand: ParsableCommand {
+  public static let version = "0.1.0"
+
   public static let configuration = CommandConfiguration(
-    commandName: "spyglass", abstract: "Sampling profiler for Python programs")
+    commandName: "spyglass",
+    abstract: "Sampling profiler for Python programs",
+    discussion: """
+      Spyglass reads a running CPython process's memory from outside (no code injected, nothing to \
+      import) and rebuilds every thread's Python stack. Supports CPython 2.7 and 3.6–3.13.
+      """,
+    version: "spyglass \(version)",
+    subcommands: [Record.self, Top.self, Dump.self, Completions.self]
+  )
+
   public init() {}
+
+  /// Runs the command line, accepting py-spy's unique-prefix subcommands (`r`, `t`, `d`).
+  public static func run(arguments: [String]) {
+    main(expandingPrefix(arguments))
+  }
+
+  static func expandingPrefix(_ arguments: [String]) -> [String] {
+    guard let first = arguments.first, !first.hasPrefix("-") else { return arguments }
+    let names = ["record", "top", "dump", "completions", "help"]
+    let matches = names.filter { $0.hasPrefix(first) }
+    guard matches.count == 1, matches[0] != first else { return arguments }
+    return [matches[0]] + arguments.dropFirst()
+  }
+}
+
+/// Parses a pid given in decimal or in hex with a 0x prefix, as py-spy does.
+struct ProcessID: ExpressibleByArgument, Sendable, Equatable {
+  let value: Int32
+  init?(argument: String) {
+    let text = argument.lowercased()
+    if text.hasPrefix("0x") {
+      guard let value = Int32(text.dropFirst(2), radix: 16), value > 0 else { return nil }
+      self.value = value
+    } else {
+      guard let value = Int32(text), value > 0 else { return nil }
+      self.value = value
+    }
+  }
+  static let defaultCompletionKind = CompletionKind.default
+}
+
+public struct Completions: ParsableCommand {
+  public static let configuration = CommandConfiguration(
+    abstract: "Generate shell completions", shouldDisplay: false)
+
+  @Argument(help: "Shell type (bash, zsh, fish)")
+  var shell: CompletionShell
+
+  public init() {}
+
+  public func run() throws {
+    print(SpyglassCommand.completionScript(for: shell))
+  }
+}
+
+extension CompletionShell: @retroactive ExpressibleByArgument {
+  public init?(argument: String) { self.init(rawValue: argument) }
+  public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

@@ -21,18 +21,26 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
 
   // .. PyInterpreterState ..................................................
   public var interpNext = absent
+  /// `id` (3.7+, an int64).
+  public var interpID = absent
   /// `tstate_head` (≤3.10) or `threads.head` (3.11+).
   public var interpThreadsHead = absent
   /// `modules` (≤3.11) or `imports.modules` (3.12+): the sys.modules dict.
   public var interpModules = absent
   /// `ceval.gil` (3.12+): pointer to the interpreter's `_gil_runtime_state`.
   public var interpCevalGil = absent
+  /// `_gil` (3.12+): the interpreter's own embedded `_gil_runtime_state` (used when it owns its GIL).
+  public var interpGilRuntimeState = absent
+  /// sizeof(PyInterpreterState).
+  public var interpSize = absent
 
   // .. struct _gil_runtime_state (3.7+) ....................................
   public var gilLastHolder = absent
   public var gilLocked = absent
 
   // .. PyThreadState ........................................................
+  /// `prev` (3.x).
+  public var tstatePrev = absent
   public var tstateNext = absent
   public var tstateInterp = absent
   /// `frame` (≤3.10, a PyFrameObject*), `cframe` (3.11/3.12, a _PyCFrame*) or `current_frame`
@@ -48,6 +56,8 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var tstateDatastackChunk = absent
   public var tstateDatastackTop = absent
   public var tstateDatastackLimit = absent
+  /// sizeof(PyThreadState).
+  public var tstateSize = absent
 
   // .. _PyStackChunk (3.11+) ...............................................
   public var stackChunkPrevious = absent
@@ -101,6 +111,8 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var codeFirstTraceable = absent
   /// `co_code_adaptive` (3.11+): the inline bytecode.
   public var codeCodeAdaptive = absent
+  /// sizeof(PyCodeObject).
+  public var codeSize = absent
 
   // .. PyObject / PyVarObject / PyTypeObject ...............................
   public var objectType = absent
@@ -128,6 +140,7 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var moduleDict = absent
 
   // .. str (3.3+ PEP 393) ..........................................................
+  /// `PyASCIIObject.length` (3.x); `PyUnicodeObject.length` on 2.7 (code units of `unicode27Data`).
   public var unicodeLength = absent
   public var unicodeState = absent
   /// sizeof(PyASCIIObject): where compact ASCII data starts.

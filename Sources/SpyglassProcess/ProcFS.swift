@@ -96,6 +96,9 @@ public enum ProcFS {
     return result.sorted()
   }
 
+  /// Whether a file exists at `path` (access(2) with F_OK).
+  public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
   /// The path under which a file mapped by `pid` can be opened from here.
   public static func pathInTarget(_ pid: Int32, _ path: String) -> String {
     "/proc/\(pid)/root\(path)"

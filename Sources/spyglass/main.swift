@@ -1,3 +1,3 @@
 import SpyglassCLI
 
-SpyglassCommand.main()
+SpyglassCommand.run(arguments: Array(CommandLine.arguments.dropFirst()))

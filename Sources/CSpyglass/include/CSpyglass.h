@@ -18,8 +18,8 @@ ssize_t spy_process_vm_readv(pid_t pid, const struct iovec *local_iov, unsigned 
 long spy_ptrace_seize(pid_t tid, unsigned long options);
 /// PTRACE_INTERRUPT. 0 or -1/errno.
 long spy_ptrace_interrupt(pid_t tid);
-/// PTRACE_DETACH (signal 0). 0 or -1/errno.
-long spy_ptrace_detach(pid_t tid);
+/// PTRACE_DETACH, delivering `sig` (0 for none). 0 or -1/errno.
+long spy_ptrace_detach(pid_t tid, int sig);
 /// PTRACE_CONT delivering `sig`. 0 or -1/errno.
 long spy_ptrace_cont(pid_t tid, int sig);
 /// PTRACE_GETREGS into 27 u64 words (x86_64 user_regs_struct). 0 or -1/errno.

@@ -1,0 +1,173 @@
+//===--- Record.swift - `spyglass record` ------------------------------------===//
+
+import ArgumentParser
+import Glibc
+import SpyglassOutput
+import SpyglassProcess
+import SpyglassProfile
+import SpyglassStacks
+
+extension OutputFormat: ExpressibleByArgument {
+  public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+/// How samples are weighted.
+enum Weighting: String, ExpressibleByArgument, CaseIterable {
+  /// Every sample counts 1/rate seconds (py-spy's behaviour).
+  case samples
+  /// Every sample counts the CPU time its thread used since the thread's previous sample.
+  case cpu
+}
+
+/// A duration in seconds, or `unlimited`.
+struct Duration: ExpressibleByArgument {
+  let seconds: Double?
+  init?(argument: String) {
+    if argument == "unlimited" {
+      seconds = nil
+    } else if let value = Double(argument), value > 0, value.isFinite {
+      seconds = value
+    } else {
+      return nil
+    }
+  }
+  var defaultValueDescription: String { seconds.map { String($0) } ?? "unlimited" }
+}
+
+/// Options shared by record and top.
+struct SamplingOptions: ParsableArguments {
+  @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
+  var pid: ProcessID?
+
+  @Option(name: .shortAndLong, help: "The number of samples to collect per second")
+  var rate: Double = 100
+
+  @Flag(name: .shortAndLong, help: "Profile subprocesses of the original process")
+  var subprocesses = false
+
+  @Flag(name: .customLong("full-filenames"), help: "Show full Python filenames, instead of shortening to show only the package part")
+  var fullFilenames = false
+
+  @Flag(name: .shortAndLong, help: "Only include traces that are holding on to the GIL")
+  var gil = false
+
+  @Flag(name: .shortAndLong, help: "Include stack traces for idle threads")
+  var idle = false
+
+  @Flag(name: .shortAndLong, help: "Collect stack traces from native extensions written in Cython, C or C++")
+  var native = false
+
+  @Flag(
+    help:
+      "Don't pause the python process when collecting samples. Setting this option will reduce the performance impact of sampling, but may lead to inaccurate results"
+  )
+  var nonblocking = false
+
+  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("commandline of a python program to run", valueName: "python_program"))
+  var program: [String] = []
+
+  func validate() throws {
+    if pid == nil && program.isEmpty {
+      throw ValidationError("Either --pid PID or a program to run (after --) is required.")
+    }
+    if pid != nil && !program.isEmpty {
+      throw ValidationError("Give either --pid or a program to run, not both.")
+    }
+    if !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be a number of samples per second between 0 and 1000000.") }
+    if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
+    if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
+  }
+
+  /// The program without a leading "--".
+  var command: [String] { program.first == "--" ? Array(program.dropFirst()) : program }
+}
+
+public struct Record: ParsableCommand {
+  public static let configuration = CommandConfiguration(
+    abstract: "Records stack trace information to a flamegraph, speedscope, chrome trace, raw or pprof file",
+    discussion: """
+      Sampling stops at --duration, when the program exits, or on Ctrl-C / SIGTERM; in every case the \
+      samples taken so far are written. Send SIGUSR1 to a running record to write the profile so far to \
+      the output file without stopping (statistics at any time).
+
+      Examples:
+        spyglass record -o profile.svg --pid 1234
+        spyglass record -f speedscope -o profile.json -- python3 app.py
+      """)
+
+  @OptionGroup var sampling: SamplingOptions
+
+  @Option(name: .shortAndLong, help: ArgumentHelp("Output filename", valueName: "filename"))
+  var output: String?
+
+  @Option(name: .shortAndLong, help: "Output file format")
+  var format: OutputFormat = .flamegraph
+
+  @Option(name: .shortAndLong, help: ArgumentHelp("The number of seconds to sample for", valueName: "duration"))
+  var duration: Duration = Duration(argument: "unlimited")!
+
+  @Flag(name: .customShort("F"), help: "Aggregate samples by function's first line number, instead of current line number")
+  var function = false
+
+  @Flag(help: "Do not show line numbers")
+  var nolineno = false
+
+  @Flag(name: .shortAndLong, help: "Show thread ids in the output")
+  var threads = false
+
+  @Option(help: "Weight samples by count (samples) or by the CPU time each thread used between samples (cpu)")
+  var weight: Weighting = .samples
+
+  @Flag(help: .hidden)
+  var hideprogress = false
+
+  public init() {}
+
+  public func validate() throws {
+    if function && nolineno { throw ValidationError("--function & --nolineno can't be used together") }
+  }
+
+  public func run() throws {
+    try reportingFailures {
+      let path = output ?? defaultOutputName()
+      try checkWritable(path)
+      var recording = Recording(
+        options: sampling, format: format, outputPath: path, duration: duration.seconds,
+        lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
+        showProgress: !hideprogress && Terminal.isTerminal(2), title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
+      try recording.run()
+    }
+  }
+
+  func defaultOutputName() -> String {
+    let base: String
+    if let program = sampling.command.first {
+      base = program.split(separator: "/").last.map(String.init) ?? "profile"
+    } else {
+      base = String(sampling.pid?.value ?? 0)
+    }
+    return "\(base)-\(localTimestamp()).\(format.fileExtension)"
+  }
+}
+
+/// Opens `path` for writing (creating it) to find problems before sampling starts.
+func checkWritable(_ path: String) throws {
+  let existed = access(path, F_OK) == 0
+  let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+  if fd < 0 {
+    let reason = String(cString: strerror(errno))
+    throw Failure(message: "Cannot write the output file '\(path)': \(reason).")
+  }
+  close(fd)
+  if !existed { unlink(path) }
+}
+
+/// Local time as 2026-11-22T10:32:48 (with a Z suffix when local time is UTC).
+func localTimestamp() -> String {
+  var now = time(nil)
+  var parts = tm()
+  localtime_r(&now, &parts)
+  func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+  let zone = parts.tm_gmtoff == 0 ? "Z" : ""
+  return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))\(zone)"
+}

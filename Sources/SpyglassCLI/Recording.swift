@@ -1,0 +1,339 @@
+//===--- Recording.swift - the sampling loop behind record and top --------===//
+//
+// One thread does everything (ptrace requests are bound to the thread that made them): it waits
+// for the next Poisson-spaced tick, samples every attached process, folds the stacks into the
+// profile model, and between ticks watches for new child processes (--subprocesses), signals
+// (Ctrl-C/SIGTERM stop, SIGUSR1 writes the profile so far) and the end of the recording.
+//
+//===----------------------------------------------------------------------===//
+
+import Glibc
+import SpyglassOutput
+import SpyglassProcess
+import SpyglassProfile
+import SpyglassStacks
+
+/// Which line a frame is attributed to.
+enum LineMode {
+  case current
+  /// `--function`: the function's first line.
+  case firstLine
+  /// `--nolineno`.
+  case none
+}
+
+/// Folds sampled stacks into a Profile: frame and stack interning keyed by cheap integers, thread
+/// and process pseudo-frames, weights.
+struct ProfileBuilder {
+  var profile: Profile
+  let lineMode: LineMode
+  let showThreads: Bool
+  let showProcesses: Bool
+  private var frameCache: [FrameKey: FrameID] = [:]
+  private var pseudoFrames: [String: FrameID] = [:]
+  private var scratch: [FrameID] = []
+
+  struct FrameKey: Hashable {
+    var pid: Int32
+    var code: CodeID
+    var line: Int32
+  }
+
+  init(profile: Profile, lineMode: LineMode, showThreads: Bool, showProcesses: Bool) {
+    self.profile = profile
+    self.lineMode = lineMode
+    self.showThreads = showThreads
+    self.showProcesses = showProcesses
+  }
+
+  mutating func pseudoFrame(_ name: String) -> FrameID {
+    if let id = pseudoFrames[name] { return id }
+    let id = profile.intern(Frame(name: name, filename: "", line: 0, isPseudo: true))
+    pseudoFrames[name] = id
+    return id
+  }
+
+  /// Adds one thread's stack.
+  mutating func add(
+    _ thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, processLabels: [String],
+    weightNanoseconds: UInt64, timeNanoseconds: UInt64
+  ) {
+    scratch.removeAll(keepingCapacity: true)
+    if showProcesses { for label in processLabels { scratch.append(pseudoFrame(label)) } }
+    let threadIndex = profile.thread(
+      ThreadInfo(pid: thread.pid, threadID: thread.threadID, osThreadID: thread.osThreadID, name: thread.name))
+    if showThreads {
+      let id = thread.osThreadID.map(String.init) ?? ("0x" + String(thread.threadID, radix: 16, uppercase: true))
+      scratch.append(pseudoFrame(thread.name.map { "thread (\(id)): \($0)" } ?? "thread (\(id))"))
+    }
+    for frame in thread.frames.reversed() {
+      let line: Int32
+      switch lineMode {
+      case .current: line = frame.line
+      case .firstLine: line = Int32(truncatingIfNeeded: sampler.code(frame.code).firstLine)
+      case .none: line = 0
+      }
+      let key = FrameKey(pid: thread.pid, code: frame.code, line: line)
+      if let id = frameCache[key] {
+        scratch.append(id)
+      } else {
+        let code = sampler.code(frame.code)
+        let id = profile.intern(
+          Frame(name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line)))
+        frameCache[key] = id
+        scratch.append(id)
+      }
+    }
+    let stack = profile.intern(stack: scratch)
+    profile.add(thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+  }
+}
+
+/// Exponentially distributed intervals: sample instants form a Poisson process with mean `rate`,
+/// so sampling never locks onto a periodic pattern in the program.
+struct PoissonTimer {
+  let rate: Double
+  private var state: UInt64
+  private(set) var nextTick: Double = 0
+
+  init(rate: Double, seed: UInt64 = UInt64(monotonicNanoseconds())) {
+    self.rate = rate
+    self.state = seed | 1
+  }
+
+  mutating func advance() {
+    // xorshift64*; u in (0, 1].
+    state ^= state >> 12
+    state ^= state << 25
+    state ^= state >> 27
+    let bits = (state &* 2_685_821_657_736_338_717) >> 11
+    let u = (Double(bits) + 1) / 9_007_199_254_740_992.0
+    nextTick += -log(u) / rate
+  }
+}
+
+/// One attached process during a recording.
+final class AttachedProcess {
+  let sampler: ProcessSampler
+  let shortener: FilenameShortener
+  let labels: [String]
+  init(sampler: ProcessSampler, labels: [String]) {
+    self.sampler = sampler
+    self.shortener = FilenameShortener(pid: sampler.pid)
+    self.labels = labels
+  }
+}
+
+struct Recording {
+  let options: SamplingOptions
+  let format: OutputFormat
+  let outputPath: String
+  let duration: Double?
+  let lineMode: LineMode
+  let showThreads: Bool
+  let weighting: Weighting
+  let showProgress: Bool
+  let title: String
+
+  init(
+    options: SamplingOptions, format: OutputFormat, outputPath: String, duration: Double?, lineMode: LineMode,
+    showThreads: Bool, weighting: Weighting, showProgress: Bool, title: String
+  ) {
+    self.options = options
+    self.format = format
+    self.outputPath = outputPath
+    self.duration = duration
+    self.lineMode = lineMode
+    self.showThreads = showThreads
+    self.weighting = weighting
+    self.showProgress = showProgress
+    self.title = title
+  }
+
+  mutating func run() throws {
+    Signals.install()
+    var session = try SamplingSession(options: options, wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof)
+    var builder = ProfileBuilder(
+      profile: Profile(
+        info: RecordingInfo(
+          title: title, rate: options.rate, pythonVersion: session.pythonVersion,
+          startUnixNanoseconds: UInt64(time(nil)) * 1_000_000_000, weighting: weighting == .cpu ? .cpu : .samples),
+        keepsTimeline: format.needsTimeline),
+      lineMode: lineMode, showThreads: showThreads, showProcesses: options.subprocesses)
+
+    printError("spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate)) Hz. Press Control-C to stop and write \(outputPath).")
+    let start = monotonicSeconds()
+    var lastProgress = start
+    var lastLagWarning = -10.0
+    let sampleWeight = UInt64(1e9 / options.rate)
+    var stopReason = ""
+    var cpu = CPUTimes()
+
+    loop: while true {
+      if Signals.stopRequested != 0 {
+        stopReason = Signals.stopRequested == SIGINT ? "Control-C pressed" : "SIGTERM received"
+        break
+      }
+      if Signals.takeFlushRequest() {
+        finish(&builder, cpu: cpu, session: session, start: start)
+        do { try write(builder.profile) } catch { printError("spyglass> \(error)") }
+        printError("spyglass> Wrote the profile so far to '\(outputPath)' (\(builder.profile.totalSamples) samples).")
+      }
+      let now = monotonicSeconds() - start
+      if let duration, now >= duration {
+        stopReason = "the duration ended"
+        break
+      }
+      let lag = session.waitForTick(start: start)
+      if lag > 1, now - lastLagWarning > 1 {
+        lastLagWarning = now
+        printError("spyglass> \(formatSeconds(lag)) behind in sampling, results may be inaccurate. Try reducing the sampling rate.")
+      }
+      if Signals.stopRequested != 0 { continue }
+      let sampleTime = UInt64((monotonicSeconds() - start) * 1e9)
+      let outcome = session.sampleAll { process, threads in
+        for thread in threads {
+          if !options.idle && !thread.active && !options.gil { continue }
+          var weight = sampleWeight
+          if let tid = thread.osThreadID {
+            let used = cpu.delta(pid: thread.pid, tid: tid)
+            if weighting == .cpu { weight = used ?? 0 }
+          }
+          builder.add(
+            thread, sampler: process.sampler, shortener: process.shortener, processLabels: process.labels,
+            weightNanoseconds: weight, timeNanoseconds: sampleTime)
+        }
+      }
+      if outcome == .allExited {
+        stopReason = "the process exited"
+        break loop
+      }
+      if showProgress && monotonicSeconds() - lastProgress > 0.25 {
+        lastProgress = monotonicSeconds()
+        let elapsed = lastProgress - start
+        let line =
+          "\rspyglass> \(builder.profile.totalSamples) samples, \(session.errors) errors, \(formatSeconds(elapsed))"
+          + (duration.map { " of \(formatSeconds($0))" } ?? "") + "   "
+        writeAll(fd: 2, Array(line.utf8))
+      }
+    }
+    if showProgress { writeAll(fd: 2, Array("\r\u{1B}[K".utf8)) }
+    finish(&builder, cpu: cpu, session: session, start: start)
+    session.endLaunchedProgram()
+    printError("spyglass> Stopped sampling because \(stopReason).")
+    try write(builder.profile)
+    summarize(builder.profile, session: session, elapsed: monotonicSeconds() - start)
+  }
+
+  func finish(_ builder: inout ProfileBuilder, cpu: CPUTimes, session: SamplingSession, start: Double) {
+    builder.profile.info.durationSeconds = monotonicSeconds() - start
+    builder.profile.info.sampleCount = builder.profile.totalSamples
+    builder.profile.info.errorCount = UInt64(session.errors)
+    for thread in builder.profile.threads {
+      guard let tid = thread.osThreadID, let used = cpu.total(pid: thread.pid, tid: tid) else { continue }
+      var info = thread
+      info.cpuNanoseconds = used
+      _ = builder.profile.thread(info)
+    }
+  }
+
+  func write(_ profile: Profile) throws {
+    let bytes: [UInt8]
+    do {
+      bytes = try render(profile, as: format, options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineMode != .none))
+    } catch {
+      throw Failure(message: "Could not render the \(format.rawValue) output: \(error).")
+    }
+    try writeFileAtomically(outputPath, bytes)
+  }
+
+  func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {
+    let samples = profile.totalSamples
+    let ticks = session.ticks
+    let errorRate = ticks > 0 ? Double(session.errors) / Double(ticks) * 100 : 0
+    printError("spyglass> Wrote \(format.rawValue) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
+    printError(
+      "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate)) Hz), error rate \(formatPercent(errorRate))"
+        + (session.maxLag > 0.05 ? ", fell behind by up to \(formatSeconds(session.maxLag))" : ""))
+    let timed = profile.threads.filter { $0.cpuNanoseconds != nil }
+    if !timed.isEmpty {
+      let parts = timed.prefix(16).map { thread -> String in
+        let name = thread.name.map { "\"\(terminalSafe($0))\" " } ?? ""
+        return "\(name)(\(thread.displayID)) \(formatSeconds(Double(thread.cpuNanoseconds ?? 0) / 1e9))"
+      }
+      printError("spyglass> CPU time per thread: " + parts.joined(separator: ", ") + (timed.count > 16 ? ", …" : ""))
+    }
+  }
+}
+
+/// Per-thread CPU time, first and last reading.
+struct CPUTimes {
+  private var readers: [Key: (reader: ThreadCPUTime, first: UInt64, last: UInt64)] = [:]
+  struct Key: Hashable {
+    var pid: Int32
+    var tid: Int32
+  }
+
+  /// CPU nanoseconds the thread used since the previous call (nil the first time).
+  mutating func delta(pid: Int32, tid: Int32) -> UInt64? {
+    let key = Key(pid: pid, tid: tid)
+    if let entry = readers[key] {
+      guard let now = entry.reader.read() else { return nil }
+      readers[key] = (entry.reader, entry.first, now)
+      return now &- entry.last
+    }
+    guard readers.count < 65536, let reader = ThreadCPUTime(pid: pid, tid: tid), let now = reader.read() else { return nil }
+    readers[key] = (reader, now, now)
+    return nil
+  }
+
+  func total(pid: Int32, tid: Int32) -> UInt64? {
+    guard let entry = readers[Key(pid: pid, tid: tid)] else { return nil }
+    return entry.last &- entry.first
+  }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a failed
+/// write (disk full) never leaves a truncated profile in place of a good one.
+func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+  let temporary = path + ".spyglass-\(getpid()).tmp"
+  let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+  if fd < 0 { throw Failure(message: "Cannot write the output file '\(path)': \(String(cString: strerror(errno))).") }
+  var offset = 0
+  while offset < bytes.count {
+    let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    if n < 0 {
+      if errno == EINTR { continue }
+      let reason = String(cString: strerror(errno))
+      close(fd)
+      unlink(temporary)
+      throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+    }
+    offset += n
+  }
+  if fsync(fd) != 0 && errno != EINVAL {
+    let reason = String(cString: strerror(errno))
+    close(fd)
+    unlink(temporary)
+    throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+  }
+  close(fd)
+  if rename(temporary, path) != 0 {
+    let reason = String(cString: strerror(errno))
+    unlink(temporary)
+    throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+  }
+}
+
+func formatSeconds(_ seconds: Double) -> String {
+  if seconds >= 100 { return "\(Int(seconds.rounded()))s" }
+  let tenths = (seconds * 100).rounded() / 100
+  return "\(tenths)s"
+}
+
+func formatRate(_ rate: Double) -> String {
+  if rate >= 100 || rate == rate.rounded() { return String(Int(rate.rounded())) }
+  return String((rate * 10).rounded() / 10)
+}
+
+func formatPercent(_ value: Double) -> String { "\((value * 100).rounded() / 100)%" }

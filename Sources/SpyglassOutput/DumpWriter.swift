@@ -1,0 +1,152 @@
+//===--- DumpWriter.swift - `spyglass dump` as text and JSON --------------===//
+//
+// Text: py-spy's layout (Process line, Python line, then each thread oldest first with its frames
+// innermost first). Every string from the target is passed through `visible(_:)`, so a name can
+// never put an escape sequence on the terminal. JSON: py-spy's field names, threads in interpreter
+// order (newest first).
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassProfile
+
+/// `text` with control characters (ESC included) shown as visible escapes: safe for a terminal.
+public func terminalSafe(_ text: String) -> String { visible(text) }
+
+public enum DumpWriter {
+  /// The text dump of several processes (the first is the one asked for; others are children).
+  public static func text(_ processes: [DumpedProcess], fullFilenames: Bool, separatorWidth: Int = 80) -> [UInt8] {
+    var out: [UInt8] = []
+    for (index, process) in processes.enumerated() {
+      if index > 0 {
+        out.append(String(repeating: "-", count: Swift.max(10, separatorWidth)))
+        out.append("\n")
+      }
+      out.append("Process ")
+      out.append(decimal: Int(process.pid))
+      out.append(": ")
+      out.append(visible: process.commandLine)
+      out.append("\nPython v")
+      out.append(visible: process.pythonVersion)
+      out.append(" (")
+      out.append(visible: process.executable)
+      out.append(")\n")
+      if let parent = process.parentPID {
+        out.append("Parent Process ")
+        out.append(decimal: Int(parent))
+        out.append(": ")
+        out.append(visible: process.parentCommandLine ?? "")
+        out.append("\n")
+      }
+      out.append("\n")
+      for thread in process.threads.reversed() {
+        out.append("Thread ")
+        out.append(thread.displayID)
+        out.append(" (")
+        out.append(thread.status)
+        out.append(")")
+        if let name = thread.name {
+          out.append(": \"")
+          out.append(visible: name)
+          out.append("\"")
+        }
+        out.append("\n")
+        for frame in thread.frames {
+          out.append("    ")
+          out.append(visible: frame.name)
+          let file = fullFilenames ? frame.filename : frame.shortFilename
+          out.append(" (")
+          out.append(visible: file)
+          if frame.line != 0 {
+            out.append(":")
+            out.append(decimal: frame.line)
+          }
+          out.append(")\n")
+          if let locals = frame.locals {
+            let arguments = locals.filter(\.isArgument)
+            let others = locals.filter { !$0.isArgument }
+            for (title, group) in [("Arguments", arguments), ("Locals", others)] where !group.isEmpty {
+              out.append("        ")
+              out.append(title)
+              out.append(":\n")
+              for variable in group {
+                out.append("            ")
+                out.append(visible: variable.name)
+                if let repr = variable.repr {
+                  out.append(": ")
+                  out.append(visible: repr)
+                }
+                out.append("\n")
+              }
+            }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The JSON dump: an array of every thread of every process, py-spy's field names, pretty-printed.
+  public static func json(_ processes: [DumpedProcess]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.append("[")
+    var first = true
+    for process in processes {
+      for thread in process.threads {
+        out.append(first ? "\n" : ",\n")
+        first = false
+        out.append("  {\n    \"pid\": ")
+        out.append(decimal: Int(thread.pid))
+        out.append(",\n    \"thread_id\": ")
+        out.append(decimal: thread.threadID)
+        out.append(",\n    \"thread_name\": ")
+        if let name = thread.name { out.append(json: name) } else { out.append("null") }
+        out.append(",\n    \"os_thread_id\": ")
+        if let tid = thread.osThreadID { out.append(decimal: Int(tid)) } else { out.append("null") }
+        out.append(",\n    \"active\": ")
+        out.append(thread.active ? "true" : "false")
+        out.append(",\n    \"owns_gil\": ")
+        out.append(thread.ownsGIL ? "true" : "false")
+        out.append(",\n    \"frames\": [")
+        for (index, frame) in thread.frames.enumerated() {
+          out.append(index == 0 ? "\n" : ",\n")
+          out.append("      {\n        \"name\": ")
+          out.append(json: frame.name)
+          out.append(",\n        \"filename\": ")
+          out.append(json: frame.filename)
+          out.append(",\n        \"module\": null,\n        \"short_filename\": ")
+          out.append(json: frame.shortFilename)
+          out.append(",\n        \"line\": ")
+          out.append(decimal: frame.line)
+          out.append(",\n        \"locals\": ")
+          if let locals = frame.locals {
+            out.append("[")
+            for (i, variable) in locals.enumerated() {
+              out.append(i == 0 ? "\n" : ",\n")
+              out.append("          {\"name\": ")
+              out.append(json: variable.name)
+              out.append(", \"addr\": ")
+              out.append(decimal: variable.address)
+              out.append(", \"arg\": ")
+              out.append(variable.isArgument ? "true" : "false")
+              out.append(", \"repr\": ")
+              if let repr = variable.repr { out.append(json: repr) } else { out.append("null") }
+              out.append("}")
+            }
+            out.append(locals.isEmpty ? "]" : "\n        ]")
+          } else {
+            out.append("null")
+          }
+          out.append(",\n        \"is_entry\": ")
+          out.append(frame.isEntry ? "true" : "false")
+          out.append(",\n        \"is_shim_entry\": ")
+          out.append(frame.isShimEntry ? "true" : "false")
+          out.append("\n      }")
+        }
+        out.append(thread.frames.isEmpty ? "],\n" : "\n    ],\n")
+        out.append("    \"process_info\": null\n  }")
+      }
+    }
+    out.append(first ? "]\n" : "\n]\n")
+    return out
+  }
+}

@@ -1,0 +1,120 @@
+//===--- SpeedscopeWriter.swift - speedscope's JSON file format ------------===//
+//
+// https://www.speedscope.app/file-format-schema.json. One "sampled" profile per thread (per
+// (pid, python thread id)), named as py-spy names them and sorted by name; frames shared between
+// profiles; samples are frame-index arrays root first with weights in seconds. With a timeline the
+// samples are in time order, one per sample; without one each distinct stack is one sample whose
+// weight is the stack's total.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassProfile
+
+enum SpeedscopeWriter {
+  static func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
+    // speedscope frames: (name, full file name, line when shown).
+    struct Key: Hashable {
+      var name: String
+      var file: String
+      var line: Int
+    }
+    var sharedFrames: [Key] = []
+    var sharedIndex: [Key: Int] = [:]
+    var frameMap = [Int](repeating: -1, count: profile.frames.count)
+    func frameIndex(_ id: FrameID) -> Int {
+      let cached = frameMap[Int(id)]
+      if cached >= 0 { return cached }
+      let frame = profile.frames[Int(id)].shown(options)
+      let key = Key(name: frame.name, file: frame.filename, line: frame.line)
+      let index: Int
+      if let existing = sharedIndex[key] {
+        index = existing
+      } else {
+        index = sharedFrames.count
+        sharedFrames.append(key)
+        sharedIndex[key] = index
+      }
+      frameMap[Int(id)] = index
+      return index
+    }
+
+    // Per thread: the stacks and weights (in nanoseconds) of its samples.
+    struct ThreadSamples {
+      var stacks: [StackID] = []
+      var weights: [UInt64] = []
+    }
+    var perThread: [ThreadIndex: ThreadSamples] = [:]
+    if !profile.timeline.isEmpty {
+      for sample in profile.timeline {
+        perThread[sample.thread, default: ThreadSamples()].stacks.append(sample.stack)
+        perThread[sample.thread]!.weights.append(UInt64(sample.weightMicroseconds) * 1000)
+      }
+    } else {
+      for (thread, entries) in profile.totalsByThread() {
+        var samples = ThreadSamples()
+        for entry in entries {
+          samples.stacks.append(entry.stack)
+          samples.weights.append(entry.total.weightNanoseconds)
+        }
+        perThread[thread] = samples
+      }
+    }
+
+    let multiProcess = profile.hasSeveralProcesses
+    let ordered = perThread.keys
+      .map { (index: $0, name: threadTitle(profile.threads[Int($0)], multiProcess: multiProcess)) }
+      .sorted { $0.name != $1.name ? $0.name < $1.name : $0.index < $1.index }
+
+    // The profiles are written first (they assign frame indices), then the shared frames.
+    var profiles: [UInt8] = []
+    for (n, thread) in ordered.enumerated() {
+      let samples = perThread[thread.index]!
+      if n > 0 { profiles.append(UInt8(ascii: ",")) }
+      profiles.append("{\"type\":\"sampled\",\"name\":")
+      profiles.append(json: thread.name)
+      profiles.append(",\"unit\":\"seconds\",\"startValue\":0,\"endValue\":")
+      profiles.append(fixed: Int64(clamping: samples.weights.reduce(0, &+)), fractionDigits: 9)
+      profiles.append(",\"samples\":[")
+      for (i, stack) in samples.stacks.enumerated() {
+        if i > 0 { profiles.append(UInt8(ascii: ",")) }
+        profiles.append(UInt8(ascii: "["))
+        for (j, frame) in profile.stacks[Int(stack)].enumerated() {
+          if j > 0 { profiles.append(UInt8(ascii: ",")) }
+          profiles.append(decimal: frameIndex(frame))
+        }
+        profiles.append(UInt8(ascii: "]"))
+      }
+      profiles.append("],\"weights\":[")
+      for (i, weight) in samples.weights.enumerated() {
+        if i > 0 { profiles.append(UInt8(ascii: ",")) }
+        profiles.append(fixed: Int64(clamping: weight), fractionDigits: 9)
+      }
+      profiles.append("]}")
+    }
+
+    var out: [UInt8] = []
+    out.append("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"profiles\":[")
+    out.append(contentsOf: profiles)
+    out.append("],\"shared\":{\"frames\":[")
+    for (i, frame) in sharedFrames.enumerated() {
+      if i > 0 { out.append(UInt8(ascii: ",")) }
+      out.append("{\"name\":")
+      out.append(json: frame.name)
+      if !frame.file.isEmpty {
+        out.append(",\"file\":")
+        out.append(json: frame.file)
+      }
+      if frame.line != 0 {
+        out.append(",\"line\":")
+        out.append(decimal: frame.line)
+      }
+      out.append(UInt8(ascii: "}"))
+    }
+    out.append("]},\"activeProfileIndex\":0,\"exporter\":")
+    out.append(json: "spyglass@\(options.version)")
+    out.append(",\"name\":")
+    out.append(json: profile.info.title.isEmpty ? "spyglass profile" : profile.info.title)
+    out.append("}\n")
+    return out
+  }
+}

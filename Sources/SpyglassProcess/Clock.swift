@@ -1,0 +1,23 @@
+import Glibc
+
+/// Seconds on the monotonic clock.
+public func monotonicSeconds() -> Double {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+/// Nanoseconds on the monotonic clock.
+public func monotonicNanoseconds() -> UInt64 {
+  var now = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &now)
+  return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Sleeps for `seconds` (resuming after signals).
+public func sleepSeconds(_ seconds: Double) {
+  guard seconds > 0 else { return }
+  var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+  var remaining = timespec()
+  while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

@@ -1,0 +1,271 @@
+//===--- ObjectReader.swift - Python objects out of target memory ---------===//
+//
+// Reads str, bytes, int and dict objects through a MemoryReader, following one version's layout.
+// Every length and count read from the target is bounded before it is used.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassLayouts
+import SpyglassProcess
+
+/// Bounds for anything whose size comes from the target.
+public enum ReadLimits {
+  /// Longest function or file name read, in characters (py-spy refuses 4096 and more).
+  public static let nameCharacters = 4096
+  /// Most dict entries scanned in one dict.
+  public static let dictEntries = 1 << 16
+  /// Most threads walked in one interpreter.
+  public static let threads = 4096
+  /// Most frames walked in one thread.
+  public static let frames = 4096
+  /// Largest line table read.
+  public static let lineTableBytes = 1 << 16
+}
+
+/// Reads Python objects of one interpreter version.
+public struct ObjectReader<Memory: MemoryReader> {
+  public let memory: Memory
+  public let layout: PythonLayout
+  public let model: PythonModel
+
+  public init(memory: Memory, layout: PythonLayout, model: PythonModel) {
+    self.memory = memory
+    self.layout = layout
+    self.model = model
+  }
+
+  // .. strings ..............................................................
+
+  /// A `str` (3.x) or `str`/`bytes` (2.7) object as text, at most `limit` characters. Invalid
+  /// UTF-8 or lone surrogates are replaced (U+FFFD), never trusted.
+  public func string(at address: RemoteAddress, limit: Int = ReadLimits.nameCharacters) throws(ReadFault) -> String {
+    if model.major == 2 { return String(decoding: try bytes27(at: address, limit: limit), as: UTF8.self) }
+    return try unicode(at: address, limit: limit).text
+  }
+
+  /// The raw bytes of a 2.7 `str` or a 3.x `bytes` object, at most `limit` bytes.
+  public func bytesObject(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
+    let size = Int(bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize))))
+    guard size >= 0, size <= maximumReadSize else { throw .implausible("bytes size \(size)") }
+    return try memory.readBytes(at: address &+ UInt64(layout.bytesData), count: Swift.min(size, limit))
+  }
+
+  func bytes27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
+    try bytesObject(at: address, limit: limit)
+  }
+
+  /// A PEP 393 string: its text (cut to `limit` characters) and its full length in characters.
+  public func unicode(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
+    let header = ByteView(try memory.readBytes(at: address, count: layout.compactUnicodeObjectSize))
+    let length = Int(header.i64(layout.unicodeLength))
+    guard length >= 0, length < (1 << 40) else { throw .implausible("string length \(length)") }
+    let state = header.u32(layout.unicodeState)
+    let kind = Int((state >> 2) & 7)
+    let compact = (state >> 5) & 1 == 1
+    let ascii = (state >> 6) & 1 == 1
+    guard kind == 1 || kind == 2 || kind == 4 else { throw .implausible("string kind \(kind)") }
+    let count = Swift.min(length, limit)
+    if count == 0 { return ("", length) }
+    let data: RemoteAddress
+    if compact {
+      data = address &+ UInt64(ascii ? layout.asciiObjectSize : layout.compactUnicodeObjectSize)
+    } else {
+      data = header.u64(layout.unicodeData)
+    }
+    let raw = try memory.readBytes(at: data, count: count * kind)
+    switch kind {
+    case 1:
+      if ascii { return (String(decoding: raw, as: UTF8.self), length) }
+      // Latin-1: one code point per byte.
+      var scalars = String.UnicodeScalarView()
+      for byte in raw { scalars.append(Unicode.Scalar(byte)) }
+      return (String(scalars), length)
+    case 2:
+      var units: [UInt16] = []
+      units.reserveCapacity(count)
+      var i = 0
+      while i + 1 < raw.count {
+        units.append(UInt16(raw[i]) | UInt16(raw[i + 1]) << 8)
+        i += 2
+      }
+      return (String(decoding: units, as: UTF16.self), length)
+    default:
+      var scalars = String.UnicodeScalarView()
+      var i = 0
+      while i + 3 < raw.count {
+        let value = UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24
+        scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+        i += 4
+      }
+      return (String(scalars), length)
+    }
+  }
+
+  // .. types ................................................................
+
+  public func typeAddress(of object: RemoteAddress) throws(ReadFault) -> RemoteAddress {
+    try memory.readPointer(at: object &+ UInt64(layout.objectType))
+  }
+
+  /// `tp_name` of a type object (at most 128 bytes).
+  public func typeName(ofType type: RemoteAddress) throws(ReadFault) -> String {
+    let namePointer = try memory.readPointer(at: type &+ UInt64(layout.typeName))
+    return String(decoding: try memory.readCString(at: namePointer, limit: 128), as: UTF8.self)
+  }
+
+  public func typeFlags(ofType type: RemoteAddress) throws(ReadFault) -> UInt64 {
+    try memory.readUInt64(at: type &+ UInt64(layout.typeFlags))
+  }
+
+  // .. integers ..............................................................
+
+  /// An `int` (3.x `PyLong`, 2.7 `PyIntObject` or `PyLongObject`) that fits in 64 bits, as its
+  /// two's-complement bit pattern; nil when it is larger.
+  public func integer(at address: RemoteAddress, isPython2Int: Bool = false) throws(ReadFault) -> Int64? {
+    if isPython2Int { return try Int64(bitPattern: memory.readUInt64(at: address &+ UInt64(layout.intValue))) }
+    let header = ByteView(try memory.readBytes(at: address, count: layout.longDigits))
+    var digitCount: Int
+    var negative: Bool
+    if layout.longTag != PythonLayout.absent {
+      let tag = header.u64(layout.longTag)
+      digitCount = Int(tag >> 3)
+      negative = tag & 3 == 2
+    } else {
+      let size = header.i64(layout.varObjectSize)
+      negative = size < 0
+      digitCount = Int(size.magnitude)
+    }
+    if digitCount == 0 { return 0 }
+    guard digitCount <= 3 else { return nil }
+    let digits = ByteView(try memory.readBytes(at: address &+ UInt64(layout.longDigits), count: digitCount * 4))
+    var magnitude: UInt64 = 0
+    for i in stride(from: digitCount - 1, through: 0, by: -1) {
+      let digit = UInt64(digits.u32(i * 4) & 0x3fff_ffff)
+      if i == 2 && digit > 0xf { return nil }  // more than 64 bits
+      magnitude = magnitude << 30 | digit
+    }
+    if negative {
+      guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+      return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+    }
+    return Int64(bitPattern: magnitude)
+  }
+
+  // .. dicts ..................................................................
+
+  /// The (key, value) pairs of a dict object, in insertion order where the version keeps it.
+  public func dictEntries(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
+    if model.major == 2 { return try dictEntries27(at: dict) }
+    let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys))
+    let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues))
+    return try entries(keys: keys, splitValues: values == 0 ? nil : values &+ UInt64(Swift.max(0, layout.dictValuesValues)))
+  }
+
+  /// Entries of a keys object; with `splitValues`, values come from that array instead.
+  public func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
+    let header = ByteView(try memory.readBytes(at: keys, count: layout.dictKeysIndices))
+    let nentries = Int(header.i64(layout.dictKeysNentries))
+    guard nentries >= 0, nentries <= ReadLimits.dictEntries else { throw .implausible("dict with \(nentries) entries") }
+    let entriesStart: RemoteAddress
+    let entrySize: Int
+    var keyOffset = 8
+    var valueOffset = 16
+    if model.dictKeysHaveLog2Size {
+      let log2IndexBytes = Int(header.u8(layout.dictKeysLog2IndexBytes))
+      guard log2IndexBytes < 40 else { throw .implausible("dict index size") }
+      entriesStart = keys &+ UInt64(layout.dictKeysIndices) &+ (UInt64(1) << UInt64(log2IndexBytes))
+      if header.u8(layout.dictKeysKind) != 0 {
+        entrySize = layout.dictUnicodeEntrySize
+        keyOffset = 0
+        valueOffset = 8
+      } else {
+        entrySize = layout.dictKeyEntrySize
+      }
+    } else {
+      let size = header.u64(layout.dictKeysSize)
+      guard size > 0, size <= UInt64(ReadLimits.dictEntries) * 4 else { throw .implausible("dict size \(size)") }
+      let indexWidth: UInt64 = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffff_ffff ? 4 : 8
+      entriesStart = keys &+ UInt64(layout.dictKeysIndices) &+ size * indexWidth
+      entrySize = layout.dictKeyEntrySize
+    }
+    if nentries == 0 { return [] }
+    let table = ByteView(try memory.readBytes(at: entriesStart, count: nentries * entrySize))
+    var valueTable: ByteView?
+    if let splitValues {
+      valueTable = ByteView(try memory.readBytes(at: splitValues, count: nentries * 8))
+    }
+    var result: [(key: RemoteAddress, value: RemoteAddress)] = []
+    for i in 0..<nentries {
+      let key = table.u64(i * entrySize + keyOffset)
+      let value = valueTable.map { $0.u64(i * 8) } ?? table.u64(i * entrySize + valueOffset)
+      if key != 0 && value != 0 { result.append((key, value)) }
+    }
+    return result
+  }
+
+  func dictEntries27(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
+    let header = ByteView(try memory.readBytes(at: dict, count: layout.dict27Table + 8))
+    let mask = Int(header.i64(layout.dict27Mask))
+    guard mask >= 0, mask < ReadLimits.dictEntries * 4 else { throw .implausible("dict mask \(mask)") }
+    let table = ByteView(try memory.readBytes(at: header.u64(layout.dict27Table), count: (mask + 1) * 24))
+    var result: [(key: RemoteAddress, value: RemoteAddress)] = []
+    for i in 0...mask {
+      let key = table.u64(i * 24 + 8)
+      let value = table.u64(i * 24 + 16)
+      if key != 0 && value != 0 { result.append((key, value)) }
+    }
+    return result
+  }
+
+  /// The value stored under the string key `name` in a dict, or nil.
+  public func dictValue(at dict: RemoteAddress, forKey name: String) throws(ReadFault) -> RemoteAddress? {
+    for (key, value) in try dictEntries(at: dict) {
+      if let text = try? string(at: key, limit: name.utf8.count + 1), text == name { return value }
+    }
+    return nil
+  }
+
+  /// The attribute `name` of an ordinary instance (its `__dict__`, managed or not, or 3.13's
+  /// inline values), or nil.
+  public func instanceAttribute(of object: RemoteAddress, named name: String) throws(ReadFault) -> RemoteAddress? {
+    let type = try typeAddress(of: object)
+    let flags = try typeFlags(ofType: type)
+    if model.hasInlineValues && flags & PythonModel.inlineValuesFlag != 0 {
+      let dict = try memory.readUInt64(at: object &- 3 * 8)
+      if dict != 0 { return try dictValue(at: dict, forKey: name) }
+      let basicSize = try memory.readUInt64(at: type &+ UInt64(layout.typeBasicSize))
+      guard basicSize < 1 << 20 else { throw .implausible("tp_basicsize") }
+      let values = object &+ basicSize
+      let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
+      return try lookup(name, in: try entries(keys: keys, splitValues: values &+ UInt64(layout.dictValuesValues)))
+    }
+    if model.hasManagedDict && flags & PythonModel.managedDictFlag != 0 {
+      let word = try memory.readUInt64(at: object &- 3 * 8)
+      if model.major == 3 && model.minor == 11 {
+        if word != 0 { return try dictValue(at: word, forKey: name) }
+        let values = try memory.readPointer(at: object &- 4 * 8)
+        let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
+        return try lookup(name, in: try entries(keys: keys, splitValues: values))
+      }
+      // 3.12: a tagged pointer: low bit set = values array, else a dict.
+      if word & 1 == 1 {
+        let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
+        return try lookup(name, in: try entries(keys: keys, splitValues: word &- 1))
+      }
+      guard word != 0 else { return nil }
+      return try dictValue(at: word, forKey: name)
+    }
+    let dictOffset = Int64(bitPattern: try memory.readUInt64(at: type &+ UInt64(layout.typeDictOffset)))
+    guard dictOffset > 0, dictOffset < 1 << 20 else { return nil }
+    let dict = try memory.readUInt64(at: object &+ UInt64(dictOffset))
+    guard dict != 0 else { return nil }
+    return try dictValue(at: dict, forKey: name)
+  }
+
+  private func lookup(_ name: String, in entries: [(key: RemoteAddress, value: RemoteAddress)]) throws(ReadFault) -> RemoteAddress? {
+    for (key, value) in entries {
+      if let text = try? string(at: key, limit: name.utf8.count + 1), text == name { return value }
+    }
+    return nil
+  }
+}

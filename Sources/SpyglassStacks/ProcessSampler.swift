@@ -1,0 +1,143 @@
+//===--- ProcessSampler.swift - one consistent look at a process ----------===//
+//
+// Combines the OS view (which threads run, their kernel ids) with the interpreter view (frames,
+// GIL, names). OS states are read before pausing (a stopped thread never reads as running); in
+// blocking mode every thread is held only for the walk itself.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassLayouts
+import SpyglassProcess
+
+/// One thread's stack, resolved.
+public struct ThreadStack: Sendable {
+  public var pid: Int32
+  public var threadID: UInt64
+  public var osThreadID: Int32?
+  public var name: String?
+  public var active: Bool
+  public var ownsGIL: Bool
+  /// Innermost first.
+  public var frames: [SampledFrame]
+}
+
+public enum SampleError: Error, Equatable, Sendable {
+  /// The process exited.
+  case processExited
+  /// The kernel refused to let us pause or read the process.
+  case permissionDenied
+  /// A read failed (torn state in non-blocking mode, or garbage).
+  case read(ReadFault)
+  /// Pausing failed for another reason.
+  case pause(errno: Int32)
+}
+
+public final class ProcessSampler {
+  public let target: PythonTarget
+  public let walker: StackWalker<ProcessMemory>
+  public let blocking: Bool
+  public var pid: Int32 { target.pid }
+
+  private var statFiles: [Int32: OpenStatFile] = [:]
+  private var pthreadOffset: Int?
+  private var pthreadOffsetSearched = false
+  private var names: [UInt64: String] = [:]
+  private var namesReadAt: Double = -1
+
+  public init(target: PythonTarget, blocking: Bool) {
+    self.target = target
+    self.walker = target.makeWalker()
+    self.blocking = blocking
+  }
+
+  /// Takes one sample of every thread (or only the GIL holder).
+  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true) throws(SampleError) -> [ThreadStack] {
+    let tasks = ProcFS.threadIDs(pid)
+    if tasks.isEmpty { throw .processExited }
+    var running = Set<Int32>()
+    if !onlyGILHolder {
+      for tid in tasks where state(of: tid)?.isRunning == true { running.insert(tid) }
+    }
+    var pause: ProcessPause?
+    if blocking {
+      do { pause = try ProcessPause(pid: pid) } catch {
+        switch error {
+        case .processGone: throw .processExited
+        case .permissionDenied: throw .permissionDenied
+        case .system(let code): throw .pause(errno: code)
+        }
+      }
+    }
+    let threads: [SampledThread]
+    do {
+      threads = try walker.sample(onlyGILHolder: onlyGILHolder)
+    } catch {
+      pause?.resume()
+      if error == .processGone || !ProcFS.processExists(pid) { throw .processExited }
+      throw .read(error)
+    }
+    pause?.resume()
+
+    let taskSet = Set(tasks)
+    if wantNames && threads.contains(where: { names[$0.threadID] == nil }) {
+      let now = monotonicSeconds()
+      if namesReadAt < 0 || now - namesReadAt > 0.25 {
+        namesReadAt = now
+        if let fresh = try? walker.threadNames() { names = fresh }
+      }
+    }
+    if target.layout.tstateNativeThreadID == PythonLayout.absent && !pthreadOffsetSearched {
+      pthreadOffsetSearched = true
+      pthreadOffset = PthreadTIDOffset.discover(memory: target.memory, pthreads: threads.map(\.threadID), tasks: taskSet)
+    }
+    var result: [ThreadStack] = []
+    result.reserveCapacity(threads.count)
+    for thread in threads {
+      var tid = thread.nativeThreadID
+      if tid == nil, let offset = pthreadOffset {
+        tid = PthreadTIDOffset.tid(memory: target.memory, pthread: thread.threadID, offset: offset, tasks: taskSet)
+      }
+      var active = true
+      if let tid, !onlyGILHolder { active = running.contains(tid) }
+      if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }
+      if onlyGILHolder { active = true }
+      result.append(
+        ThreadStack(
+          pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
+          ownsGIL: thread.ownsGIL, frames: thread.frames))
+    }
+    return result
+  }
+
+  /// The code object behind a frame.
+  public func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
+
+  private func state(of tid: Int32) -> ProcStat? {
+    if let file = statFiles[tid] {
+      if let stat = file.read() { return stat }
+      statFiles[tid] = nil
+      return nil
+    }
+    guard let file = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
+    if statFiles.count > 8192 { statFiles.removeAll() }
+    statFiles[tid] = file
+    return file.read()
+  }
+
+  /// Drops cached per-thread files of threads that no longer exist.
+  public func forgetExitedThreads(_ live: Set<Int32>) {
+    for tid in statFiles.keys where !live.contains(tid) { statFiles[tid] = nil }
+  }
+
+  /// py-spy's idle heuristic for a leaf frame: waiting in threading, selectors or a poll loop.
+  func isIdleFrame(_ code: CodeInfo) -> Bool {
+    let name = code.shortName
+    let file = code.filename
+    if name == "wait" && file.hasSuffix("threading.py") { return true }
+    if name == "select" && file.hasSuffix("selectors.py") { return true }
+    if name == "poll" && (file.hasSuffix("asyncore.py") || file.contains("zmq") || file.contains("gevent") || file.contains("tornado")) {
+      return true
+    }
+    return false
+  }
+}

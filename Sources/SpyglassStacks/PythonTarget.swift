@@ -1,0 +1,325 @@
+//===--- PythonTarget.swift - finding the interpreter in a process --------===//
+//
+// Attaching to a pid: find the python executable and libpython among its mappings, read their ELF
+// symbols (through /proc/PID/root, so containers work from the host), decide the version from the
+// binary (Py_Version, then the version string, then a scan of .bss, then the file name), locate the
+// PyInterpreterState (from _PyRuntime / interp_head, else by scanning .PyRuntime and .bss for a
+// word that walks like one) and where the GIL holder is recorded. Nothing here stops the target.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassELF
+import SpyglassLayouts
+import SpyglassProcess
+
+/// Why attaching failed. Each case maps to one plain sentence in the CLI.
+public enum AttachError: Error, Equatable, Sendable {
+  case noSuchProcess(pid: Int32)
+  case permissionDenied(pid: Int32)
+  case notPython(pid: Int32, executable: String)
+  case unsupportedVersion(pid: Int32, version: String)
+  case interpreterNotFound(pid: Int32, version: String)
+  case processExited(pid: Int32)
+}
+
+/// A binary mapped into the target: its ELF file and the load bias of its mappings.
+public struct MappedBinary: Sendable {
+  /// The path as the target sees it.
+  public let path: String
+  public let file: ELFFile
+  public let bias: UInt64
+  public let maps: [MemoryMap]
+
+  /// The runtime address of a symbol, or nil when the binary does not define it.
+  public func address(of name: String) -> RemoteAddress? {
+    guard let symbol = file.symbol(named: name), symbol.value != 0 else { return nil }
+    return bias &+ symbol.value
+  }
+
+  /// The runtime range of a section.
+  public func range(of section: ELFSection) -> (start: RemoteAddress, size: Int) {
+    (bias &+ section.addr, Int(clamping: section.size))
+  }
+}
+
+/// An attached CPython process, ready to be walked.
+public final class PythonTarget: @unchecked Sendable {
+  public let pid: Int32
+  public let executablePath: String
+  public let commandLine: [String]
+  public let version: PythonVersion
+  public let layout: PythonLayout
+  public let model: PythonModel
+  public let memory: ProcessMemory
+  public let executable: MappedBinary?
+  public let library: MappedBinary?
+  public let interpreter: RemoteAddress
+  public let gil: GILLocation
+  public let codeType: RemoteAddress?
+  /// Where the interpreter address was found: "symbol" or "scan".
+  public let interpreterSource: String
+
+  init(
+    pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
+    model: PythonModel, executable: MappedBinary?, library: MappedBinary?, interpreter: RemoteAddress,
+    gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String
+  ) {
+    self.pid = pid
+    self.executablePath = executablePath
+    self.commandLine = commandLine
+    self.version = version
+    self.layout = layout
+    self.model = model
+    self.memory = ProcessMemory(pid: pid)
+    self.executable = executable
+    self.library = library
+    self.interpreter = interpreter
+    self.gil = gil
+    self.codeType = codeType
+    self.interpreterSource = interpreterSource
+  }
+
+  /// A new walker over the live process.
+  public func makeWalker() -> StackWalker<ProcessMemory> {
+    StackWalker(memory: memory, layout: layout, model: model, interpreter: interpreter, gil: gil, codeType: codeType)
+  }
+
+  /// The binaries that may hold the interpreter's symbols, libpython first.
+  var binaries: [MappedBinary] { [library, executable].compactMap { $0 } }
+
+  // .. attaching ...............................................................
+
+  /// Attaches to `pid`. `scanOnly` ignores the interpreter symbols and finds the interpreter by
+  /// scanning (used to test the path stripped builds take).
+  public static func attach(pid: Int32, scanOnly: Bool = false) throws(AttachError) -> PythonTarget {
+    let executablePath: String
+    do {
+      executablePath = try ProcFS.executable(pid)
+    } catch {
+      if error.isPermissionDenied && ProcFS.processExists(pid) { throw .permissionDenied(pid: pid) }
+      throw .noSuchProcess(pid: pid)
+    }
+    let maps: [MemoryMap]
+    do { maps = try MemoryMap.read(pid: pid) } catch {
+      if error.isPermissionDenied { throw .permissionDenied(pid: pid) }
+      throw .noSuchProcess(pid: pid)
+    }
+    let memory = ProcessMemory(pid: pid)
+    // Probe access once: a permission problem shows here rather than as "not Python".
+    if let probe = maps.first(where: { $0.readable }) {
+      do { _ = try memory.readBytes(at: probe.start, count: 8) } catch {
+        if error == .permissionDenied { throw .permissionDenied(pid: pid) }
+        if error == .processGone { throw .noSuchProcess(pid: pid) }
+      }
+    }
+    let commandLine = ProcFS.commandLine(pid)
+    let executable = openBinary(pid: pid, path: executablePath, maps: maps, fileOverride: "/proc/\(pid)/exe")
+    let libraryPath = maps.filter { isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
+    let library = libraryPath.flatMap { openBinary(pid: pid, path: $0, maps: maps, fileOverride: nil) }
+    let binaries = [library, executable].compactMap { $0 }
+
+    guard let version = detectVersion(binaries: binaries, memory: memory, executablePath: executablePath) else {
+      throw .notPython(pid: pid, executable: executablePath)
+    }
+    guard let model = PythonModel(major: version.major, minor: version.minor),
+      var layout = PythonTraits.layout(for: version)
+    else {
+      throw .unsupportedVersion(pid: pid, version: version.description)
+    }
+
+    func symbol(_ name: String) -> RemoteAddress? {
+      for binary in binaries { if let a = binary.address(of: name) { return a } }
+      return nil
+    }
+
+    var runtime: RemoteAddress?
+    var interpreter: RemoteAddress?
+    var source = "symbol"
+    if model.hasRuntimeState, let runtimeAddress = symbol("_PyRuntime") {
+      runtime = runtimeAddress
+      if version.major > 3 || (version.major == 3 && version.minor >= 13),
+        let bytes = try? memory.readBytes(at: runtimeAddress, count: DebugOffsets.bytesNeeded),
+        let debug = try? DebugOffsets(bytes: bytes)
+      {
+        layout = debug.layout(mergingInto: layout)
+      }
+      if !scanOnly, let head = try? memory.readUInt64(at: runtimeAddress &+ UInt64(layout.runtimeInterpretersHead)),
+        isInterpreter(head, layout: layout, memory: memory, maps: maps)
+      {
+        interpreter = head
+      }
+    } else if !model.hasRuntimeState, !scanOnly, let headSymbol = symbol("interp_head"),
+      let head = try? memory.readUInt64(at: headSymbol), isInterpreter(head, layout: layout, memory: memory, maps: maps)
+    {
+      interpreter = head
+    }
+    if interpreter == nil {
+      source = "scan"
+      interpreter = scanForInterpreter(binaries: binaries, layout: layout, memory: memory, maps: maps)
+    }
+    guard let interpreter else { throw .interpreterNotFound(pid: pid, version: version.description) }
+
+    var gil = GILLocation.unknown
+    switch model.gilModel {
+    case .threadStateCurrentSymbol:
+      if let address = symbol("_PyThreadState_Current") { gil = .threadStatePointer(address) }
+    case .runtimeThreadStateCurrent:
+      if let runtime, layout.runtimeTstateCurrent != PythonLayout.absent {
+        gil = .threadStatePointer(runtime &+ UInt64(layout.runtimeTstateCurrent))
+      }
+    case .interpreterGIL:
+      if let state = try? memory.readUInt64(at: interpreter &+ UInt64(layout.interpCevalGil)), state != 0 {
+        gil = .gilState(state)
+      }
+    }
+
+    return PythonTarget(
+      pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout, model: model,
+      executable: executable, library: library, interpreter: interpreter, gil: gil, codeType: symbol("PyCode_Type"),
+      interpreterSource: source)
+  }
+
+  /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
+  /// seconds). Errors that cannot go away by waiting are thrown at once.
+  public static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
+    let deadline = monotonicSeconds() + timeout
+    var lastError = AttachError.noSuchProcess(pid: pid)
+    while true {
+      do throws(AttachError) {
+        let target = try attach(pid: pid)
+        // The interpreter must have at least one thread with a frame before it is useful.
+        let walker = target.makeWalker()
+        if let threads = try? walker.sample(), threads.contains(where: { !$0.frames.isEmpty }) { return target }
+        lastError = .interpreterNotFound(pid: pid, version: target.version.description)
+      } catch {
+        switch error {
+        case .permissionDenied, .unsupportedVersion: throw error
+        case .noSuchProcess:
+          if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
+          lastError = error
+        default: lastError = error
+        }
+      }
+      if monotonicSeconds() >= deadline { throw lastError }
+      sleepSeconds(0.02)
+    }
+  }
+
+  static func isZombie(_ pid: Int32) -> Bool { ProcStat.read(pid: pid)?.state == UInt8(ascii: "Z") }
+
+  static func isLibPython(_ path: String) -> Bool {
+    // /libpythonX.Y[m|d|u].so (possibly followed by a version suffix)
+    guard let slash = path.lastIndex(of: "/") else { return false }
+    let name = path[path.index(after: slash)...]
+    guard name.hasPrefix("libpython") else { return false }
+    var rest = name.dropFirst("libpython".count)
+    guard let major = rest.first, major.isNumber else { return false }
+    rest = rest.dropFirst()
+    guard rest.first == "." else { return false }
+    rest = rest.dropFirst()
+    let minor = rest.prefix { $0.isNumber }
+    guard !minor.isEmpty, minor.count <= 2 else { return false }
+    rest = rest.dropFirst(minor.count)
+    if let flag = rest.first, "mdu".contains(flag) { rest = rest.dropFirst() }
+    return rest.hasPrefix(".so")
+  }
+
+  static func openBinary(pid: Int32, path: String, maps: [MemoryMap], fileOverride: String?) -> MappedBinary? {
+    let ownMaps = maps.filter { $0.path == path }
+    guard !ownMaps.isEmpty else { return nil }
+    let candidates = [fileOverride, ProcFS.pathInTarget(pid, path), path].compactMap { $0 }
+    for candidate in candidates {
+      guard let file = try? ELFFile(path: candidate) else { continue }
+      guard let bias = file.loadBias(for: ownMaps) else { continue }
+      return MappedBinary(path: path, file: file, bias: bias, maps: ownMaps)
+    }
+    return nil
+  }
+
+  // .. version ...................................................................
+
+  static func detectVersion(binaries: [MappedBinary], memory: ProcessMemory, executablePath: String) -> PythonVersion? {
+    for binary in binaries {
+      if let address = binary.address(of: "Py_Version"), let hex = try? memory.readUInt32(at: address),
+        let version = PythonVersion(hex: hex)
+      {
+        return version
+      }
+    }
+    for binary in binaries {
+      for name in ["Py_GetVersion.version", "version"] {
+        if let address = binary.address(of: name), let bytes = try? memory.readBytes(at: address, count: 128),
+          let version = PythonVersion.scan(bytes)
+        {
+          return version
+        }
+      }
+    }
+    for binary in binaries {
+      guard let bss = binary.file.bss else { continue }
+      let (start, size) = binary.range(of: bss)
+      if let version = scanMemory(memory, start: start, size: Swift.min(size, 64 << 20), using: { PythonVersion.scan($0) }) {
+        return version
+      }
+    }
+    // Last resort: the file name, python3.X → 3.X.0.
+    let name = executablePath.split(separator: "/").last.map(String.init) ?? ""
+    guard name.hasPrefix("python") else { return nil }
+    let parts = name.dropFirst("python".count).split(separator: ".")
+    guard parts.count >= 2, let major = Int(parts[0]), let minor = Int(parts[1].prefix { $0.isNumber }) else { return nil }
+    return PythonVersion(major: major, minor: minor, micro: 0)
+  }
+
+  /// Reads a region in 1 MiB chunks (overlapping by 256 bytes) and returns the first match.
+  static func scanMemory<T>(_ memory: ProcessMemory, start: RemoteAddress, size: Int, using match: ([UInt8]) -> T?) -> T? {
+    let chunk = 1 << 20
+    var offset = 0
+    while offset < size {
+      let count = Swift.min(chunk + 256, size - offset)
+      if let bytes = try? memory.readBytes(at: start &+ UInt64(offset), count: count), let found = match(bytes) {
+        return found
+      }
+      offset += chunk
+    }
+    return nil
+  }
+
+  // .. interpreter ...............................................................
+
+  /// Whether `address` looks like a PyInterpreterState: mapped, with a thread list whose first
+  /// thread points back at it (or an empty list while starting up).
+  static func isInterpreter(_ address: RemoteAddress, layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]) -> Bool {
+    guard address != 0, address & 7 == 0, maps.contains(where: { $0.readable && $0.contains(address) }) else { return false }
+    guard let head = try? memory.readUInt64(at: address &+ UInt64(layout.interpThreadsHead)), head != 0, head & 7 == 0
+    else { return false }
+    guard let back = try? memory.readUInt64(at: head &+ UInt64(layout.tstateInterp)) else { return false }
+    return back == address
+  }
+
+  static func scanForInterpreter(binaries: [MappedBinary], layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]) -> RemoteAddress? {
+    var regions: [(RemoteAddress, Int)] = []
+    for binary in binaries {
+      if let section = binary.file.section(named: ".PyRuntime") { regions.append(binary.range(of: section)) }
+    }
+    for binary in binaries {
+      if let section = binary.file.section(named: ".data") { regions.append(binary.range(of: section)) }
+      if let bss = binary.file.bss { regions.append(binary.range(of: bss)) }
+    }
+    let heap = maps.filter { $0.readable && $0.writable }
+    for (start, size) in regions {
+      let found: RemoteAddress? = scanMemory(memory, start: start, size: Swift.min(size, 64 << 20)) { bytes in
+        let view = ByteView(bytes)
+        var i = 0
+        while i + 8 <= bytes.count {
+          let word = view.u64(i)
+          i += 8
+          guard word > 0x10000, word & 7 == 0, heap.contains(where: { $0.contains(word) }) else { continue }
+          if isInterpreter(word, layout: layout, memory: memory, maps: maps) { return word }
+        }
+        return nil
+      }
+      if let found { return found }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,325 @@
+//===--- StackWalker.swift - threads and frames of one interpreter --------===//
+//
+// One walker per attached interpreter. It walks the interpreter's thread list and each thread's
+// frame chain using the version's layout, resolves code objects through a cache (a code object is
+// read once, then only re-validated), and reports frames innermost first. Chains are bounded and
+// checked for cycles (Brent's algorithm), so torn or garbage memory ends in a ReadFault, not a hang.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassLayouts
+import SpyglassProcess
+
+/// What a code object says about itself, read once per code object.
+public struct CodeInfo: Sendable, Equatable {
+  /// `co_qualname` on 3.11+, else `co_name`.
+  public var name: String
+  /// `co_name`.
+  public var shortName: String
+  public var filename: String
+  public var firstLine: Int
+  public var lineTable: [UInt8]
+  /// `_co_firsttraceable` (3.11+): instructions before it belong to an incomplete frame.
+  public var firstTraceable: Int
+  /// The `co_filename` and `co_name` pointers, used to notice a code object freed and replaced
+  /// by another at the same address.
+  public var identity: (UInt64, UInt64)
+  /// `co_argcount` + `co_kwonlyargcount` (+ posonly), `co_nlocals`, and the names tuple, for locals.
+  public var argumentCount: Int
+  public var localCount: Int
+  public var varnames: RemoteAddress
+  public var localsKinds: RemoteAddress
+
+  public static func == (a: CodeInfo, b: CodeInfo) -> Bool {
+    a.name == b.name && a.filename == b.filename && a.firstLine == b.firstLine && a.identity == b.identity
+  }
+}
+
+public typealias CodeID = UInt32
+
+/// One Python frame of a sampled stack.
+public struct SampledFrame: Sendable, Equatable {
+  public var code: CodeID
+  /// The current line (0 when unknown).
+  public var line: Int32
+  /// The frame's own address (for locals).
+  public var frameAddress: RemoteAddress
+  /// Whether this frame was entered from C (≤3.10 every frame; 3.11 `is_entry`; 3.12+ the frame
+  /// above a C-stack frame).
+  public var isEntry: Bool
+}
+
+/// One thread of one sample.
+public struct SampledThread: Sendable {
+  public var threadState: RemoteAddress
+  /// The Python thread id (`threading.get_ident()`, the pthread_t).
+  public var threadID: UInt64
+  /// The OS thread id when the interpreter records it (3.11+); else filled in by the caller.
+  public var nativeThreadID: Int32?
+  public var ownsGIL: Bool
+  /// Innermost first.
+  public var frames: [SampledFrame]
+
+  public init(threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame]) {
+    self.threadState = threadState
+    self.threadID = threadID
+    self.nativeThreadID = nativeThreadID
+    self.ownsGIL = ownsGIL
+    self.frames = frames
+  }
+}
+
+/// Where the GIL holder can be read.
+public enum GILLocation: Sendable, Equatable {
+  case unknown
+  /// A PyThreadState* at this address (≤3.11).
+  case threadStatePointer(RemoteAddress)
+  /// A `_gil_runtime_state` at this address (3.12+).
+  case gilState(RemoteAddress)
+}
+
+/// Detects a cycle in a chain of addresses in O(1) memory (Brent).
+struct CycleDetector {
+  private var tortoise: RemoteAddress = 0
+  private var power = 1
+  private var steps = 0
+  /// Returns true when `address` was seen before in this chain.
+  mutating func visit(_ address: RemoteAddress) -> Bool {
+    if address == tortoise { return true }
+    steps += 1
+    if steps == power {
+      tortoise = address
+      power *= 2
+      steps = 0
+    }
+    return false
+  }
+}
+
+public final class StackWalker<Memory: MemoryReader> {
+  public let memory: Memory
+  public let layout: PythonLayout
+  public let model: PythonModel
+  public let interpreter: RemoteAddress
+  public let gil: GILLocation
+  /// `PyCode_Type`, when the binary exports it: frames whose code is not a code object are skipped.
+  public let codeType: RemoteAddress?
+  public let objects: ObjectReader<Memory>
+
+  private var codeIndex: [RemoteAddress: CodeID] = [:]
+  public private(set) var codes: [CodeInfo] = []
+  private var codeAddresses: [RemoteAddress] = []
+
+  private let threadStateReadSize: Int
+  private let frameReadSize: Int
+  private let codeReadSize: Int
+
+  public init(memory: Memory, layout: PythonLayout, model: PythonModel, interpreter: RemoteAddress, gil: GILLocation, codeType: RemoteAddress?) {
+    self.memory = memory
+    self.layout = layout
+    self.model = model
+    self.interpreter = interpreter
+    self.gil = gil
+    self.codeType = codeType
+    self.objects = ObjectReader(memory: memory, layout: layout, model: model)
+    threadStateReadSize =
+      [layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID].max()! + 8
+    switch model.frameModel {
+    case .frameObjects:
+      frameReadSize = [layout.frameBack, layout.frameCode, layout.frameLasti].max()! + 8
+    case .interpreterFramesViaCFrame, .interpreterFrames:
+      frameReadSize = [layout.iframeCode, layout.iframePrevious, layout.iframeInstrPtr, layout.iframeOwner, layout.iframeIsEntry].max()! + 8
+    }
+    codeReadSize =
+      [
+        layout.codeArgcount, layout.codeKwonlyargcount, layout.codePosonlyargcount, layout.codeNlocals,
+        layout.codeFirstlineno, layout.codeVarnames, layout.codeLocalspluskinds, layout.codeFilename, layout.codeName,
+        layout.codeQualname, layout.codeLinetable, layout.codeFirstTraceable,
+      ].max()! + 8
+  }
+
+  /// The code object behind a sampled frame.
+  public func code(_ id: CodeID) -> CodeInfo { codes[Int(id)] }
+
+  /// The address of a cached code object.
+  public func codeAddress(_ id: CodeID) -> RemoteAddress { codeAddresses[Int(id)] }
+
+  /// Forgets every cached code object.
+  public func clearCodeCache() {
+    codeIndex.removeAll(keepingCapacity: true)
+    codes.removeAll(keepingCapacity: true)
+    codeAddresses.removeAll(keepingCapacity: true)
+  }
+
+  // .. threads ...............................................................
+
+  /// The PyThreadState addresses of the interpreter, newest first (CPython pushes new threads at
+  /// the head).
+  public func threadStates() throws(ReadFault) -> [RemoteAddress] {
+    var result: [RemoteAddress] = []
+    var cursor = try memory.readUInt64(at: interpreter &+ UInt64(layout.interpThreadsHead))
+    var cycle = CycleDetector()
+    while cursor != 0 {
+      if cycle.visit(cursor) { throw .implausible("thread list cycles") }
+      guard result.count < ReadLimits.threads else { throw .implausible("more than \(ReadLimits.threads) threads") }
+      result.append(cursor)
+      cursor = try memory.readUInt64(at: cursor &+ UInt64(layout.tstateNext))
+    }
+    return result
+  }
+
+  /// The PyThreadState* holding the GIL now, or 0.
+  public func gilHolder() throws(ReadFault) -> RemoteAddress {
+    switch gil {
+    case .unknown: return 0
+    case .threadStatePointer(let address): return try memory.readUInt64(at: address)
+    case .gilState(let address):
+      let state = ByteView(try memory.readBytes(at: address, count: layout.gilLocked + 4))
+      return state.u32(layout.gilLocked) != 0 ? state.u64(layout.gilLastHolder) : 0
+    }
+  }
+
+  /// Walks every thread. `onlyGILHolder` stops after the holder (and skips the others).
+  public func sample(onlyGILHolder: Bool = false) throws(ReadFault) -> [SampledThread] {
+    let holder = try gilHolder()
+    var result: [SampledThread] = []
+    for tstate in try threadStates() {
+      if onlyGILHolder && tstate != holder { continue }
+      result.append(try walkThread(tstate, ownsGIL: tstate == holder))
+      if onlyGILHolder { break }
+    }
+    return result
+  }
+
+  /// Walks one thread's frames.
+  public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
+    let state = ByteView(try memory.readBytes(at: tstate, count: threadStateReadSize))
+    guard state.u64(layout.tstateInterp) == interpreter else { throw .implausible("thread state of another interpreter") }
+    let threadID = state.u64(layout.tstateThreadID)
+    var native: Int32?
+    if layout.tstateNativeThreadID != PythonLayout.absent {
+      let value = state.u64(layout.tstateNativeThreadID)
+      if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
+    }
+    var frames: [SampledFrame] = []
+    switch model.frameModel {
+    case .frameObjects:
+      try walkFrameObjects(from: state.u64(layout.tstateFrame), into: &frames)
+    case .interpreterFramesViaCFrame:
+      let cframe = state.u64(layout.tstateFrame)
+      if cframe != 0 {
+        let first = try memory.readUInt64(at: cframe &+ UInt64(layout.cframeCurrentFrame))
+        try walkInterpreterFrames(from: first, into: &frames)
+      }
+    case .interpreterFrames:
+      try walkInterpreterFrames(from: state.u64(layout.tstateFrame), into: &frames)
+    }
+    return SampledThread(threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
+  }
+
+  private func walkFrameObjects(from first: RemoteAddress, into frames: inout [SampledFrame]) throws(ReadFault) {
+    var cursor = first
+    var cycle = CycleDetector()
+    while cursor != 0 {
+      if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
+      guard frames.count < ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
+      let frame = ByteView(try memory.readBytes(at: cursor, count: frameReadSize))
+      let codeAddress = frame.u64(layout.frameCode)
+      if let id = try resolveCode(at: codeAddress) {
+        let info = codes[Int(id)]
+        var lasti = Int(frame.i32(layout.frameLasti))
+        if model.lineTable == .linetable310 { lasti *= 2 }
+        let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTable)
+        frames.append(SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: true))
+      }
+      cursor = frame.u64(layout.frameBack)
+    }
+  }
+
+  private func walkInterpreterFrames(from first: RemoteAddress, into frames: inout [SampledFrame]) throws(ReadFault) {
+    var cursor = first
+    var cycle = CycleDetector()
+    var steps = 0
+    while cursor != 0 {
+      if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
+      steps += 1
+      guard steps <= ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
+      let frame = ByteView(try memory.readBytes(at: cursor, count: frameReadSize))
+      let previous = frame.u64(layout.iframePrevious)
+      defer { cursor = previous }
+      let owner = frame.u8(layout.iframeOwner)
+      if let cStack = model.cStackOwner, owner == cStack {
+        // The frame above a C-stack shim was entered from C.
+        if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
+        continue
+      }
+      let codeAddress = frame.u64(layout.iframeCode)
+      guard let id = try resolveCode(at: codeAddress) else { continue }
+      let info = codes[Int(id)]
+      let codeStart = codeAddress &+ UInt64(layout.codeCodeAdaptive)
+      let instruction = frame.u64(layout.iframeInstrPtr)
+      // An incomplete frame (its prologue has not run yet) is not shown by CPython either.
+      let firstTraceable = codeStart &+ UInt64(2 * info.firstTraceable)
+      let ownedByGenerator = owner == 1
+      if !ownedByGenerator && instruction < firstTraceable { continue }
+      let lasti = instruction >= codeStart ? Int(instruction &- codeStart) : -1
+      let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: .locationTable)
+      var isEntry = false
+      if layout.iframeIsEntry != PythonLayout.absent { isEntry = frame.u8(layout.iframeIsEntry) != 0 }
+      frames.append(SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: isEntry))
+    }
+    if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
+  }
+
+  // .. code objects ...........................................................
+
+  /// The cache id of the code object at `address`, reading it when new or replaced. Returns nil for
+  /// something that is not a code object with readable names (shims, torn frames).
+  func resolveCode(at address: RemoteAddress) throws(ReadFault) -> CodeID? {
+    guard address != 0 else { return nil }
+    let identityOffset = UInt64(layout.codeFilename)
+    if let id = codeIndex[address] {
+      // Re-validate: the filename and name pointers are adjacent in every version.
+      let identity = ByteView(try memory.readBytes(at: address &+ identityOffset, count: 16))
+      let cached = codes[Int(id)].identity
+      if identity.u64(0) == cached.0 && identity.u64(layout.codeName - layout.codeFilename) == cached.1 { return id }
+    }
+    guard let info = try? readCode(at: address) else { return nil }
+    if let id = codeIndex[address] {
+      codes[Int(id)] = info
+      return id
+    }
+    let id = CodeID(codes.count)
+    codes.append(info)
+    codeAddresses.append(address)
+    codeIndex[address] = id
+    return id
+  }
+
+  func readCode(at address: RemoteAddress) throws(ReadFault) -> CodeInfo {
+    if let codeType {
+      guard try memory.readUInt64(at: address &+ UInt64(layout.objectType)) == codeType else {
+        throw .implausible("not a code object")
+      }
+    }
+    let code = ByteView(try memory.readBytes(at: address, count: codeReadSize))
+    let filenamePointer = code.u64(layout.codeFilename)
+    let namePointer = code.u64(layout.codeName)
+    let shortName = try objects.string(at: namePointer)
+    let filename = try objects.string(at: filenamePointer)
+    var name = shortName
+    if model.hasQualifiedNames, layout.codeQualname != PythonLayout.absent {
+      name = (try? objects.string(at: code.u64(layout.codeQualname))) ?? shortName
+    }
+    let table = (try? objects.bytesObject(at: code.u64(layout.codeLinetable), limit: ReadLimits.lineTableBytes)) ?? []
+    func int32(_ offset: Int) -> Int { offset == PythonLayout.absent ? 0 : Int(code.i32(offset)) }
+    // As py-spy: positional parameters (co_argcount) are "arguments"; keyword-only ones are listed as locals.
+    let argumentCount = int32(layout.codeArgcount)
+    return CodeInfo(
+      name: name, shortName: shortName, filename: filename, firstLine: int32(layout.codeFirstlineno), lineTable: table,
+      firstTraceable: Swift.max(0, int32(layout.codeFirstTraceable)), identity: (filenamePointer, namePointer),
+      argumentCount: argumentCount, localCount: int32(layout.codeNlocals),
+      varnames: layout.codeVarnames == PythonLayout.absent ? 0 : code.u64(layout.codeVarnames),
+      localsKinds: layout.codeLocalspluskinds == PythonLayout.absent ? 0 : code.u64(layout.codeLocalspluskinds))
+  }
+}
