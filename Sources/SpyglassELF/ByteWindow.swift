@@ -74,7 +74,8 @@ struct ByteWindow {
   func cString(at offset: Int) -> String? {
     guard let length = cStringLength(at: offset) else { return nil }
     // SAFETY: cStringLength guarantees offset..<offset+length lies inside the buffer.
-    return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)]), as: UTF8.self)
+    return String(
+      decoding: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)]), as: UTF8.self)
   }
 }
 

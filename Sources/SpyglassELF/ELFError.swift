@@ -32,7 +32,8 @@ public enum ELFError: Error, Sendable, CustomStringConvertible {
     case .system(let error): return error.description
     case .notELF: return "not an ELF file"
     case .unsupportedClass(let value): return "unsupported ELF class \(value) (only 64-bit is read)"
-    case .unsupportedByteOrder(let value): return "unsupported ELF byte order \(value) (only little-endian is read)"
+    case .unsupportedByteOrder(let value):
+      return "unsupported ELF byte order \(value) (only little-endian is read)"
     case .unsupportedVersion(let value): return "unsupported ELF version \(value)"
     case .truncated(let what): return "truncated ELF file: \(what) extends past the end"
     case .badEntrySize(let what, let size): return "bad ELF entry size \(size) for \(what)"

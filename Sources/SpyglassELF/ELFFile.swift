@@ -49,7 +49,8 @@ public final class ELFFile: Sendable {
     entry = header.entry
     let sectionTable = try Self.parseSections(mapped, header)
     sections = sectionTable.sections
-    programHeaders = try Self.parseProgramHeaders(mapped, header, extendedCount: sectionTable.extendedSegmentCount)
+    programHeaders = try Self.parseProgramHeaders(
+      mapped, header, extendedCount: sectionTable.extendedSegmentCount)
     symbolTables = try Self.locateSymbolTables(mapped, sections)
     buildID = Self.findBuildID(mapped, programHeaders: programHeaders, sections: sections)
   }
@@ -109,7 +110,9 @@ public final class ELFFile: Sendable {
 
   /// A copy of a section's bytes, or nil for NOBITS sections and ranges outside the file.
   public func contents(of section: ELFSection) -> [UInt8]? {
-    guard section.hasFileContents, section.offset <= UInt64(Int.max), section.size <= UInt64(Int.max) else {
+    guard section.hasFileContents, section.offset <= UInt64(Int.max),
+      section.size <= UInt64(Int.max)
+    else {
       return nil
     }
     return mapped.bytes(at: Int(section.offset), count: Int(section.size))
@@ -157,9 +160,12 @@ public final class ELFFile: Sendable {
   /// out segments with the other PF_X; the executable mapping is practically never ambiguous. When
   /// all the entries of the file are at hand, `loadBias(for: [MemoryMap])` resolves the ambiguity.
   public func loadBias(
-    mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil, pageSize: UInt64 = ELFFile.systemPageSize
+    mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil,
+    pageSize: UInt64 = ELFFile.systemPageSize
   ) -> UInt64? {
-    loadBiasCandidates(mapStart: mapStart, mapOffset: mapOffset, executable: executable, pageSize: pageSize).first
+    loadBiasCandidates(
+      mapStart: mapStart, mapOffset: mapOffset, executable: executable, pageSize: pageSize
+    ).first
   }
 
   /// `loadBias(mapStart:mapOffset:executable:)` for one /proc/PID/maps entry of this file.
@@ -175,22 +181,27 @@ public final class ELFFile: Sendable {
     var votes: [UInt64: Int] = [:]
     var order: [UInt64] = []
     for map in maps {
-      let candidates = loadBiasCandidates(mapStart: map.start, mapOffset: map.offset, executable: map.executable)
+      let candidates = loadBiasCandidates(
+        mapStart: map.start, mapOffset: map.offset, executable: map.executable)
       var seen: Set<UInt64> = []
       for bias in candidates where seen.insert(bias).inserted {
         if votes[bias] == nil { order.append(bias) }
         votes[bias, default: 0] += 1
       }
     }
-    var best: UInt64?
-    for bias in order where best == nil || votes[bias]! > votes[best!]! { best = bias }
-    return best
+    var best: (bias: UInt64, votes: Int)?
+    for bias in order {
+      let count = votes[bias, default: 0]
+      if count > best?.votes ?? 0 { best = (bias, count) }
+    }
+    return best?.bias
   }
 
   /// Every load bias one /proc/PID/maps entry could mean (one per PT_LOAD segment that maps its file
   /// offset), the preferred first. `[0]` for a fixed-address executable.
   public func loadBiasCandidates(
-    mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil, pageSize: UInt64 = ELFFile.systemPageSize
+    mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil,
+    pageSize: UInt64 = ELFFile.systemPageSize
   ) -> [UInt64] {
     if type == .executable { return [0] }
     let mask = pageSize > 0 && pageSize & (pageSize &- 1) == 0 ? ~(pageSize &- 1) : ~UInt64(4095)
@@ -206,7 +217,9 @@ public final class ELFFile: Sendable {
       if segment.offset & mask != mapOffset { rank += 1 }
       return rank
     }
-    let ranked = segments.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }
+    let ranked = segments.enumerated().sorted {
+      (rank($0.element), $0.offset) < (rank($1.element), $1.offset)
+    }
     return ranked.map { mapStart &- ($0.element.vaddr &- $0.element.offset &+ mapOffset) }
   }
 }
@@ -248,8 +261,10 @@ extension ELFFile {
     guard ident[6] == 1 else { throw .unsupportedVersion(ident[6]) }
     let header = file.withWindow(offset: 0, length: headerSize) { w in
       Header(
-        type: ELFFileType(rawValue: w.u16(16)), machine: w.u16(18), entry: w.u64(24), phoff: w.u64(32),
-        shoff: w.u64(40), phentsize: w.u16(54), phnum: w.u16(56), shentsize: w.u16(58), shnum: w.u16(60),
+        type: ELFFileType(rawValue: w.u16(16)), machine: w.u16(18), entry: w.u64(24),
+        phoff: w.u64(32),
+        shoff: w.u64(40), phentsize: w.u16(54), phnum: w.u16(56), shentsize: w.u16(58),
+        shnum: w.u16(60),
         shstrndx: w.u16(62))
     }
     guard let header else { throw .truncated(what: "ELF header") }
@@ -266,7 +281,9 @@ extension ELFFile {
     _ file: MappedFile, what: String, offset: UInt64, count: UInt64, entrySize: UInt64
   ) throws(ELFError) {
     let (length, overflow) = count.multipliedReportingOverflow(by: entrySize)
-    guard !overflow, file.contains(offset: offset, length: length) else { throw .truncated(what: what) }
+    guard !overflow, file.contains(offset: offset, length: length) else {
+      throw .truncated(what: what)
+    }
   }
 
   static func parseSections(_ file: MappedFile, _ header: Header) throws(ELFError) -> SectionTable {
@@ -284,7 +301,8 @@ extension ELFFile {
     }
     guard let first else { throw .truncated(what: "section header table") }
     let count = header.shnum == 0 ? first.size : UInt64(header.shnum)
-    try checkTable(file, what: "section header table", offset: header.shoff, count: count, entrySize: entrySize)
+    try checkTable(
+      file, what: "section header table", offset: header.shoff, count: count, entrySize: entrySize)
 
     struct Raw {
       var name: UInt32
@@ -307,8 +325,10 @@ extension ELFFile {
           let base = i * Int(entrySize)
           raws.append(
             Raw(
-              name: w.u32(base), type: w.u32(base + 4), flags: w.u64(base + 8), addr: w.u64(base + 16),
-              offset: w.u64(base + 24), size: w.u64(base + 32), link: w.u32(base + 40), info: w.u32(base + 44),
+              name: w.u32(base), type: w.u32(base + 4), flags: w.u64(base + 8),
+              addr: w.u64(base + 16),
+              offset: w.u64(base + 24), size: w.u64(base + 32), link: w.u32(base + 40),
+              info: w.u32(base + 44),
               addralign: w.u64(base + 48), entsize: w.u64(base + 56)))
         }
         return raws
@@ -321,7 +341,8 @@ extension ELFFile {
     if namesIndex != 0 {
       guard namesIndex < count else { throw .badIndex(what: "e_shstrndx", index: namesIndex) }
       let raw = raws[Int(namesIndex)]
-      guard raw.type != ELFSectionType.nobits.rawValue, raw.type != ELFSectionType.null.rawValue else {
+      guard raw.type != ELFSectionType.nobits.rawValue, raw.type != ELFSectionType.null.rawValue
+      else {
         throw .badIndex(what: "e_shstrndx", index: namesIndex)
       }
       guard file.contains(offset: raw.offset, length: raw.size) else {
@@ -344,10 +365,13 @@ extension ELFFile {
         name = decoded
       }
       let section = ELFSection(
-        index: index, name: name, type: ELFSectionType(rawValue: raw.type), flags: ELFSectionFlags(rawValue: raw.flags),
+        index: index, name: name, type: ELFSectionType(rawValue: raw.type),
+        flags: ELFSectionFlags(rawValue: raw.flags),
         addr: raw.addr, offset: raw.offset, size: raw.size, link: raw.link, info: raw.info,
         addralign: raw.addralign, entsize: raw.entsize)
-      if section.hasFileContents, section.size > 0, !file.contains(offset: section.offset, length: section.size) {
+      if section.hasFileContents, section.size > 0,
+        !file.contains(offset: section.offset, length: section.size)
+      {
         throw .truncated(what: "section \(index) \(name)")
       }
       sections.append(section)
@@ -365,16 +389,20 @@ extension ELFFile {
     guard entrySize >= programHeaderSize else {
       throw .badEntrySize(what: "program header table", size: entrySize)
     }
-    try checkTable(file, what: "program header table", offset: header.phoff, count: count, entrySize: entrySize)
-    let headers = file.withWindow(offset: header.phoff, length: count * entrySize) { w -> [ELFProgramHeader] in
+    try checkTable(
+      file, what: "program header table", offset: header.phoff, count: count, entrySize: entrySize)
+    let headers = file.withWindow(offset: header.phoff, length: count * entrySize) {
+      w -> [ELFProgramHeader] in
       var result: [ELFProgramHeader] = []
       result.reserveCapacity(Int(count))
       for i in 0..<Int(count) {
         let base = i * Int(entrySize)
         result.append(
           ELFProgramHeader(
-            type: ELFSegmentType(rawValue: w.u32(base)), flags: ELFSegmentFlags(rawValue: w.u32(base + 4)),
-            offset: w.u64(base + 8), vaddr: w.u64(base + 16), filesz: w.u64(base + 32), memsz: w.u64(base + 40),
+            type: ELFSegmentType(rawValue: w.u32(base)),
+            flags: ELFSegmentFlags(rawValue: w.u32(base + 4)),
+            offset: w.u64(base + 8), vaddr: w.u64(base + 16), filesz: w.u64(base + 32),
+            memsz: w.u64(base + 40),
             align: w.u64(base + 48)))
       }
       return result
@@ -396,7 +424,9 @@ extension ELFFile {
 
   /// Checks .dynsym and .symtab and their string tables. A symbol table without file contents (as
   /// in a separate debug-info file, where allocated sections become NOBITS) is ignored.
-  static func locateSymbolTables(_ file: MappedFile, _ sections: [ELFSection]) throws(ELFError) -> [SymbolTableLocation] {
+  static func locateSymbolTables(_ file: MappedFile, _ sections: [ELFSection]) throws(ELFError)
+    -> [SymbolTableLocation]
+  {
     var result: [SymbolTableLocation] = []
     // .dynsym first: its names are the exported ones and win ties.
     for kind in [ELFSectionType.dynsym, .symtab] {
@@ -416,7 +446,8 @@ extension ELFFile {
         // Both ranges were checked against the file size when the sections were parsed.
         result.append(
           SymbolTableLocation(
-            table: kind == .dynsym ? .dynamic : .full, offset: section.offset, count: section.size / entrySize,
+            table: kind == .dynsym ? .dynamic : .full, offset: section.offset,
+            count: section.size / entrySize,
             entrySize: entrySize, stringsOffset: strings.offset, stringsSize: strings.size))
       }
     }
@@ -437,11 +468,13 @@ extension ELFFile {
           let type = ELFSymbolType(rawValue: info & 0xf)
           guard type != .section, type != .file else { continue }
           let nameOffset = entries.u32(base)
-          guard nameOffset != 0, let name = strings.cString(at: Int(nameOffset)), !name.isEmpty else { continue }
+          guard nameOffset != 0, let name = strings.cString(at: Int(nameOffset)), !name.isEmpty
+          else { continue }
           body(
             ELFSymbol(
               name: name, value: entries.u64(base + 8), size: entries.u64(base + 16), type: type,
-              binding: ELFSymbolBinding(rawValue: info >> 4), sectionIndex: sectionIndex, table: location.table))
+              binding: ELFSymbolBinding(rawValue: info >> 4), sectionIndex: sectionIndex,
+              table: location.table))
         }
       }
     }
@@ -471,7 +504,9 @@ extension ELFFile {
   static func findBuildID(
     _ file: MappedFile, programHeaders: [ELFProgramHeader], sections: [ELFSection]
   ) -> [UInt8]? {
-    var ranges: [(offset: UInt64, size: UInt64, align: UInt64)] = programHeaders.filter { $0.type == .note }.map {
+    var ranges: [(offset: UInt64, size: UInt64, align: UInt64)] = programHeaders.filter {
+      $0.type == .note
+    }.map {
       ($0.offset, $0.filesz, $0.align)
     }
     if ranges.isEmpty {
@@ -498,7 +533,9 @@ extension ELFFile {
       let noteType = w.u32(position + 8)
       let namePosition = position + 12
       let descPosition = namePosition + aligned(nameSize)
-      guard w.contains(namePosition, nameSize), w.contains(descPosition, descSize) else { return nil }
+      guard w.contains(namePosition, nameSize), w.contains(descPosition, descSize) else {
+        return nil
+      }
       if noteType == type, w.bytes(namePosition, nameSize) == wantedName {
         return w.bytes(descPosition, descSize)
       }

@@ -196,7 +196,8 @@ public struct ELFSection: Hashable, Sendable {
   public var entsize: UInt64
 
   public init(
-    index: Int, name: String, type: ELFSectionType, flags: ELFSectionFlags, addr: UInt64, offset: UInt64,
+    index: Int, name: String, type: ELFSectionType, flags: ELFSectionFlags, addr: UInt64,
+    offset: UInt64,
     size: UInt64, link: UInt32, info: UInt32, addralign: UInt64, entsize: UInt64
   ) {
     self.index = index
