@@ -60,13 +60,17 @@ enum ChromeTraceWriter {
       let labels = profile.frames.map { $0.shown(options).label(fullFilenames: true) }
       let period: UInt64 = profile.info.rate > 0 ? UInt64(1e9 / profile.info.rate) : 0
       for (thread, entries) in profile.totalsByThread() {
-        let sorted = entries.map { (entry: $0, labels: profile.stacks[Int($0.stack)].map { labels[Int($0)] }) }
-          .sorted { $0.labels.lexicographicallyPrecedes($1.labels) }
-          .map(\.entry)
+        let sorted = entries.map {
+          (entry: $0, labels: profile.stacks[Int($0.stack)].map { labels[Int($0)] })
+        }
+        .sorted { $0.labels.lexicographicallyPrecedes($1.labels) }
+        .map(\.entry)
         var track = Track()
         for entry in sorted {
           track.samples.append((track.end, entry.stack))
-          let weight = entry.total.weightNanoseconds > 0 ? entry.total.weightNanoseconds : entry.total.count * period
+          let weight =
+            entry.total.weightNanoseconds > 0
+            ? entry.total.weightNanoseconds : entry.total.count * period
           track.end += weight
         }
         tracks[thread] = track
@@ -122,10 +126,13 @@ enum ChromeTraceWriter {
     for index in order {
       let thread = profile.threads[Int(index)]
       if namedProcesses.insert(thread.pid).inserted {
-        let title = !multiProcess && !profile.info.title.isEmpty ? profile.info.title : "Process \(thread.pid)"
+        let title =
+          !multiProcess && !profile.info.title.isEmpty
+          ? profile.info.title : "Process \(thread.pid)"
         metadata("process_name", title, thread)
       }
-      let threadName = thread.name.map { "\($0) (\(thread.displayID))" } ?? "Thread \(thread.displayID)"
+      let threadName =
+        thread.name.map { "\($0) (\(thread.displayID))" } ?? "Thread \(thread.displayID)"
       metadata("thread_name", threadName, thread)
 
       let track = tracks[index]!
@@ -133,7 +140,9 @@ enum ChromeTraceWriter {
       for (time, stack) in track.samples {
         let next = profile.stacks[Int(stack)].map { canonical[Int($0)] }
         var common = 0
-        while common < open.count && common < next.count && open[common] == next[common] { common += 1 }
+        while common < open.count && common < next.count && open[common] == next[common] {
+          common += 1
+        }
         for frame in open[common...].reversed() { event("E", frame, thread, time) }
         for frame in next[common...] { event("B", frame, thread, time) }
         open = next

@@ -110,12 +110,15 @@ enum FlamegraphWriter {
     out.append("</text>\n")
 
     if total == 0 {
-      out.append("<text id=\"empty\" x=\"600\" y=\"100\" text-anchor=\"middle\">No samples</text>\n</svg>\n")
+      out.append(
+        "<text id=\"empty\" x=\"600\" y=\"100\" text-anchor=\"middle\">No samples</text>\n</svg>\n")
       return out
     }
 
     out.append("<text id=\"reset\" class=\"control hide\" x=\"10\" y=\"26\">Reset Zoom</text>\n")
-    out.append("<text id=\"search\" class=\"control\" x=\"1190\" y=\"26\" text-anchor=\"end\">Search</text>\n")
+    out.append(
+      "<text id=\"search\" class=\"control\" x=\"1190\" y=\"26\" text-anchor=\"end\">Search</text>\n"
+    )
     out.append("<text id=\"details\" x=\"10\" y=\"")
     out.append(rounded: height - 14, fractionDigits: 2)
     out.append("\"> </text>\n<text id=\"matched\" x=\"1190\" y=\"")

@@ -54,7 +54,9 @@ public struct WriterOptions: Sendable {
   /// Spyglass's version, for `exporter` fields.
   public var version: String
 
-  public init(fullFilenames: Bool = false, showLineNumbers: Bool = true, version: String = spyglassVersion) {
+  public init(
+    fullFilenames: Bool = false, showLineNumbers: Bool = true, version: String = spyglassVersion
+  ) {
     self.fullFilenames = fullFilenames
     self.showLineNumbers = showLineNumbers
     self.version = version
@@ -77,7 +79,9 @@ public enum OutputError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Renders `profile` in `format`.
-public func render(_ profile: Profile, as format: OutputFormat, options: WriterOptions) throws -> [UInt8] {
+public func render(_ profile: Profile, as format: OutputFormat, options: WriterOptions) throws
+  -> [UInt8]
+{
   switch format {
   case .raw: RawWriter.render(profile, options: options)
   case .flamegraph: FlamegraphWriter.render(profile, options: options)
@@ -115,7 +119,8 @@ func collapsedStacks(_ profile: Profile, options: WriterOptions) -> [CollapsedSt
   var labelCache: [FrameID: String] = [:]
   func label(_ id: FrameID) -> String {
     if let cached = labelCache[id] { return cached }
-    let text = visible(profile.frames[Int(id)].shown(options).label(fullFilenames: options.fullFilenames))
+    let text = visible(
+      profile.frames[Int(id)].shown(options).label(fullFilenames: options.fullFilenames))
     labelCache[id] = text
     return text
   }
@@ -132,7 +137,9 @@ func collapsedStacks(_ profile: Profile, options: WriterOptions) -> [CollapsedSt
       result[i].count += count
     } else {
       indexByLabels[labels] = result.count
-      result.append(CollapsedStack(labels: labels, names: ids.map { profile.frames[Int($0)].name }, count: count))
+      result.append(
+        CollapsedStack(
+          labels: labels, names: ids.map { profile.frames[Int($0)].name }, count: count))
     }
   }
   result.sort { $0.labels.lexicographicallyPrecedes($1.labels) }

@@ -109,7 +109,9 @@ enum PprofWriter {
       pidLabel.num = Int64(info.pid)
       for entry in byThread[thread]! {
         var sample = Perftools_Profiles_Sample()
-        sample.locationID = profile.stacks[Int(entry.stack)].reversed().map { locationOfFrame[Int($0)] }
+        sample.locationID = profile.stacks[Int(entry.stack)].reversed().map {
+          locationOfFrame[Int($0)]
+        }
         sample.value = [
           Int64(clamping: entry.total.count), Int64(clamping: entry.total.weightNanoseconds),
         ]
@@ -120,7 +122,9 @@ enum PprofWriter {
 
     result.comment = [strings["spyglass \(options.version)"]]
     if !profile.info.title.isEmpty { result.comment.append(strings[profile.info.title]) }
-    if !profile.info.pythonVersion.isEmpty { result.comment.append(strings["python \(profile.info.pythonVersion)"]) }
+    if !profile.info.pythonVersion.isEmpty {
+      result.comment.append(strings["python \(profile.info.pythonVersion)"])
+    }
 
     result.stringTable = strings.strings
     return result

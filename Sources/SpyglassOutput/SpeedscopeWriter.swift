@@ -100,10 +100,8 @@ enum SpeedscopeWriter {
       if i > 0 { out.append(UInt8(ascii: ",")) }
       out.append("{\"name\":")
       out.append(json: frame.name)
-      if !frame.file.isEmpty {
-        out.append(",\"file\":")
-        out.append(json: frame.file)
-      }
+      out.append(",\"file\":")
+      out.append(json: frame.file)
       if frame.line != 0 {
         out.append(",\"line\":")
         out.append(decimal: frame.line)
