@@ -171,13 +171,17 @@ public struct DebugOffsets: Sendable, Equatable {
   public init(bytes: [UInt8], tables: [DebugOffsetsTable] = DebugOffsetsTable.allGenerated)
     throws(DebugOffsetsError)
   {
-    guard bytes.count >= Self.headerSize else { throw .truncated(needed: Self.headerSize, got: bytes.count) }
+    guard bytes.count >= Self.headerSize else {
+      throw .truncated(needed: Self.headerSize, got: bytes.count)
+    }
     guard bytes[0..<8].elementsEqual(Self.cookie) else { throw .badCookie }
     let hex = Self.u64(bytes, at: 8) ?? 0
-    guard let version = PythonVersion(hex: hex), version.major == 3, version.minor >= 13 else {
-      throw .implausibleVersion(hex: hex)
-    }
-    guard let table = tables.first(where: { $0.major == version.major && $0.minor == version.minor }) else {
+    guard hex <= UInt64(UInt32.max), let version = PythonVersion(hex: UInt32(hex)),
+      version.major == 3, version.minor >= 13
+    else { throw .implausibleVersion(hex: hex) }
+    guard
+      let table = tables.first(where: { $0.major == version.major && $0.minor == version.minor })
+    else {
       throw .unsupportedVersion(version)
     }
     guard table.tableSize >= Self.headerSize, bytes.count >= table.tableSize else {
@@ -199,7 +203,9 @@ public struct DebugOffsets: Sendable, Equatable {
 
     self.version = version
     self.versionHex = hex
-    self.freeThreaded = table.freeThreaded != DebugOffsetsTable.absent && (Self.u64(own, at: table.freeThreaded) ?? 0) != 0
+    self.freeThreaded =
+      table.freeThreaded != DebugOffsetsTable.absent
+      && (Self.u64(own, at: table.freeThreaded) ?? 0) != 0
     self.table = table
     self.bytes = own
   }
@@ -241,7 +247,9 @@ public struct DebugOffsets: Sendable, Equatable {
     // The table gives `locked` and `last_holder` as offsets in PyInterpreterState of the embedded
     // `_gil`'s members; PythonLayout wants them within `struct _gil_runtime_state`.
     if let gil = value(t.interpreterStateGilRuntimeState) {
-      if let locked = value(t.interpreterStateGilRuntimeStateLocked), locked >= gil { l.gilLocked = locked - gil }
+      if let locked = value(t.interpreterStateGilRuntimeStateLocked), locked >= gil {
+        l.gilLocked = locked - gil
+      }
       if let holder = value(t.interpreterStateGilRuntimeStateHolder), holder >= gil {
         l.gilLastHolder = holder - gil
       }

@@ -171,9 +171,20 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var dictUnicodeEntrySize = absent
   /// `_PyDictValues.values` (3.13+; 0 before, where ma_values points at the array).
   public var dictValuesValues = absent
+  /// `_PyDictValues.valid` (3.13+, a uint8): whether inline values still hold the attributes.
+  public var dictValuesValid = absent
   /// 2.7 dicts: `ma_mask` and `ma_table` (entries of hash, key, value).
   public var dict27Mask = absent
   public var dict27Table = absent
+
+  // .. set / frozenset ...........................................................
+  /// `PySetObject.used`, `mask`, `table`.
+  public var setUsed = absent
+  public var setMask = absent
+  public var setTable = absent
+  /// `setentry.key` and sizeof(setentry) (2.7 puts the hash first, 3.x the key).
+  public var setEntryKey = absent
+  public var setEntrySize = absent
 
   public init() {}
 }

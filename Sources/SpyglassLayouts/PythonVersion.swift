@@ -17,7 +17,9 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
   /// nil when there was no `+`.
   public var buildMetadata: String?
 
-  public init(major: Int, minor: Int, micro: Int = 0, releaseLevel: String = "", buildMetadata: String? = nil) {
+  public init(
+    major: Int, minor: Int, micro: Int = 0, releaseLevel: String = "", buildMetadata: String? = nil
+  ) {
     self.major = major
     self.minor = minor
     self.micro = micro
@@ -42,14 +44,9 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
     default: return nil
     }
     self.init(
-      major: Int(hex >> 24), minor: Int((hex >> 16) & 0xFF), micro: Int((hex >> 8) & 0xFF), releaseLevel: tag)
+      major: Int(hex >> 24), minor: Int((hex >> 16) & 0xFF), micro: Int((hex >> 8) & 0xFF),
+      releaseLevel: tag)
     guard isPlausible else { return nil }
-  }
-
-  /// The 64-bit form (`_Py_DebugOffsets.version` is a uint64_t); nil above 32 bits.
-  public init?(hex: UInt64) {
-    guard hex <= UInt64(UInt32.max) else { return nil }
-    self.init(hex: UInt32(hex))
   }
 
   /// A version Spyglass could conceivably meet: major 2 or 3, minor at most 20.
@@ -62,7 +59,8 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
     let (rank, serial) = releaseRankAndSerial
     let level: UInt32 = [0xA, 0xB, 0xC, 0xF][rank]
     return UInt32(truncatingIfNeeded: major) << 24 | UInt32(truncatingIfNeeded: minor & 0xFF) << 16
-      | UInt32(truncatingIfNeeded: micro & 0xFF) << 8 | level << 4 | UInt32(truncatingIfNeeded: serial & 0xF)
+      | UInt32(truncatingIfNeeded: micro & 0xFF) << 8 | level << 4
+      | UInt32(truncatingIfNeeded: serial & 0xF)
   }
 
   // .. ordering ....................................................................
@@ -89,7 +87,9 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
       return (a.major, a.minor, a.micro) < (b.major, b.minor, b.micro)
     }
     let (ra, rb) = (a.releaseRankAndSerial, b.releaseRankAndSerial)
-    if (ra.rank, ra.serial) != (rb.rank, rb.serial) { return (ra.rank, ra.serial) < (rb.rank, rb.serial) }
+    if (ra.rank, ra.serial) != (rb.rank, rb.serial) {
+      return (ra.rank, ra.serial) < (rb.rank, rb.serial)
+    }
     if a.releaseLevel != b.releaseLevel { return a.releaseLevel < b.releaseLevel }
     switch (a.buildMetadata, b.buildMetadata) {
     case (nil, nil): return false
@@ -141,7 +141,9 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
     }
     var i = start
     // (2|3)\.
-    guard let major = digit(i), major == 2 || major == 3, at(i + 1) == UInt8(ascii: ".") else { return nil }
+    guard let major = digit(i), major == 2 || major == 3, at(i + 1) == UInt8(ascii: ".") else {
+      return nil
+    }
     i += 2
     // (3|4|5|6|7|8|9|10|11|12|13|14)\.   The one-digit choices never start with 1, the two-digit
     // ones always do, so at most one choice applies.
@@ -170,7 +172,9 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
     let tagStart = i
     if at(i) == UInt8(ascii: "r"), at(i + 1) == UInt8(ascii: "c") {
       i += 2
-    } else if let byte = at(i), byte == UInt8(ascii: "a") || byte == UInt8(ascii: "b") || byte == UInt8(ascii: "c") {
+    } else if let byte = at(i),
+      byte == UInt8(ascii: "a") || byte == UInt8(ascii: "b") || byte == UInt8(ascii: "c")
+    {
       i += 1
     }
     if i > tagStart {
@@ -197,15 +201,19 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
     // ' ' (.{1,64}): a space and at least one character.
     guard at(i) == UInt8(ascii: " "), startsWithCharacter(bytes, at: i + 1) else { return nil }
     return PythonVersion(
-      major: major, minor: minor, micro: micro, releaseLevel: releaseLevel, buildMetadata: buildMetadata)
+      major: major, minor: minor, micro: micro, releaseLevel: releaseLevel,
+      buildMetadata: buildMetadata)
   }
 
-  static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+  static func isDigit(_ byte: UInt8) -> Bool {
+    byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+  }
 
   /// [0-9a-z-]
   static func isMetadata(_ byte: UInt8?) -> Bool {
     guard let byte else { return false }
-    return isDigit(byte) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || byte == UInt8(ascii: "-")
+    return isDigit(byte) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+      || byte == UInt8(ascii: "-")
   }
 
   /// Whether a well-formed UTF-8 encoded scalar other than "\n" starts at `index` (what the

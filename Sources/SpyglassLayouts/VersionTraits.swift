@@ -122,9 +122,10 @@ public struct PythonTraits: Sendable, Equatable {
     /// 3.12: one word at `object + offset` (−3 words): with its low bit set it is a values pointer
     /// minus one, else a dict pointer.
     case taggedDictOrValues(offset: Int)
-    /// 3.13+: a dict pointer at `object + dictOffset` (−3 words); when the type also has
-    /// `Py_TPFLAGS_INLINE_VALUES` the values live inline at `object + valuesOffset` (which is
-    /// `tp_basicsize`, sizeof(PyObject) for such types) as a `_PyDictValues`.
+    /// 3.13+: a dict pointer at `object + dictOffset` (−3 words); when it is null and the type
+    /// also has `Py_TPFLAGS_INLINE_VALUES`, the values live inline at `object + valuesOffset`
+    /// (`tp_basicsize`, which is sizeof(PyObject) for such types) as a `_PyDictValues`, valid
+    /// while its `valid` byte (`PythonLayout.dictValuesValid`) is set.
     case dictPointerAndInlineValues(dictOffset: Int, valuesOffset: Int)
   }
 
@@ -204,13 +205,17 @@ public struct PythonTraits: Sendable, Equatable {
     self.layout = layout
 
     frameModel =
-      !atLeast(3, 11) ? .frameObject : !atLeast(3, 13) ? .interpreterFrameViaCFrame : .interpreterFrame
+      !atLeast(3, 11)
+      ? .frameObject : !atLeast(3, 13) ? .interpreterFrameViaCFrame : .interpreterFrame
     lineTable = !atLeast(3, 10) ? .lnotab : !atLeast(3, 11) ? .linetable310 : .locationTable
     stringModel = major == 2 ? .bytes27 : .unicode
-    gilModel = !atLeast(3, 7) ? .tstateCurrentSymbol : !atLeast(3, 12) ? .runtimeTstateCurrent : .interpreterGil
+    gilModel =
+      !atLeast(3, 7)
+      ? .tstateCurrentSymbol : !atLeast(3, 12) ? .runtimeTstateCurrent : .interpreterGil
     interpreterDiscovery = !atLeast(3, 7) ? .interpHeadSymbol : .runtimeSymbol
     instructionAddressing =
-      !atLeast(3, 10) ? .lastiByteOffset : !atLeast(3, 11) ? .lastiCodeUnitIndex : .instructionPointer
+      !atLeast(3, 10)
+      ? .lastiByteOffset : !atLeast(3, 11) ? .lastiCodeUnitIndex : .instructionPointer
     hasQualname = atLeast(3, 11)
     cstackFrameOwner = atLeast(3, 12) ? 3 : nil
     hasIsEntry = v == (3, 11)

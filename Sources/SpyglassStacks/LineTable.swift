@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassLayouts
+
 public enum LineTableFormat: Sendable, Equatable {
   /// `co_lnotab` in 2.7: like `.lnotab` but line increments are unsigned.
   case lnotab27
@@ -16,6 +18,17 @@ public enum LineTableFormat: Sendable, Equatable {
   case linetable310
   /// The PEP 626/657 location table (3.11+); `lasti` is a byte offset into `co_code_adaptive`.
   case locationTable
+}
+
+extension PythonTraits {
+  /// The decoder for this version's line tables.
+  public var lineTableFormat: LineTableFormat {
+    switch lineTable {
+    case .lnotab: return major == 2 ? .lnotab27 : .lnotab
+    case .linetable310: return .linetable310
+    case .locationTable: return .locationTable
+    }
+  }
 }
 
 public enum LineTable {

@@ -26,9 +26,9 @@ public enum ReadLimits {
 public struct ObjectReader<Memory: MemoryReader> {
   public let memory: Memory
   public let layout: PythonLayout
-  public let model: PythonModel
+  public let model: PythonTraits
 
-  public init(memory: Memory, layout: PythonLayout, model: PythonModel) {
+  public init(memory: Memory, layout: PythonLayout, model: PythonTraits) {
     self.memory = memory
     self.layout = layout
     self.model = model
@@ -170,7 +170,7 @@ public struct ObjectReader<Memory: MemoryReader> {
     let entrySize: Int
     var keyOffset = 8
     var valueOffset = 16
-    if model.dictKeysHaveLog2Size {
+    if layout.dictKeysLog2IndexBytes != PythonLayout.absent {
       let log2IndexBytes = Int(header.u8(layout.dictKeysLog2IndexBytes))
       guard log2IndexBytes < 40 else { throw .implausible("dict index size") }
       entriesStart = keys &+ UInt64(layout.dictKeysIndices) &+ (UInt64(1) << UInt64(log2IndexBytes))
@@ -230,36 +230,44 @@ public struct ObjectReader<Memory: MemoryReader> {
   public func instanceAttribute(of object: RemoteAddress, named name: String) throws(ReadFault) -> RemoteAddress? {
     let type = try typeAddress(of: object)
     let flags = try typeFlags(ofType: type)
-    if model.hasInlineValues && flags & PythonModel.inlineValuesFlag != 0 {
-      let dict = try memory.readUInt64(at: object &- 3 * 8)
+    func sharedKeys() throws(ReadFault) -> RemoteAddress {
+      try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
+    }
+    func word(_ offset: Int) throws(ReadFault) -> UInt64 {
+      try memory.readUInt64(at: UInt64(bitPattern: Int64(bitPattern: object) &+ Int64(offset)))
+    }
+    let isManaged = model.typeFlags.managedDict.map { flags & $0 != 0 } ?? false
+    switch model.managedDict {
+    case .dictPointerAndInlineValues(let dictOffset, _) where isManaged:
+      let dict = try word(dictOffset)
       if dict != 0 { return try dictValue(at: dict, forKey: name) }
+      guard let inline = model.typeFlags.inlineValues, flags & inline != 0 else { return nil }
+      // The values sit right after the object (tp_basicsize), as a _PyDictValues.
       let basicSize = try memory.readUInt64(at: type &+ UInt64(layout.typeBasicSize))
       guard basicSize < 1 << 20 else { throw .implausible("tp_basicsize") }
-      let values = object &+ basicSize
-      let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
-      return try lookup(name, in: try entries(keys: keys, splitValues: values &+ UInt64(layout.dictValuesValues)))
-    }
-    if model.hasManagedDict && flags & PythonModel.managedDictFlag != 0 {
-      let word = try memory.readUInt64(at: object &- 3 * 8)
-      if model.major == 3 && model.minor == 11 {
-        if word != 0 { return try dictValue(at: word, forKey: name) }
-        let values = try memory.readPointer(at: object &- 4 * 8)
-        let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
-        return try lookup(name, in: try entries(keys: keys, splitValues: values))
+      let values = object &+ basicSize &+ UInt64(Swift.max(0, layout.dictValuesValues))
+      return try lookup(name, in: try entries(keys: try sharedKeys(), splitValues: values))
+    case .valuesAndDictPointers(let valuesOffset, let dictOffset) where isManaged:
+      let dict = try word(dictOffset)
+      if dict != 0 { return try dictValue(at: dict, forKey: name) }
+      let values = try word(valuesOffset)
+      guard values != 0 else { return nil }
+      return try lookup(name, in: try entries(keys: try sharedKeys(), splitValues: values))
+    case .taggedDictOrValues(let offset) where isManaged:
+      // `PyDictOrValues`: with the low bit set it is the values array minus one, else a dict.
+      let tagged = try word(offset)
+      if tagged & 1 == 1 {
+        return try lookup(name, in: try entries(keys: try sharedKeys(), splitValues: tagged &+ 1))
       }
-      // 3.12: a tagged pointer: low bit set = values array, else a dict.
-      if word & 1 == 1 {
-        let keys = try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
-        return try lookup(name, in: try entries(keys: keys, splitValues: word &- 1))
-      }
-      guard word != 0 else { return nil }
-      return try dictValue(at: word, forKey: name)
+      guard tagged != 0 else { return nil }
+      return try dictValue(at: tagged, forKey: name)
+    default:
+      let dictOffset = Int64(bitPattern: try memory.readUInt64(at: type &+ UInt64(layout.typeDictOffset)))
+      guard dictOffset > 0, dictOffset < 1 << 20 else { return nil }
+      let dict = try memory.readUInt64(at: object &+ UInt64(dictOffset))
+      guard dict != 0 else { return nil }
+      return try dictValue(at: dict, forKey: name)
     }
-    let dictOffset = Int64(bitPattern: try memory.readUInt64(at: type &+ UInt64(layout.typeDictOffset)))
-    guard dictOffset > 0, dictOffset < 1 << 20 else { return nil }
-    let dict = try memory.readUInt64(at: object &+ UInt64(dictOffset))
-    guard dict != 0 else { return nil }
-    return try dictValue(at: dict, forKey: name)
   }
 
   private func lookup(_ name: String, in entries: [(key: RemoteAddress, value: RemoteAddress)]) throws(ReadFault) -> RemoteAddress? {

@@ -19,6 +19,8 @@ public struct ThreadStack: Sendable {
   public var ownsGIL: Bool
   /// Innermost first.
   public var frames: [SampledFrame]
+  /// With `localsBudget`: each frame's arguments and locals (same order as `frames`).
+  public var locals: [[LocalVariable]]?
 }
 
 public enum SampleError: Error, Equatable, Sendable {
@@ -51,7 +53,9 @@ public final class ProcessSampler {
   }
 
   /// Takes one sample of every thread (or only the GIL holder).
-  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true) throws(SampleError) -> [ThreadStack] {
+  /// With `localsBudget` > 0, every frame's arguments and locals are read too (while the target is
+  /// still paused), their reprs cut to that many characters.
+  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError) -> [ThreadStack] {
     let tasks = ProcFS.threadIDs(pid)
     if tasks.isEmpty { throw .processExited }
     var running = Set<Int32>()
@@ -76,6 +80,10 @@ public final class ProcessSampler {
       if error == .processGone || !ProcFS.processExists(pid) { throw .processExited }
       throw .read(error)
     }
+    var locals: [[[LocalVariable]]] = []
+    if localsBudget > 0 {
+      locals = threads.map { thread in thread.frames.map { walker.locals(of: $0, budget: localsBudget) } }
+    }
     pause?.resume()
 
     let taskSet = Set(tasks)
@@ -92,7 +100,7 @@ public final class ProcessSampler {
     }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
-    for thread in threads {
+    for (index, thread) in threads.enumerated() {
       var tid = thread.nativeThreadID
       if tid == nil, let offset = pthreadOffset {
         tid = PthreadTIDOffset.tid(memory: target.memory, pthread: thread.threadID, offset: offset, tasks: taskSet)
@@ -104,7 +112,7 @@ public final class ProcessSampler {
       result.append(
         ThreadStack(
           pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
-          ownsGIL: thread.ownsGIL, frames: thread.frames))
+          ownsGIL: thread.ownsGIL, frames: thread.frames, locals: locals.isEmpty ? nil : locals[index]))
     }
     return result
   }

@@ -49,7 +49,7 @@ public final class PythonTarget: @unchecked Sendable {
   public let commandLine: [String]
   public let version: PythonVersion
   public let layout: PythonLayout
-  public let model: PythonModel
+  public let model: PythonTraits
   public let memory: ProcessMemory
   public let executable: MappedBinary?
   public let library: MappedBinary?
@@ -61,7 +61,7 @@ public final class PythonTarget: @unchecked Sendable {
 
   init(
     pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
-    model: PythonModel, executable: MappedBinary?, library: MappedBinary?, interpreter: RemoteAddress,
+    model: PythonTraits, executable: MappedBinary?, library: MappedBinary?, interpreter: RemoteAddress,
     gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String
   ) {
     self.pid = pid
@@ -121,7 +121,7 @@ public final class PythonTarget: @unchecked Sendable {
     guard let version = detectVersion(binaries: binaries, memory: memory, executablePath: executablePath) else {
       throw .notPython(pid: pid, executable: executablePath)
     }
-    guard let model = PythonModel(major: version.major, minor: version.minor),
+    guard let model = PythonTraits(major: version.major, minor: version.minor),
       var layout = PythonTraits.layout(for: version)
     else {
       throw .unsupportedVersion(pid: pid, version: version.description)
@@ -135,7 +135,7 @@ public final class PythonTarget: @unchecked Sendable {
     var runtime: RemoteAddress?
     var interpreter: RemoteAddress?
     var source = "symbol"
-    if model.hasRuntimeState, let runtimeAddress = symbol("_PyRuntime") {
+    if (model.interpreterDiscovery == .runtimeSymbol), let runtimeAddress = symbol("_PyRuntime") {
       runtime = runtimeAddress
       if version.major > 3 || (version.major == 3 && version.minor >= 13),
         let bytes = try? memory.readBytes(at: runtimeAddress, count: DebugOffsets.bytesNeeded),
@@ -148,7 +148,7 @@ public final class PythonTarget: @unchecked Sendable {
       {
         interpreter = head
       }
-    } else if !model.hasRuntimeState, !scanOnly, let headSymbol = symbol("interp_head"),
+    } else if !(model.interpreterDiscovery == .runtimeSymbol), !scanOnly, let headSymbol = symbol("interp_head"),
       let head = try? memory.readUInt64(at: headSymbol), isInterpreter(head, layout: layout, memory: memory, maps: maps)
     {
       interpreter = head
@@ -161,13 +161,13 @@ public final class PythonTarget: @unchecked Sendable {
 
     var gil = GILLocation.unknown
     switch model.gilModel {
-    case .threadStateCurrentSymbol:
+    case .tstateCurrentSymbol:
       if let address = symbol("_PyThreadState_Current") { gil = .threadStatePointer(address) }
-    case .runtimeThreadStateCurrent:
+    case .runtimeTstateCurrent:
       if let runtime, layout.runtimeTstateCurrent != PythonLayout.absent {
         gil = .threadStatePointer(runtime &+ UInt64(layout.runtimeTstateCurrent))
       }
-    case .interpreterGIL:
+    case .interpreterGil:
       if let state = try? memory.readUInt64(at: interpreter &+ UInt64(layout.interpCevalGil)), state != 0 {
         gil = .gilState(state)
       }
@@ -184,7 +184,9 @@ public final class PythonTarget: @unchecked Sendable {
   public static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
     let deadline = monotonicSeconds() + timeout
     var lastError = AttachError.noSuchProcess(pid: pid)
+    var attempts = 0
     while true {
+      attempts += 1
       do throws(AttachError) {
         let target = try attach(pid: pid)
         // The interpreter must have at least one thread with a frame before it is useful.
@@ -195,6 +197,7 @@ public final class PythonTarget: @unchecked Sendable {
         switch error {
         case .permissionDenied, .unsupportedVersion: throw error
         case .noSuchProcess:
+          if attempts == 1 && !ProcFS.processExists(pid) { throw error }
           if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
           lastError = error
         default: lastError = error

@@ -99,7 +99,7 @@ struct CycleDetector {
 public final class StackWalker<Memory: MemoryReader> {
   public let memory: Memory
   public let layout: PythonLayout
-  public let model: PythonModel
+  public let model: PythonTraits
   public let interpreter: RemoteAddress
   public let gil: GILLocation
   /// `PyCode_Type`, when the binary exports it: frames whose code is not a code object are skipped.
@@ -114,7 +114,7 @@ public final class StackWalker<Memory: MemoryReader> {
   private let frameReadSize: Int
   private let codeReadSize: Int
 
-  public init(memory: Memory, layout: PythonLayout, model: PythonModel, interpreter: RemoteAddress, gil: GILLocation, codeType: RemoteAddress?) {
+  public init(memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation, codeType: RemoteAddress?) {
     self.memory = memory
     self.layout = layout
     self.model = model
@@ -125,9 +125,9 @@ public final class StackWalker<Memory: MemoryReader> {
     threadStateReadSize =
       [layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID].max()! + 8
     switch model.frameModel {
-    case .frameObjects:
+    case .frameObject:
       frameReadSize = [layout.frameBack, layout.frameCode, layout.frameLasti].max()! + 8
-    case .interpreterFramesViaCFrame, .interpreterFrames:
+    case .interpreterFrameViaCFrame, .interpreterFrame:
       frameReadSize = [layout.iframeCode, layout.iframePrevious, layout.iframeInstrPtr, layout.iframeOwner, layout.iframeIsEntry].max()! + 8
     }
     codeReadSize =
@@ -203,15 +203,15 @@ public final class StackWalker<Memory: MemoryReader> {
     }
     var frames: [SampledFrame] = []
     switch model.frameModel {
-    case .frameObjects:
+    case .frameObject:
       try walkFrameObjects(from: state.u64(layout.tstateFrame), into: &frames)
-    case .interpreterFramesViaCFrame:
+    case .interpreterFrameViaCFrame:
       let cframe = state.u64(layout.tstateFrame)
       if cframe != 0 {
         let first = try memory.readUInt64(at: cframe &+ UInt64(layout.cframeCurrentFrame))
         try walkInterpreterFrames(from: first, into: &frames)
       }
-    case .interpreterFrames:
+    case .interpreterFrame:
       try walkInterpreterFrames(from: state.u64(layout.tstateFrame), into: &frames)
     }
     return SampledThread(threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
@@ -228,8 +228,8 @@ public final class StackWalker<Memory: MemoryReader> {
       if let id = try resolveCode(at: codeAddress) {
         let info = codes[Int(id)]
         var lasti = Int(frame.i32(layout.frameLasti))
-        if model.lineTable == .linetable310 { lasti *= 2 }
-        let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTable)
+        if model.instructionAddressing == .lastiCodeUnitIndex { lasti *= 2 }
+        let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat)
         frames.append(SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: true))
       }
       cursor = frame.u64(layout.frameBack)
@@ -248,7 +248,7 @@ public final class StackWalker<Memory: MemoryReader> {
       let previous = frame.u64(layout.iframePrevious)
       defer { cursor = previous }
       let owner = frame.u8(layout.iframeOwner)
-      if let cStack = model.cStackOwner, owner == cStack {
+      if let cStack = model.cstackFrameOwner, owner == cStack {
         // The frame above a C-stack shim was entered from C.
         if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
         continue
@@ -308,7 +308,7 @@ public final class StackWalker<Memory: MemoryReader> {
     let shortName = try objects.string(at: namePointer)
     let filename = try objects.string(at: filenamePointer)
     var name = shortName
-    if model.hasQualifiedNames, layout.codeQualname != PythonLayout.absent {
+    if model.hasQualname, layout.codeQualname != PythonLayout.absent {
       name = (try? objects.string(at: code.u64(layout.codeQualname))) ?? shortName
     }
     let table = (try? objects.bytesObject(at: code.u64(layout.codeLinetable), limit: ReadLimits.lineTableBytes)) ?? []

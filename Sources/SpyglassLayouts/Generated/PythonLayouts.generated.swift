@@ -17,7 +17,8 @@
 //   3.13.0   $(pyenv root)/versions/3.13.0/include/python3.13
 //
 // Values the headers do not give are written by hand in the generator, with the reason
-// next to them below, and were re-measured from the libpython DWARF with gdb.
+// next to them below. Whenever gdb is available the generator re-measures those and
+// every header value from the DWARF of each version's libpython, and fails on a mismatch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,13 +66,18 @@ extension PythonLayout {
     layout.intValue = 16  // PyIntObject.ob_ival
     // PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed header);
     // md_dict is the first member after PyObject_HEAD (16 bytes).
-    layout.moduleDict = 16  // by hand; gdb agrees
+    layout.moduleDict = 16  // by hand, DWARF-checked
     layout.unicodeLength = 16  // PyUnicodeObject.length
     layout.unicode27Data = 24  // PyUnicodeObject.str
     layout.dictUsed = 24  // PyDictObject.ma_used
     layout.dictKeyEntrySize = 24  // sizeof(PyDictEntry)
     layout.dict27Mask = 32  // PyDictObject.ma_mask
     layout.dict27Table = 40  // PyDictObject.ma_table
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 8  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -117,7 +123,7 @@ extension PythonLayout {
     layout.longDigits = 24  // PyLongObject.ob_digit
     // PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed header);
     // md_dict is the first member after PyObject_HEAD (16 bytes).
-    layout.moduleDict = 16  // by hand; gdb agrees
+    layout.moduleDict = 16  // by hand, DWARF-checked
     layout.unicodeLength = 16  // PyASCIIObject.length
     layout.unicodeState = 32  // PyASCIIObject.state
     layout.asciiObjectSize = 48  // sizeof(PyASCIIObject)
@@ -128,17 +134,22 @@ extension PythonLayout {
     layout.dictValues = 40  // PyDictObject.ma_values
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_size follows the Py_ssize_t
     // dk_refcnt.
-    layout.dictKeysSize = 8  // by hand; gdb agrees
+    layout.dictKeysSize = 8  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_refcnt, dk_size, dk_lookup,
     // dk_usable, then dk_nentries (5 words).
-    layout.dictKeysNentries = 32  // by hand; gdb agrees
+    layout.dictKeysNentries = 32  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_indices follows dk_nentries.
-    layout.dictKeysIndices = 40  // by hand; gdb agrees
+    layout.dictKeysIndices = 40  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; PyDictKeyEntry is me_hash,
     // me_key, me_value.
-    layout.dictKeyEntrySize = 24  // by hand; gdb agrees
+    layout.dictKeyEntrySize = 24  // by hand, DWARF-checked
     // ma_values is a PyObject ** pointing at the values array.
     layout.dictValuesValues = 0  // by hand
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -189,7 +200,7 @@ extension PythonLayout {
     layout.longDigits = 24  // PyLongObject.ob_digit
     // PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed header);
     // md_dict is the first member after PyObject_HEAD (16 bytes).
-    layout.moduleDict = 16  // by hand; gdb agrees
+    layout.moduleDict = 16  // by hand, DWARF-checked
     layout.unicodeLength = 16  // PyASCIIObject.length
     layout.unicodeState = 32  // PyASCIIObject.state
     layout.asciiObjectSize = 48  // sizeof(PyASCIIObject)
@@ -200,17 +211,22 @@ extension PythonLayout {
     layout.dictValues = 40  // PyDictObject.ma_values
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_size follows the Py_ssize_t
     // dk_refcnt.
-    layout.dictKeysSize = 8  // by hand; gdb agrees
+    layout.dictKeysSize = 8  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_refcnt, dk_size, dk_lookup,
     // dk_usable, then dk_nentries (5 words).
-    layout.dictKeysNentries = 32  // by hand; gdb agrees
+    layout.dictKeysNentries = 32  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_indices follows dk_nentries.
-    layout.dictKeysIndices = 40  // by hand; gdb agrees
+    layout.dictKeysIndices = 40  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; PyDictKeyEntry is me_hash,
     // me_key, me_value.
-    layout.dictKeyEntrySize = 24  // by hand; gdb agrees
+    layout.dictKeyEntrySize = 24  // by hand, DWARF-checked
     // ma_values is a PyObject ** pointing at the values array.
     layout.dictValuesValues = 0  // by hand
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -262,7 +278,7 @@ extension PythonLayout {
     layout.longDigits = 24  // PyLongObject.ob_digit
     // PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed header);
     // md_dict is the first member after PyObject_HEAD (16 bytes).
-    layout.moduleDict = 16  // by hand; gdb agrees
+    layout.moduleDict = 16  // by hand, DWARF-checked
     layout.unicodeLength = 16  // PyASCIIObject.length
     layout.unicodeState = 32  // PyASCIIObject.state
     layout.asciiObjectSize = 48  // sizeof(PyASCIIObject)
@@ -273,17 +289,22 @@ extension PythonLayout {
     layout.dictValues = 40  // PyDictObject.ma_values
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_size follows the Py_ssize_t
     // dk_refcnt.
-    layout.dictKeysSize = 8  // by hand; gdb agrees
+    layout.dictKeysSize = 8  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_refcnt, dk_size, dk_lookup,
     // dk_usable, then dk_nentries (5 words).
-    layout.dictKeysNentries = 32  // by hand; gdb agrees
+    layout.dictKeysNentries = 32  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_indices follows dk_nentries.
-    layout.dictKeysIndices = 40  // by hand; gdb agrees
+    layout.dictKeysIndices = 40  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; PyDictKeyEntry is me_hash,
     // me_key, me_value.
-    layout.dictKeyEntrySize = 24  // by hand; gdb agrees
+    layout.dictKeyEntrySize = 24  // by hand, DWARF-checked
     // ma_values is a PyObject ** pointing at the values array.
     layout.dictValuesValues = 0  // by hand
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -335,7 +356,7 @@ extension PythonLayout {
     layout.longDigits = 24  // PyLongObject.ob_digit
     // PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed header);
     // md_dict is the first member after PyObject_HEAD (16 bytes).
-    layout.moduleDict = 16  // by hand; gdb agrees
+    layout.moduleDict = 16  // by hand, DWARF-checked
     layout.unicodeLength = 16  // PyASCIIObject.length
     layout.unicodeState = 32  // PyASCIIObject.state
     layout.asciiObjectSize = 48  // sizeof(PyASCIIObject)
@@ -346,17 +367,22 @@ extension PythonLayout {
     layout.dictValues = 40  // PyDictObject.ma_values
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_size follows the Py_ssize_t
     // dk_refcnt.
-    layout.dictKeysSize = 8  // by hand; gdb agrees
+    layout.dictKeysSize = 8  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_refcnt, dk_size, dk_lookup,
     // dk_usable, then dk_nentries (5 words).
-    layout.dictKeysNentries = 32  // by hand; gdb agrees
+    layout.dictKeysNentries = 32  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_indices follows dk_nentries.
-    layout.dictKeysIndices = 40  // by hand; gdb agrees
+    layout.dictKeysIndices = 40  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; PyDictKeyEntry is me_hash,
     // me_key, me_value.
-    layout.dictKeyEntrySize = 24  // by hand; gdb agrees
+    layout.dictKeyEntrySize = 24  // by hand, DWARF-checked
     // ma_values is a PyObject ** pointing at the values array.
     layout.dictValuesValues = 0  // by hand
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -417,17 +443,22 @@ extension PythonLayout {
     layout.dictValues = 40  // PyDictObject.ma_values
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_size follows the Py_ssize_t
     // dk_refcnt.
-    layout.dictKeysSize = 8  // by hand; gdb agrees
+    layout.dictKeysSize = 8  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_refcnt, dk_size, dk_lookup,
     // dk_usable, then dk_nentries (5 words).
-    layout.dictKeysNentries = 32  // by hand; gdb agrees
+    layout.dictKeysNentries = 32  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; dk_indices follows dk_nentries.
-    layout.dictKeysIndices = 40  // by hand; gdb agrees
+    layout.dictKeysIndices = 40  // by hand, DWARF-checked
     // the struct is private to Objects/dict-common.h in 3.6-3.10; PyDictKeyEntry is me_hash,
     // me_key, me_value.
-    layout.dictKeyEntrySize = 24  // by hand; gdb agrees
+    layout.dictKeyEntrySize = 24  // by hand, DWARF-checked
     // ma_values is a PyObject ** pointing at the values array.
     layout.dictValuesValues = 0  // by hand
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -509,6 +540,11 @@ extension PythonLayout {
     layout.dictKeyEntrySize = 24  // sizeof(PyDictKeyEntry)
     layout.dictUnicodeEntrySize = 16  // sizeof(PyDictUnicodeEntry)
     layout.dictValuesValues = 0  // PyDictValues.values
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -591,6 +627,11 @@ extension PythonLayout {
     layout.dictKeyEntrySize = 24  // sizeof(PyDictKeyEntry)
     layout.dictUnicodeEntrySize = 16  // sizeof(PyDictUnicodeEntry)
     layout.dictValuesValues = 0  // PyDictValues.values
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 
@@ -671,6 +712,12 @@ extension PythonLayout {
     layout.dictKeyEntrySize = 24  // sizeof(PyDictKeyEntry)
     layout.dictUnicodeEntrySize = 16  // sizeof(PyDictUnicodeEntry)
     layout.dictValuesValues = 8  // PyDictValues.values
+    layout.dictValuesValid = 3  // PyDictValues.valid
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
     return layout
   }()
 

@@ -1,0 +1,599 @@
+//===--- LayoutTests.swift - SpyglassLayouts ------------------------------===//
+//
+// Version parsing, the generated offset tables, the per-version traits (checked against the
+// constants measured from the headers), and _Py_DebugOffsets: on synthetic bytes and on the bytes of
+// a live CPython 3.13 process. Also runs `tools/generate-layouts.py --check`.
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import SpyglassLayouts
+import SpyglassProcess
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@Suite("Layout")
+struct LayoutTests {
+  // .. PythonVersion.scan ..............................................................
+
+  @Test(
+    "scan finds versions",
+    arguments: [
+      ("2.7.10 (default, Oct  6 2017, 22:29:07)", "2.7.10"),
+      ("3.6.3 |Anaconda custom (64-bit)| (default, Oct  6 2017, 22:29:07)", "3.6.3"),
+      ("Python 3.7.0rc1 (v3.7.0rc1:dfad352267, Jul 20 2018, 13:27:54)", "3.7.0rc1"),
+      ("Python 3.10.0rc1 (tags/v3.10.0rc1, Aug 28 2021, 18:25:40)", "3.10.0rc1"),
+      ("2.7.15+ (default, Oct  6 2017, 22:29:07)", "2.7.15+"),
+      ("2.7.10+dcba (default)", "2.7.10+dcba"),
+      ("2.7.10+5-4.abcd (default)", "2.7.10+5-4.abcd"),
+      ("2.8.5+cinder (default)", "2.8.5+cinder"),
+      ("\0\0garbage 3.13.0 (main, Oct  7 2024, 05:02:14) [GCC 11.4.0]", "3.13.0"),
+    ])
+  func scanFinds(text: String, expected: String) throws {
+    let version = try #require(PythonVersion.scan(Array(text.utf8)))
+    #expect(version.description == expected)
+  }
+
+  @Test func scanFields() throws {
+    let rc = try #require(
+      PythonVersion.scan(
+        Array("Python 3.7.0rc1 (v3.7.0rc1:dfad352267, Jul 20 2018, 13:27:54)".utf8)))
+    #expect(rc == PythonVersion(major: 3, minor: 7, micro: 0, releaseLevel: "rc1"))
+    let ten = try #require(
+      PythonVersion.scan(Array("Python 3.10.0rc1 (tags/v3.10.0rc1, Aug 28 2021, 18:25:40)".utf8)))
+    #expect((ten.major, ten.minor, ten.micro, ten.releaseLevel) == (3, 10, 0, "rc1"))
+    #expect(
+      PythonVersion.scan(Array("2.7.10 (default, Oct  6 2017, 22:29:07)".utf8))?.buildMetadata
+        == nil)
+    #expect(
+      PythonVersion.scan(Array("2.7.15+ (default, Oct  6 2017, 22:29:07)".utf8))?.buildMetadata
+        == "")
+    #expect(PythonVersion.scan(Array("2.7.10+dcba (default)".utf8))?.buildMetadata == "dcba")
+    #expect(
+      PythonVersion.scan(Array("2.7.10+5-4.abcd (default)".utf8))?.buildMetadata == "5-4.abcd")
+    let cinder = try #require(PythonVersion.scan(Array("2.8.5+cinder (default)".utf8)))
+    #expect((cinder.major, cinder.minor, cinder.micro, cinder.buildMetadata) == (2, 8, 5, "cinder"))
+  }
+
+  @Test(
+    "scan rejects non-versions",
+    arguments: [
+      "1.7.0rc1 (v1.7.0rc1:dfad352267, Jul 20 2018, 13:27:54)",
+      "3.7 10 ",
+      "3.7.10fooboo ",
+      "3.7.10",  // no space and text after it
+      "3.7.10 ",  // a space but nothing after it
+      "3.7.10 \n",  // '.' does not match a newline
+      "3.7.100 (x)",  // at most two micro digits
+      "3.2.1 (x)",  // minor 3 to 14 only
+      "3.15.1 (x)",
+      "3.7.1rc (x)",  // a tag needs a serial
+      "3.7.1+Cinder (x)",  // metadata is lower case
+      "3.7.1+abc. (x)",  // a '.' must be followed by more metadata
+      "",
+    ])
+  func scanRejects(text: String) {
+    #expect(PythonVersion.scan(Array(text.utf8)) == nil)
+  }
+
+  @Test func scanDetails() {
+    // No word boundary: "13.7.1 x" contains "3.7.1 x".
+    #expect(PythonVersion.scan(Array("13.7.1 x".utf8))?.description == "3.7.1")
+    // 'c' is a tag of its own, kept as written; it orders like "rc".
+    let c = PythonVersion.scan(Array("3.7.1c2 x".utf8))
+    #expect(c?.releaseLevel == "c2")
+    // The first match wins, even when a later one is "better".
+    #expect(PythonVersion.scan(Array("3.6.9 (a) 3.13.0 (b)".utf8))?.description == "3.6.9")
+    // A failed candidate does not stop the scan.
+    #expect(PythonVersion.scan(Array("3.7.10fooboo 3.8.1 (x)".utf8))?.description == "3.8.1")
+    // '.' matches one well-formed UTF-8 character, not a stray byte.
+    #expect(PythonVersion.scan(Array("3.7.1 ".utf8) + [0xFF]) == nil)
+    #expect(PythonVersion.scan(Array("3.7.1 é".utf8))?.description == "3.7.1")
+  }
+
+  // .. PY_VERSION_HEX ..................................................................
+
+  @Test func hexDecoding() throws {
+    #expect(PythonVersion(hex: 0x030D_00F0) == PythonVersion(major: 3, minor: 13, micro: 0))
+    #expect(PythonVersion(hex: UInt32(0x0207_12F0)) == PythonVersion(major: 2, minor: 7, micro: 18))
+    #expect(PythonVersion(hex: UInt32(0x0307_00C1))?.description == "3.7.0rc1")
+    #expect(PythonVersion(hex: UInt32(0x030B_00A3))?.description == "3.11.0a3")
+    #expect(PythonVersion(hex: UInt32(0x030C_00B2))?.description == "3.12.0b2")
+    // Implausible: an unknown level nibble, major 1 or 4, minor above 20.
+    #expect(PythonVersion(hex: UInt32(0x030D_0000)) == nil)
+    #expect(PythonVersion(hex: UInt32(0x010D_00F0)) == nil)
+    #expect(PythonVersion(hex: UInt32(0x0400_00F0)) == nil)
+    #expect(PythonVersion(hex: UInt32(0x0315_00F0)) == nil)
+    // Round trip.
+    for hex: UInt32 in [0x030D_00F0, 0x0307_00C1, 0x030B_00A3, 0x0207_12F0, 0x030A_0DF0] {
+      #expect(PythonVersion(hex: hex)?.hex == hex)
+    }
+  }
+
+  @Test func ordering() {
+    let ordered = [
+      "3.7.0a1", "3.7.0a2", "3.7.0b1", "3.7.0rc1", "3.7.0", "3.7.1", "3.10.0", "3.13.0",
+    ]
+    .map { PythonVersion.scan(Array("\($0) x".utf8))! }
+    for (a, b) in zip(ordered, ordered.dropFirst()) { #expect(a < b, "\(a) < \(b)") }
+    #expect(
+      PythonVersion(major: 2, minor: 7, micro: 18) < PythonVersion(major: 3, minor: 6, micro: 0))
+    let plain = PythonVersion(major: 2, minor: 7, micro: 15)
+    let plus = PythonVersion(major: 2, minor: 7, micro: 15, buildMetadata: "")
+    #expect(plain < plus && !(plus < plain) && plain != plus)
+  }
+
+  // .. generated tables ................................................................
+
+  static let versions: [(Int, Int)] = [
+    (2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13),
+  ]
+
+  @Test func everySupportedVersionHasTables() {
+    for (major, minor) in Self.versions {
+      #expect(PythonLayout.generated(major: major, minor: minor) != nil, "\(major).\(minor)")
+      #expect(HeaderConstants.generated(major: major, minor: minor) != nil, "\(major).\(minor)")
+      #expect(PythonTraits(major: major, minor: minor) != nil, "\(major).\(minor)")
+    }
+    for (major, minor) in [(2, 6), (3, 5), (3, 14), (2, 8), (4, 0)] {
+      #expect(PythonLayout.generated(major: major, minor: minor) == nil)
+      #expect(PythonTraits(major: major, minor: minor) == nil)
+    }
+    #expect(
+      PythonTraits.layout(for: PythonVersion(major: 3, minor: 12, micro: 1)) == PythonLayout.v3_12)
+    #expect(PythonTraits.layout(for: PythonVersion(major: 3, minor: 14, micro: 0)) == nil)
+    #expect(DebugOffsetsTable.generated(major: 3, minor: 13) == DebugOffsetsTable.v3_13)
+    #expect(DebugOffsetsTable.generated(major: 3, minor: 12) == nil)
+  }
+
+  /// Values measured with gdb on these exact builds, independently of the generator.
+  @Test func generatedTablesMatchGdbMeasurements() {
+    let layouts: [String: PythonLayout] = [
+      "2.7": .v2_7, "3.6": .v3_6, "3.7": .v3_7, "3.8": .v3_8, "3.9": .v3_9, "3.10": .v3_10,
+      "3.11": .v3_11, "3.12": .v3_12, "3.13": .v3_13,
+    ]
+    func check(
+      _ field: KeyPath<PythonLayout, Int>, _ expected: [String: Int],
+      sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+      for (version, value) in expected {
+        #expect(
+          layouts[version]![keyPath: field] == value, "\(field) \(version)",
+          sourceLocation: sourceLocation)
+      }
+    }
+    check(
+      \.tstateThreadID,
+      [
+        "2.7": 144, "3.6": 152, "3.7": 176, "3.8": 176, "3.9": 176, "3.10": 176, "3.11": 152,
+        "3.12": 136, "3.13": 152,
+      ])
+    check(\.tstateNativeThreadID, ["3.11": 160, "3.12": 144, "3.13": 160, "3.10": -1])
+    check(\.tstateFrame, ["2.7": 16, "3.6": 24, "3.10": 24, "3.11": 56, "3.12": 56, "3.13": 72])
+    check(\.cframeCurrentFrame, ["3.11": 8, "3.12": 0, "3.13": -1])
+    check(\.frameBack, ["2.7": 24, "3.10": 24, "3.11": -1])
+    check(\.frameCode, ["2.7": 32, "3.10": 32])
+    check(\.frameLasti, ["2.7": 120, "3.6": 120, "3.7": 104, "3.9": 104, "3.10": 96])
+    check(\.iframeCode, ["3.11": 32, "3.12": 0, "3.13": 0])
+    check(\.iframePrevious, ["3.11": 48, "3.12": 8, "3.13": 8])
+    check(\.iframeInstrPtr, ["3.11": 56, "3.12": 56, "3.13": 56])
+    check(\.iframeIsEntry, ["3.11": 68, "3.12": -1])
+    check(\.iframeOwner, ["3.11": 69, "3.12": 70, "3.13": 70])
+    check(\.iframeLocalsplus, ["3.13": 72])
+    check(\.iframeSize, ["3.13": 80])
+    check(
+      \.codeFilename,
+      ["2.7": 80, "3.6": 96, "3.7": 96, "3.8": 104, "3.10": 104, "3.11": 112, "3.13": 112])
+    check(
+      \.codeName,
+      ["2.7": 88, "3.6": 104, "3.7": 104, "3.8": 112, "3.10": 112, "3.11": 120, "3.13": 120])
+    check(\.codeQualname, ["3.11": 128, "3.12": 128, "3.13": 128, "3.10": -1])
+    check(\.codeLinetable, ["3.11": 136, "3.12": 136, "3.13": 136])
+    check(\.codeCodeAdaptive, ["3.11": 184, "3.12": 192, "3.13": 200])
+    check(
+      \.codeFirstlineno,
+      ["2.7": 96, "3.6": 36, "3.7": 36, "3.8": 40, "3.10": 40, "3.11": 72, "3.12": 68, "3.13": 68])
+    check(\.interpThreadsHead, ["2.7": 8, "3.10": 8, "3.11": 16, "3.12": 72, "3.13": 7344])
+    check(
+      \.interpModules,
+      [
+        "2.7": 16, "3.6": 16, "3.7": 40, "3.8": 56, "3.9": 856, "3.10": 856, "3.11": 888,
+        "3.12": 944, "3.13": 7656,
+      ])
+    check(\.interpCevalGil, ["3.12": 384, "3.13": 16, "3.11": -1])
+    check(
+      \.runtimeInterpretersHead,
+      ["3.7": 24, "3.8": 32, "3.10": 32, "3.11": 40, "3.12": 40, "3.13": 632, "3.6": -1])
+    check(
+      \.runtimeTstateCurrent,
+      ["3.7": 1480, "3.8": 1368, "3.9": 568, "3.10": 568, "3.11": 576, "3.12": -1])
+    check(\.gilLastHolder, ["3.7": 8, "3.13": 8])
+    check(\.gilLocked, ["3.7": 16, "3.13": 16])
+    check(\.asciiObjectSize, ["3.6": 48, "3.11": 48, "3.12": 40, "3.13": 40])
+    check(\.compactUnicodeObjectSize, ["3.6": 72, "3.11": 72, "3.12": 56, "3.13": 56])
+    check(\.unicodeLength, ["3.6": 16, "3.13": 16])
+    check(\.unicodeState, ["3.6": 32, "3.13": 32])
+    check(\.bytesData, ["2.7": 36, "3.6": 32, "3.13": 32])
+  }
+
+  // .. traits ..........................................................................
+
+  @Test func traitsAgreeWithHeaderConstants() throws {
+    for (major, minor) in Self.versions {
+      let traits = try #require(PythonTraits(major: major, minor: minor))
+      let constants = try #require(HeaderConstants.generated(major: major, minor: minor))
+      let name = "\(major).\(minor)"
+      #expect(traits.layout == PythonLayout.generated(major: major, minor: minor))
+      #expect(constants.longShift == traits.longDigitBits, "\(name)")
+      if let unit = constants.codeUnitSize { #expect(unit == traits.codeUnitSize, "\(name)") }
+      #expect(constants.frameOwnedByCStack.map { UInt8($0) } == traits.cstackFrameOwner, "\(name)")
+      #expect(traits.hasIsEntry == (traits.layout.iframeIsEntry != PythonLayout.absent), "\(name)")
+
+      let flags = traits.typeFlags
+      #expect(constants.tpflagsIntSubclass.map { UInt64($0) } == flags.intSubclass, "\(name)")
+      #expect(constants.tpflagsLongSubclass.map { UInt64($0) } == flags.longSubclass, "\(name)")
+      #expect(constants.tpflagsListSubclass.map { UInt64($0) } == flags.listSubclass, "\(name)")
+      #expect(constants.tpflagsTupleSubclass.map { UInt64($0) } == flags.tupleSubclass, "\(name)")
+      #expect(constants.tpflagsBytesSubclass.map { UInt64($0) } == flags.bytesSubclass, "\(name)")
+      #expect(
+        constants.tpflagsUnicodeSubclass.map { UInt64($0) } == flags.unicodeSubclass, "\(name)")
+      #expect(constants.tpflagsDictSubclass.map { UInt64($0) } == flags.dictSubclass, "\(name)")
+      #expect(constants.tpflagsManagedDict.map { UInt64($0) } == flags.managedDict, "\(name)")
+      #expect(constants.tpflagsInlineValues.map { UInt64($0) } == flags.inlineValues, "\(name)")
+
+      switch traits.managedDict {
+      case .none:
+        #expect(constants.managedDictOffset == nil, "\(name)")
+      case .valuesAndDictPointers(let values, let dict):
+        #expect(
+          constants.managedValuesOffset == values && constants.managedDictOffset == dict, "\(name)")
+      case .taggedDictOrValues(let offset):
+        #expect(
+          constants.managedDictOffset == offset && constants.managedValuesOffset == nil, "\(name)")
+      case .dictPointerAndInlineValues(let dict, let values):
+        #expect(
+          constants.managedDictOffset == dict && constants.inlineValuesOffset == values, "\(name)")
+      }
+
+      if let state = traits.unicodeState {
+        #expect(constants.unicodeStateInternedShift == state.internedShift, "\(name)")
+        #expect(
+          constants.unicodeStateInternedMask == Int(state.internedMask) << state.internedShift,
+          "\(name)")
+        #expect(constants.unicodeStateKindShift == state.kindShift, "\(name)")
+        #expect(constants.unicodeStateKindMask == Int(state.kindMask) << state.kindShift, "\(name)")
+        #expect(constants.unicodeStateCompactShift == state.compactShift, "\(name)")
+        #expect(constants.unicodeStateAsciiShift == state.asciiShift, "\(name)")
+      } else {
+        #expect(constants.unicodeStateKindShift == nil, "\(name)")
+      }
+      #expect(constants.pyUnicodeSize == traits.unicode27UnitSize, "\(name)")
+    }
+  }
+
+  @Test func traitsPerVersion() throws {
+    func traits(_ major: Int, _ minor: Int) throws -> PythonTraits {
+      try #require(PythonTraits(major: major, minor: minor))
+    }
+    #expect(try traits(2, 7).frameModel == .frameObject)
+    #expect(try traits(3, 10).frameModel == .frameObject)
+    #expect(try traits(3, 11).frameModel == .interpreterFrameViaCFrame)
+    #expect(try traits(3, 12).frameModel == .interpreterFrameViaCFrame)
+    #expect(try traits(3, 13).frameModel == .interpreterFrame)
+    #expect(try traits(3, 9).lineTable == .lnotab)
+    #expect(try traits(3, 10).lineTable == .linetable310)
+    #expect(try traits(3, 11).lineTable == .locationTable)
+    #expect(try traits(2, 7).stringModel == .bytes27)
+    #expect(try traits(3, 6).stringModel == .unicode)
+    #expect(try traits(3, 6).gilModel == .tstateCurrentSymbol)
+    #expect(try traits(3, 7).gilModel == .runtimeTstateCurrent)
+    #expect(try traits(3, 11).gilModel == .runtimeTstateCurrent)
+    #expect(try traits(3, 12).gilModel == .interpreterGil)
+    #expect(try traits(3, 6).interpreterDiscovery == .interpHeadSymbol)
+    #expect(try traits(3, 7).interpreterDiscovery == .runtimeSymbol)
+    #expect(try traits(3, 10).hasQualname == false)
+    #expect(try traits(3, 11).hasQualname)
+    #expect(try traits(3, 11).cstackFrameOwner == nil)
+    #expect(try traits(3, 12).cstackFrameOwner == 3)
+    #expect(try traits(3, 13).cstackFrameOwner == 3)
+    #expect(try traits(3, 11).longUsesLvTag == false)
+    #expect(try traits(3, 12).longUsesLvTag)
+    #expect(try traits(2, 7).typeFlags.intSubclass == 1 << 23)
+    #expect(try traits(2, 7).typeFlags.bytesSubclass == 1 << 27)
+    #expect(try traits(3, 13).typeFlags.inlineValues == 1 << 2)
+    #expect(try traits(3, 13).typeFlags.managedDict == 1 << 4)
+    #expect(PythonTraits(version: PythonVersion(major: 3, minor: 14, micro: 0)) == nil)
+    #expect(
+      PythonTraits(version: PythonVersion(major: 2, minor: 8, micro: 5, buildMetadata: "cinder"))
+        == nil)
+  }
+
+  // .. _Py_DebugOffsets, synthetic ........................................................
+
+  /// The offsets of the table's members (all but the header fields), by reflection.
+  static func memberOffsets(_ table: DebugOffsetsTable) -> [(String, Int)] {
+    let header: Set<String> = ["major", "minor", "tableSize", "cookie", "version", "freeThreaded"]
+    return Mirror(reflecting: table).children.compactMap { child in
+      guard let label = child.label, !header.contains(label), let offset = child.value as? Int,
+        offset != DebugOffsetsTable.absent
+      else { return nil }
+      return (label, offset)
+    }
+  }
+
+  static func put(_ value: UInt64, at offset: Int, in bytes: inout [UInt8]) {
+    for k in 0..<8 { bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
+  }
+
+  /// A table for `hex` where each member holds 1000 + its offset in the table.
+  static func syntheticBytes(table: DebugOffsetsTable = .v3_13, hex: UInt64 = 0x030D_02F0)
+    -> [UInt8]
+  {
+    var bytes = [UInt8](repeating: 0, count: DebugOffsets.bytesNeeded(for: [table]))
+    bytes.replaceSubrange(0..<8, with: Array("xdebugpy".utf8))
+    put(hex, at: table.version, in: &bytes)
+    for (_, offset) in memberOffsets(table) { put(1000 + UInt64(offset), at: offset, in: &bytes) }
+    return bytes
+  }
+
+  @Test func debugOffsetsSynthetic() throws {
+    let table = DebugOffsetsTable.v3_13
+    #expect(DebugOffsets.bytesNeeded >= table.tableSize)
+    #expect(Self.memberOffsets(table).count == 70)
+    let debug = try DebugOffsets(bytes: Self.syntheticBytes())
+    #expect(debug.version == PythonVersion(major: 3, minor: 13, micro: 2))
+    #expect(debug.freeThreaded == false)
+    let layout = debug.providedLayout
+    func member(_ offset: Int) -> Int { 1000 + offset }
+    #expect(layout.runtimeInterpretersHead == member(table.runtimeStateInterpretersHead))
+    #expect(layout.interpThreadsHead == member(table.interpreterStateThreadsHead))
+    #expect(layout.interpModules == member(table.interpreterStateImportsModules))
+    #expect(layout.interpCevalGil == member(table.interpreterStateCevalGil))
+    #expect(layout.tstateFrame == member(table.threadStateCurrentFrame))
+    #expect(layout.tstateNativeThreadID == member(table.threadStateNativeThreadId))
+    #expect(layout.iframeCode == member(table.interpreterFrameExecutable))
+    #expect(layout.iframeSize == member(table.interpreterFrameSize))
+    #expect(layout.codeVarnames == member(table.codeObjectLocalsplusnames))
+    #expect(layout.codeCodeAdaptive == member(table.codeObjectCoCodeAdaptive))
+    #expect(layout.varObjectSize == member(table.tupleObjectObSize))
+    #expect(layout.asciiObjectSize == member(table.unicodeObjectAsciiobjectSize))
+    // locked/last_holder are given relative to PyInterpreterState; the layout wants them relative to
+    // the gil struct.
+    #expect(
+      layout.gilLocked == table.interpreterStateGilRuntimeStateLocked
+        - table.interpreterStateGilRuntimeState)
+    #expect(
+      layout.gilLastHolder == table.interpreterStateGilRuntimeStateHolder
+        - table.interpreterStateGilRuntimeState)
+    // Not in the table: stays absent alone, and comes from the fallback when merged.
+    #expect(layout.cframeCurrentFrame == PythonLayout.absent)
+    #expect(layout.dictKeysIndices == PythonLayout.absent)
+    let merged = debug.layout(mergingInto: .v3_13)
+    #expect(merged.dictKeysIndices == PythonLayout.v3_13.dictKeysIndices)
+    #expect(merged.tstateDatastackTop == PythonLayout.v3_13.tstateDatastackTop)
+    #expect(merged.tstateFrame == member(table.threadStateCurrentFrame))
+  }
+
+  @Test func debugOffsetsRejects() throws {
+    let good = Self.syntheticBytes()
+    #expect(throws: DebugOffsetsError.truncated(needed: 24, got: 10)) {
+      try DebugOffsets(bytes: Array(good.prefix(10)))
+    }
+    #expect(
+      throws: DebugOffsetsError.truncated(needed: DebugOffsetsTable.v3_13.tableSize, got: 100)
+    ) {
+      try DebugOffsets(bytes: Array(good.prefix(100)))
+    }
+    var cookie = good
+    cookie[0] = UInt8(ascii: "X")
+    #expect(throws: DebugOffsetsError.badCookie) { try DebugOffsets(bytes: cookie) }
+    #expect(throws: DebugOffsetsError.implausibleVersion(hex: 0x0207_12F0)) {
+      try DebugOffsets(bytes: Self.syntheticBytes(hex: 0x0207_12F0))
+    }
+    #expect(throws: DebugOffsetsError.implausibleVersion(hex: 0x030C_01F0)) {
+      try DebugOffsets(bytes: Self.syntheticBytes(hex: 0x030C_01F0))
+    }
+    #expect(throws: DebugOffsetsError.implausibleVersion(hex: 0x1_030D_00F0)) {
+      try DebugOffsets(bytes: Self.syntheticBytes(hex: 0x1_030D_00F0))
+    }
+    #expect(
+      throws: DebugOffsetsError.unsupportedVersion(PythonVersion(major: 3, minor: 14, micro: 0))
+    ) {
+      try DebugOffsets(bytes: Self.syntheticBytes(hex: 0x030E_00F0))
+    }
+    var garbage = good
+    Self.put(1 << 40, at: DebugOffsetsTable.v3_13.threadStateCurrentFrame, in: &garbage)
+    #expect(
+      throws: DebugOffsetsError.implausibleValue(
+        tableOffset: DebugOffsetsTable.v3_13.threadStateCurrentFrame, value: 1 << 40)
+    ) {
+      try DebugOffsets(bytes: garbage)
+    }
+    var freeThreaded = good
+    Self.put(1, at: DebugOffsetsTable.v3_13.freeThreaded, in: &freeThreaded)
+    #expect(try DebugOffsets(bytes: freeThreaded).freeThreaded)
+  }
+
+  /// A new minor version needs only its table description: here a made-up one (the 3.13 description
+  /// relabelled, with one member moved), not real 3.14 numbers.
+  @Test func debugOffsetsWithSuppliedTable() throws {
+    var table = DebugOffsetsTable.v3_13
+    table.minor = 14
+    swap(&table.threadStateCurrentFrame, &table.threadStateThreadId)
+    let bytes = Self.syntheticBytes(table: table, hex: 0x030E_00F0)
+    let debug = try DebugOffsets(bytes: bytes, tables: [table])
+    #expect(debug.version == PythonVersion(major: 3, minor: 14, micro: 0))
+    #expect(debug.providedLayout.tstateFrame == 1000 + table.threadStateCurrentFrame)
+    #expect(debug.providedLayout.tstateThreadID == 1000 + table.threadStateThreadId)
+  }
+
+  // .. _Py_DebugOffsets, a live 3.13 ..........................................................
+
+  @Test func debugOffsetsOfLivePython313() throws {
+    let prefix = Self.pyenvRoot() + "/versions/3.13.0"
+    let python = prefix + "/bin/python3.13"
+    let library = prefix + "/lib/libpython3.13.so.1.0"
+    #expect(
+      FileManager.default.isExecutableFile(atPath: python),
+      "CPython 3.13.0 is not installed at \(python)")
+    #expect(FileManager.default.fileExists(atPath: library), "\(library) is missing")
+
+    // _PyRuntime's value in the library's dynamic symbol table.
+    let symbols = try Self.run("/usr/bin/env", ["nm", "-D", library])
+    #expect(symbols.status == 0, "nm -D failed: \(symbols.output)")
+    let line = try #require(
+      symbols.output.split(separator: "\n").first { $0.hasSuffix(" _PyRuntime") })
+    let symbolValue = try #require(UInt64(line.split(separator: " ")[0], radix: 16))
+
+    let child = try Self.spawn(
+      python, ["-c", "import sys,time; print('ready', flush=True); time.sleep(60)"])
+    defer { child.kill() }
+    try child.waitForOutput("ready", seconds: 30)
+
+    // The library's load bias: its mapping at file offset 0 starts at bias + 0.
+    let maps = try String(contentsOfFile: "/proc/\(child.pid)/maps", encoding: .utf8)
+    var base: UInt64?
+    for entry in maps.split(separator: "\n") {
+      let fields = entry.split(separator: " ", omittingEmptySubsequences: true)
+      guard fields.count >= 6, fields[5].hasSuffix("/libpython3.13.so.1.0") else { continue }
+      let range = fields[0].split(separator: "-")
+      guard let start = UInt64(range[0], radix: 16), let offset = UInt64(fields[2], radix: 16)
+      else { continue }
+      if offset == 0, base.map({ start < $0 }) ?? true { base = start }
+    }
+    let bias = try #require(base, "libpython3.13.so.1.0 is not mapped in \(child.pid)")
+    let runtime = bias + symbolValue
+
+    let bytes = try ProcessMemory(pid: child.pid).readBytes(
+      at: runtime, count: DebugOffsets.bytesNeeded)
+    let debug = try DebugOffsets(bytes: bytes)
+    #expect(debug.version == PythonVersion(major: 3, minor: 13, micro: 0))
+    #expect(debug.version.description == "3.13.0")
+    #expect(debug.freeThreaded == false)
+
+    // Every member both layouts have agrees.
+    let provided = debug.providedLayout
+    let generated = PythonLayout.v3_13
+    let mine = Dictionary(
+      uniqueKeysWithValues: Mirror(reflecting: provided).children.map {
+        ($0.label!, $0.value as! Int)
+      })
+    var compared = 0
+    for child in Mirror(reflecting: generated).children {
+      let label = child.label!
+      let value = child.value as! Int
+      guard let theirs = mine[label], theirs != PythonLayout.absent, value != PythonLayout.absent
+      else { continue }
+      #expect(
+        theirs == value, "\(label): _Py_DebugOffsets says \(theirs), the generated table \(value)")
+      compared += 1
+    }
+    #expect(compared >= 45, "only \(compared) members compared")
+    #expect(debug.layout(mergingInto: generated) == generated)
+  }
+
+  // .. the generator ..........................................................................
+
+  @Test func generatedFileIsCurrent() throws {
+    let root = Self.packageRoot()
+    let result = try Self.run(
+      "/usr/bin/env", ["python3", root + "/tools/generate-layouts.py", "--check"], directory: root)
+    #expect(result.status == 0, "generate-layouts.py --check failed:\n\(result.output)")
+  }
+
+  // .. helpers ....................................................................................
+
+  static func packageRoot(file: String = #filePath) -> String {
+    var parts = file.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/SpyglassTests/LayoutTests.swift
+    return parts.joined(separator: "/")
+  }
+
+  static func pyenvRoot() -> String {
+    if let root = ProcessInfo.processInfo.environment["PYENV_ROOT"], !root.isEmpty { return root }
+    if let result = try? run("/usr/bin/env", ["pyenv", "root"]), result.status == 0 {
+      let root = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+      if !root.isEmpty { return root }
+    }
+    return (ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.pyenv"
+  }
+
+  /// A temporary file for a child's output (files, not pipes: a pipe end inherited by a child another
+  /// test spawns at the same moment would keep the pipe open).
+  static func temporaryFile() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "spyglass-layout-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+    return url
+  }
+
+  /// Runs a program to completion; stdout and stderr together.
+  static func run(_ executable: String, _ arguments: [String], directory: String? = nil) throws -> (
+    status: Int32, output: String
+  ) {
+    let output = temporaryFile()
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try handle.close()
+    return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+  }
+
+  final class Child {
+    let process: Process
+    let output: URL
+    var pid: Int32 { process.processIdentifier }
+
+    init(process: Process, output: URL) {
+      self.process = process
+      self.output = output
+    }
+
+    func waitForOutput(_ text: String, seconds: Double) throws {
+      let deadline = Date().addingTimeInterval(seconds)
+      while Date() < deadline {
+        if let contents = try? String(contentsOf: output, encoding: .utf8), contents.contains(text)
+        {
+          return
+        }
+        if !process.isRunning { break }
+        usleep(20_000)
+      }
+      let contents = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+      throw ChildError(description: "child \(pid) did not print \(text): \(contents)")
+    }
+
+    func kill() {
+      if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
+      process.waitUntilExit()
+      try? FileManager.default.removeItem(at: output)
+    }
+  }
+
+  struct ChildError: Error, CustomStringConvertible { let description: String }
+
+  static func spawn(_ executable: String, _ arguments: [String]) throws -> Child {
+    let output = temporaryFile()
+    let handle = try FileHandle(forWritingTo: output)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = handle
+    process.standardError = handle
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    try handle.close()
+    return Child(process: process, output: output)
+  }
+}

@@ -1,0 +1,1046 @@
+#!/usr/bin/env python3
+"""Generate Sources/SpyglassLayouts/Generated/PythonLayouts.generated.swift.
+
+For every supported CPython minor version this finds the pyenv-installed interpreter, writes a small C
+program that includes that version's public headers plus its internal headers (with Py_BUILD_CORE),
+prints offsetof()/sizeof() for every field of PythonLayout (Sources/SpyglassLayouts/PythonLayout.swift)
+that the version has, compiles it with `gcc -I<include dir>`, runs it, and emits Swift.
+
+It also emits, per version:
+  * HeaderConstants: macro and enum values the walkers rely on (PyLong_SHIFT, Py_TPFLAGS_* bits,
+    FRAME_OWNED_BY_CSTACK, the managed-dict offsets, the bit positions inside PyASCIIObject.state),
+    so the hand-written PythonTraits can be tested against the headers;
+  * DebugOffsetsTable (3.13+): the offsets of the members of `_Py_DebugOffsets` itself, i.e. the
+    description of the table at the start of `_PyRuntime` for that minor version.
+
+A few structs are not in any installed header (they live in a .c file of that version); those values
+are written into the rules below by hand with the reason, and re-measured from the DWARF debug info
+of that version's libpython with gdb (when gdb is available). When gdb is available every header
+value is also cross-checked against DWARF.
+
+Usage:
+  python3 tools/generate-layouts.py            # regenerate the Swift file
+  python3 tools/generate-layouts.py --check    # regenerate in memory; exit 1 with a diff if the
+                                               # committed file differs or a version is missing
+Options: --pyenv-root DIR (default: $PYENV_ROOT, `pyenv root`, ~/.pyenv), --no-dwarf.
+"""
+
+import argparse
+import difflib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(HERE)
+LAYOUT_SWIFT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/PythonLayout.swift")
+TRAITS_SWIFT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/VersionTraits.swift")
+DEBUG_SWIFT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/DebugOffsets.swift")
+OUTPUT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/Generated/PythonLayouts.generated.swift")
+GENERATOR_PATH = "tools/generate-layouts.py"
+
+# The minor versions Spyglass supports. Each must be installed under $(pyenv root)/versions.
+VERSIONS = [(2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13)]
+
+LAST = (3, 99)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rule kinds.
+
+
+class Off:
+    """offsetof(type, member)."""
+
+    def __init__(self, ctype, member):
+        self.ctype, self.member = ctype, member
+
+    def c(self):
+        return "offsetof(%s, %s)" % (self.ctype, self.member)
+
+    def gdb(self):
+        return "(long)&((%s *)0)->%s" % (self.ctype, self.member)
+
+    def note(self):
+        return "%s.%s" % (self.ctype.replace("struct ", ""), self.member)
+
+
+class Size:
+    """sizeof(type)."""
+
+    def __init__(self, ctype):
+        self.ctype = ctype
+
+    def c(self):
+        return "sizeof(%s)" % self.ctype
+
+    def gdb(self):
+        return "sizeof(%s)" % self.ctype
+
+    def note(self):
+        return "sizeof(%s)" % self.ctype.replace("struct ", "")
+
+
+class Const:
+    """A value the installed headers do not give; `why` goes into the generated file. `dwarf`, when
+    set, is a gdb expression that must evaluate to `value` in that version's libpython."""
+
+    def __init__(self, value, why, dwarf=None):
+        self.value, self.why, self.dwarf = value, why, dwarf
+
+    def c(self):
+        return None
+
+    def gdb(self):
+        return self.dwarf
+
+    def note(self):
+        return None
+
+
+class Expr:
+    """A C expression (macros, enum constants, pointer arithmetic through static inline helpers)."""
+
+    def __init__(self, cexpr, note):
+        self.cexpr, self._note = cexpr, note
+
+    def c(self):
+        return self.cexpr
+
+    def gdb(self):
+        return None
+
+    def note(self):
+        return self._note
+
+
+def rules(*ranges):
+    """rules((lo, hi, rule), ...) with inclusive (major, minor) bounds."""
+    return list(ranges)
+
+
+ALL = (2, 7)
+
+# ---------------------------------------------------------------------------------------------------
+# PythonLayout: one entry per field, in any order (the output follows PythonLayout.swift's order).
+
+PRIVATE_DICT = "the struct is private to Objects/dict-common.h in %s"
+
+LAYOUT = {
+    # _PyRuntimeState
+    "runtimeInterpretersHead": rules(((3, 7), LAST, Off("_PyRuntimeState", "interpreters.head"))),
+    "runtimeTstateCurrent": rules(((3, 7), (3, 11), Off("_PyRuntimeState", "gilstate.tstate_current"))),
+    # PyInterpreterState
+    "interpNext": rules((ALL, LAST, Off("PyInterpreterState", "next"))),
+    "interpID": rules(((3, 7), LAST, Off("PyInterpreterState", "id"))),
+    "interpThreadsHead": rules(
+        (ALL, (3, 10), Off("PyInterpreterState", "tstate_head")),
+        ((3, 11), LAST, Off("PyInterpreterState", "threads.head")),
+    ),
+    "interpModules": rules(
+        (ALL, (3, 11), Off("PyInterpreterState", "modules")),
+        ((3, 12), LAST, Off("PyInterpreterState", "imports.modules")),
+    ),
+    "interpCevalGil": rules(((3, 12), LAST, Off("PyInterpreterState", "ceval.gil"))),
+    "interpGilRuntimeState": rules(((3, 12), LAST, Off("PyInterpreterState", "_gil"))),
+    "interpSize": rules((ALL, LAST, Size("PyInterpreterState"))),
+    # struct _gil_runtime_state
+    "gilLastHolder": rules(((3, 7), LAST, Off("struct _gil_runtime_state", "last_holder"))),
+    "gilLocked": rules(((3, 7), LAST, Off("struct _gil_runtime_state", "locked"))),
+    # PyThreadState
+    "tstatePrev": rules(((3, 6), LAST, Off("PyThreadState", "prev"))),
+    "tstateNext": rules((ALL, LAST, Off("PyThreadState", "next"))),
+    "tstateInterp": rules((ALL, LAST, Off("PyThreadState", "interp"))),
+    "tstateFrame": rules(
+        (ALL, (3, 10), Off("PyThreadState", "frame")),
+        ((3, 11), (3, 12), Off("PyThreadState", "cframe")),
+        ((3, 13), LAST, Off("PyThreadState", "current_frame")),
+    ),
+    "cframeCurrentFrame": rules(((3, 11), (3, 12), Off("_PyCFrame", "current_frame"))),
+    "tstateThreadID": rules((ALL, LAST, Off("PyThreadState", "thread_id"))),
+    "tstateNativeThreadID": rules(((3, 11), LAST, Off("PyThreadState", "native_thread_id"))),
+    "tstateDatastackChunk": rules(((3, 11), LAST, Off("PyThreadState", "datastack_chunk"))),
+    "tstateDatastackTop": rules(((3, 11), LAST, Off("PyThreadState", "datastack_top"))),
+    "tstateDatastackLimit": rules(((3, 11), LAST, Off("PyThreadState", "datastack_limit"))),
+    "tstateSize": rules((ALL, LAST, Size("PyThreadState"))),
+    # _PyStackChunk
+    "stackChunkPrevious": rules(((3, 11), LAST, Off("_PyStackChunk", "previous"))),
+    "stackChunkSize": rules(((3, 11), LAST, Off("_PyStackChunk", "size"))),
+    "stackChunkTop": rules(((3, 11), LAST, Off("_PyStackChunk", "top"))),
+    "stackChunkData": rules(((3, 11), LAST, Off("_PyStackChunk", "data"))),
+    # PyFrameObject
+    "frameBack": rules((ALL, (3, 10), Off("PyFrameObject", "f_back"))),
+    "frameCode": rules((ALL, (3, 10), Off("PyFrameObject", "f_code"))),
+    "frameLasti": rules((ALL, (3, 10), Off("PyFrameObject", "f_lasti"))),
+    "frameLineno": rules((ALL, (3, 10), Off("PyFrameObject", "f_lineno"))),
+    "frameLocalsplus": rules((ALL, (3, 10), Off("PyFrameObject", "f_localsplus"))),
+    # _PyInterpreterFrame
+    "iframeCode": rules(
+        ((3, 11), (3, 12), Off("_PyInterpreterFrame", "f_code")),
+        ((3, 13), LAST, Off("_PyInterpreterFrame", "f_executable")),
+    ),
+    "iframePrevious": rules(((3, 11), LAST, Off("_PyInterpreterFrame", "previous"))),
+    "iframeInstrPtr": rules(
+        ((3, 11), (3, 12), Off("_PyInterpreterFrame", "prev_instr")),
+        ((3, 13), LAST, Off("_PyInterpreterFrame", "instr_ptr")),
+    ),
+    "iframeOwner": rules(((3, 11), LAST, Off("_PyInterpreterFrame", "owner"))),
+    "iframeIsEntry": rules(((3, 11), (3, 11), Off("_PyInterpreterFrame", "is_entry"))),
+    "iframeLocalsplus": rules(((3, 11), LAST, Off("_PyInterpreterFrame", "localsplus"))),
+    "iframeSize": rules(((3, 11), LAST, Size("_PyInterpreterFrame"))),
+    # PyCodeObject
+    "codeArgcount": rules((ALL, LAST, Off("PyCodeObject", "co_argcount"))),
+    "codePosonlyargcount": rules(((3, 8), LAST, Off("PyCodeObject", "co_posonlyargcount"))),
+    "codeKwonlyargcount": rules(((3, 0), LAST, Off("PyCodeObject", "co_kwonlyargcount"))),
+    "codeNlocals": rules((ALL, LAST, Off("PyCodeObject", "co_nlocals"))),
+    "codeFlags": rules((ALL, LAST, Off("PyCodeObject", "co_flags"))),
+    "codeFirstlineno": rules((ALL, LAST, Off("PyCodeObject", "co_firstlineno"))),
+    "codeCode": rules((ALL, (3, 10), Off("PyCodeObject", "co_code"))),
+    "codeVarnames": rules(
+        (ALL, (3, 10), Off("PyCodeObject", "co_varnames")),
+        ((3, 11), LAST, Off("PyCodeObject", "co_localsplusnames")),
+    ),
+    "codeLocalspluskinds": rules(((3, 11), LAST, Off("PyCodeObject", "co_localspluskinds"))),
+    "codeFilename": rules((ALL, LAST, Off("PyCodeObject", "co_filename"))),
+    "codeName": rules((ALL, LAST, Off("PyCodeObject", "co_name"))),
+    "codeQualname": rules(((3, 11), LAST, Off("PyCodeObject", "co_qualname"))),
+    "codeLinetable": rules(
+        (ALL, (3, 9), Off("PyCodeObject", "co_lnotab")),
+        ((3, 10), LAST, Off("PyCodeObject", "co_linetable")),
+    ),
+    "codeFirstTraceable": rules(((3, 11), (3, 12), Off("PyCodeObject", "_co_firsttraceable"))),
+    "codeCodeAdaptive": rules(((3, 11), LAST, Off("PyCodeObject", "co_code_adaptive"))),
+    "codeSize": rules((ALL, LAST, Size("PyCodeObject"))),
+    # PyObject / PyVarObject / PyTypeObject
+    "objectType": rules((ALL, LAST, Off("PyObject", "ob_type"))),
+    "varObjectSize": rules((ALL, LAST, Off("PyVarObject", "ob_size"))),
+    "typeName": rules((ALL, LAST, Off("PyTypeObject", "tp_name"))),
+    "typeBasicSize": rules((ALL, LAST, Off("PyTypeObject", "tp_basicsize"))),
+    "typeFlags": rules((ALL, LAST, Off("PyTypeObject", "tp_flags"))),
+    "typeDictOffset": rules((ALL, LAST, Off("PyTypeObject", "tp_dictoffset"))),
+    "heapTypeCachedKeys": rules(((3, 11), LAST, Off("PyHeapTypeObject", "ht_cached_keys"))),
+    # builtin objects
+    "tupleItems": rules((ALL, LAST, Off("PyTupleObject", "ob_item"))),
+    "listItems": rules((ALL, LAST, Off("PyListObject", "ob_item"))),
+    "bytesData": rules(
+        (ALL, (2, 7), Off("PyStringObject", "ob_sval")),
+        ((3, 0), LAST, Off("PyBytesObject", "ob_sval")),
+    ),
+    "floatValue": rules((ALL, LAST, Off("PyFloatObject", "ob_fval"))),
+    "longDigits": rules(
+        (ALL, (3, 11), Off("PyLongObject", "ob_digit")),
+        ((3, 12), LAST, Off("PyLongObject", "long_value.ob_digit")),
+    ),
+    "longTag": rules(((3, 12), LAST, Off("PyLongObject", "long_value.lv_tag"))),
+    "intValue": rules((ALL, (2, 7), Off("PyIntObject", "ob_ival"))),
+    "moduleDict": rules(
+        (
+            ALL,
+            (3, 9),
+            Const(
+                16,
+                "PyModuleObject is private to Objects/moduleobject.c before 3.10 (no installed "
+                "header); md_dict is the first member after PyObject_HEAD (16 bytes).",
+                "(long)&((PyModuleObject *)0)->md_dict",
+            ),
+        ),
+        ((3, 10), LAST, Off("PyModuleObject", "md_dict")),
+    ),
+    # str
+    "unicodeLength": rules(
+        (ALL, (2, 7), Off("PyUnicodeObject", "length")),
+        ((3, 0), LAST, Off("PyASCIIObject", "length")),
+    ),
+    "unicodeState": rules(((3, 0), LAST, Off("PyASCIIObject", "state"))),
+    "asciiObjectSize": rules(((3, 0), LAST, Size("PyASCIIObject"))),
+    "compactUnicodeObjectSize": rules(((3, 0), LAST, Size("PyCompactUnicodeObject"))),
+    "unicodeData": rules(((3, 0), LAST, Off("PyUnicodeObject", "data"))),
+    "unicode27Data": rules((ALL, (2, 7), Off("PyUnicodeObject", "str"))),
+    # dict
+    "dictUsed": rules((ALL, LAST, Off("PyDictObject", "ma_used"))),
+    "dictKeys": rules(((3, 0), LAST, Off("PyDictObject", "ma_keys"))),
+    "dictValues": rules(((3, 0), LAST, Off("PyDictObject", "ma_values"))),
+    "dictKeysSize": rules(
+        (
+            (3, 0),
+            (3, 10),
+            Const(8, PRIVATE_DICT % "3.6-3.10" + "; dk_size follows the Py_ssize_t dk_refcnt.",
+                  "(long)&((PyDictKeysObject *)0)->dk_size"),
+        ),
+        ((3, 11), LAST, Off("PyDictKeysObject", "dk_log2_size")),
+    ),
+    "dictKeysLog2IndexBytes": rules(((3, 11), LAST, Off("PyDictKeysObject", "dk_log2_index_bytes"))),
+    "dictKeysKind": rules(((3, 11), LAST, Off("PyDictKeysObject", "dk_kind"))),
+    "dictKeysNentries": rules(
+        (
+            (3, 0),
+            (3, 10),
+            Const(32, PRIVATE_DICT % "3.6-3.10" + "; dk_refcnt, dk_size, dk_lookup, dk_usable, then "
+                  "dk_nentries (5 words).", "(long)&((PyDictKeysObject *)0)->dk_nentries"),
+        ),
+        ((3, 11), LAST, Off("PyDictKeysObject", "dk_nentries")),
+    ),
+    "dictKeysIndices": rules(
+        (
+            (3, 0),
+            (3, 10),
+            Const(40, PRIVATE_DICT % "3.6-3.10" + "; dk_indices follows dk_nentries.",
+                  "(long)&((PyDictKeysObject *)0)->dk_indices"),
+        ),
+        ((3, 11), LAST, Off("PyDictKeysObject", "dk_indices")),
+    ),
+    "dictKeyEntrySize": rules(
+        (ALL, (2, 7), Size("PyDictEntry")),
+        (
+            (3, 0),
+            (3, 10),
+            Const(24, PRIVATE_DICT % "3.6-3.10" + "; PyDictKeyEntry is me_hash, me_key, me_value.",
+                  "sizeof(PyDictKeyEntry)"),
+        ),
+        ((3, 11), LAST, Size("PyDictKeyEntry")),
+    ),
+    "dictUnicodeEntrySize": rules(((3, 11), LAST, Size("PyDictUnicodeEntry"))),
+    "dictValuesValues": rules(
+        ((3, 0), (3, 10), Const(0, "ma_values is a PyObject ** pointing at the values array.")),
+        ((3, 11), LAST, Off("PyDictValues", "values")),
+    ),
+    "dictValuesValid": rules(((3, 13), LAST, Off("PyDictValues", "valid"))),
+    "dict27Mask": rules((ALL, (2, 7), Off("PyDictObject", "ma_mask"))),
+    "dict27Table": rules((ALL, (2, 7), Off("PyDictObject", "ma_table"))),
+    # set / frozenset
+    "setUsed": rules((ALL, LAST, Off("PySetObject", "used"))),
+    "setMask": rules((ALL, LAST, Off("PySetObject", "mask"))),
+    "setTable": rules((ALL, LAST, Off("PySetObject", "table"))),
+    "setEntryKey": rules((ALL, LAST, Off("setentry", "key"))),
+    "setEntrySize": rules((ALL, LAST, Size("setentry"))),
+}
+
+# ---------------------------------------------------------------------------------------------------
+# HeaderConstants (declared in VersionTraits.swift): header macros and enum values, so the hand-written
+# PythonTraits can be checked against the headers.
+
+FAKE = "((PyObject *)(uintptr_t)0x100000)"
+
+
+def fake_delta(helper):
+    # Pointer arithmetic through a static inline helper on a fake object address; nothing is
+    # dereferenced because the program is compiled with NDEBUG.
+    return "(char *)%s(%s) - (char *)%s" % (helper, FAKE, FAKE)
+
+
+CONSTANTS = {
+    "longShift": rules((ALL, LAST, Expr("PyLong_SHIFT", "PyLong_SHIFT"))),
+    "codeUnitSize": rules(((3, 6), LAST, Expr("sizeof(_Py_CODEUNIT)", "sizeof(_Py_CODEUNIT)"))),
+    "frameOwnedByThread": rules(((3, 11), LAST, Expr("FRAME_OWNED_BY_THREAD", "FRAME_OWNED_BY_THREAD"))),
+    "frameOwnedByGenerator": rules(
+        ((3, 11), LAST, Expr("FRAME_OWNED_BY_GENERATOR", "FRAME_OWNED_BY_GENERATOR"))),
+    "frameOwnedByFrameObject": rules(
+        ((3, 11), LAST, Expr("FRAME_OWNED_BY_FRAME_OBJECT", "FRAME_OWNED_BY_FRAME_OBJECT"))),
+    "frameOwnedByCStack": rules(((3, 12), LAST, Expr("FRAME_OWNED_BY_CSTACK", "FRAME_OWNED_BY_CSTACK"))),
+    "managedDictOffset": rules(
+        ((3, 11), (3, 11), Expr(fake_delta("_PyObject_ManagedDictPointer"), "_PyObject_ManagedDictPointer")),
+        ((3, 12), (3, 12), Expr(fake_delta("_PyObject_DictOrValuesPointer"), "_PyObject_DictOrValuesPointer")),
+        ((3, 13), LAST, Expr("MANAGED_DICT_OFFSET", "MANAGED_DICT_OFFSET")),
+    ),
+    "managedValuesOffset": rules(
+        ((3, 11), (3, 11), Expr(fake_delta("_PyObject_ValuesPointer"), "_PyObject_ValuesPointer")),
+    ),
+    "inlineValuesOffset": rules(
+        ((3, 13), LAST, Expr(fake_delta("_PyObject_InlineValues"), "_PyObject_InlineValues")),
+    ),
+    "tpflagsManagedDict": rules(((3, 11), LAST, Expr("Py_TPFLAGS_MANAGED_DICT", "Py_TPFLAGS_MANAGED_DICT"))),
+    "tpflagsInlineValues": rules(((3, 13), LAST, Expr("Py_TPFLAGS_INLINE_VALUES", "Py_TPFLAGS_INLINE_VALUES"))),
+    "tpflagsIntSubclass": rules((ALL, (2, 7), Expr("Py_TPFLAGS_INT_SUBCLASS", "Py_TPFLAGS_INT_SUBCLASS"))),
+    "tpflagsLongSubclass": rules((ALL, LAST, Expr("Py_TPFLAGS_LONG_SUBCLASS", "Py_TPFLAGS_LONG_SUBCLASS"))),
+    "tpflagsListSubclass": rules((ALL, LAST, Expr("Py_TPFLAGS_LIST_SUBCLASS", "Py_TPFLAGS_LIST_SUBCLASS"))),
+    "tpflagsTupleSubclass": rules((ALL, LAST, Expr("Py_TPFLAGS_TUPLE_SUBCLASS", "Py_TPFLAGS_TUPLE_SUBCLASS"))),
+    "tpflagsBytesSubclass": rules(
+        (ALL, (2, 7), Expr("Py_TPFLAGS_STRING_SUBCLASS", "Py_TPFLAGS_STRING_SUBCLASS")),
+        ((3, 0), LAST, Expr("Py_TPFLAGS_BYTES_SUBCLASS", "Py_TPFLAGS_BYTES_SUBCLASS")),
+    ),
+    "tpflagsUnicodeSubclass": rules(
+        (ALL, LAST, Expr("Py_TPFLAGS_UNICODE_SUBCLASS", "Py_TPFLAGS_UNICODE_SUBCLASS"))),
+    "tpflagsDictSubclass": rules((ALL, LAST, Expr("Py_TPFLAGS_DICT_SUBCLASS", "Py_TPFLAGS_DICT_SUBCLASS"))),
+    # Measured by setting each bitfield of a zeroed PyASCIIObject.state and looking at the word.
+    "unicodeStateInternedShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(interned)", "state.interned"))),
+    "unicodeStateInternedMask": rules(((3, 0), LAST, Expr("STATE_MASK(interned)", "state.interned"))),
+    "unicodeStateKindShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(kind)", "state.kind"))),
+    "unicodeStateKindMask": rules(((3, 0), LAST, Expr("STATE_MASK(kind)", "state.kind"))),
+    "unicodeStateCompactShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(compact)", "state.compact"))),
+    "unicodeStateAsciiShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(ascii)", "state.ascii"))),
+    "pyUnicodeSize": rules((ALL, (2, 7), Expr("sizeof(Py_UNICODE)", "sizeof(Py_UNICODE)"))),
+}
+
+# Order of HeaderConstants' fields (must match VersionTraits.swift's declaration order).
+CONSTANT_ORDER = list(CONSTANTS)
+
+# Assumptions the Swift side relies on, checked in C: (lo, hi, name, condition).
+CHECKS = [
+    ((3, 11), LAST, "dk_indices_at_end",
+     "offsetof(PyDictKeysObject, dk_indices) == sizeof(PyDictKeysObject)"),
+    ((3, 6), LAST, "pointer_size_8", "sizeof(void *) == 8"),
+    ((3, 11), LAST, "owner_is_char", "sizeof(((_PyInterpreterFrame *)0)->owner) == 1"),
+]
+CHECKS_BY_NAME = [(name, cond) for _, _, name, cond in CHECKS]
+
+# ---------------------------------------------------------------------------------------------------
+# _Py_DebugOffsets (3.13+). Every leaf member of the struct; the Swift field of DebugOffsetsTable is
+# the camel-cased designator (runtime_state.interpreters_head -> runtimeStateInterpretersHead). A
+# member a version lacks is absent (-1); a member of the header the list does not know is reported.
+
+DEBUG_MEMBERS = [
+    "cookie",
+    "version",
+    "free_threaded",
+    "runtime_state.size",
+    "runtime_state.finalizing",
+    "runtime_state.interpreters_head",
+    "interpreter_state.size",
+    "interpreter_state.id",
+    "interpreter_state.next",
+    "interpreter_state.threads_head",
+    "interpreter_state.gc",
+    "interpreter_state.imports_modules",
+    "interpreter_state.sysdict",
+    "interpreter_state.builtins",
+    "interpreter_state.ceval_gil",
+    "interpreter_state.gil_runtime_state",
+    "interpreter_state.gil_runtime_state_enabled",
+    "interpreter_state.gil_runtime_state_locked",
+    "interpreter_state.gil_runtime_state_holder",
+    "thread_state.size",
+    "thread_state.prev",
+    "thread_state.next",
+    "thread_state.interp",
+    "thread_state.current_frame",
+    "thread_state.thread_id",
+    "thread_state.native_thread_id",
+    "thread_state.datastack_chunk",
+    "thread_state.status",
+    "interpreter_frame.size",
+    "interpreter_frame.previous",
+    "interpreter_frame.executable",
+    "interpreter_frame.instr_ptr",
+    "interpreter_frame.localsplus",
+    "interpreter_frame.owner",
+    "code_object.size",
+    "code_object.filename",
+    "code_object.name",
+    "code_object.qualname",
+    "code_object.linetable",
+    "code_object.firstlineno",
+    "code_object.argcount",
+    "code_object.localsplusnames",
+    "code_object.localspluskinds",
+    "code_object.co_code_adaptive",
+    "pyobject.size",
+    "pyobject.ob_type",
+    "type_object.size",
+    "type_object.tp_name",
+    "type_object.tp_repr",
+    "type_object.tp_flags",
+    "tuple_object.size",
+    "tuple_object.ob_item",
+    "tuple_object.ob_size",
+    "list_object.size",
+    "list_object.ob_item",
+    "list_object.ob_size",
+    "dict_object.size",
+    "dict_object.ma_keys",
+    "dict_object.ma_values",
+    "float_object.size",
+    "float_object.ob_fval",
+    "long_object.size",
+    "long_object.lv_tag",
+    "long_object.ob_digit",
+    "bytes_object.size",
+    "bytes_object.ob_size",
+    "bytes_object.ob_sval",
+    "unicode_object.size",
+    "unicode_object.state",
+    "unicode_object.length",
+    "unicode_object.asciiobject_size",
+    "gc.size",
+    "gc.collecting",
+]
+
+
+def camel(designator):
+    parts = re.split(r"[._]", designator)
+    return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:] if p)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Headers to include, per version.
+
+
+def internal_headers(version):
+    """Internal headers to include (those that exist in the version's include/internal/)."""
+    if version < (3, 7):
+        return []
+    if version == (3, 7):
+        return ["internal/pystate.h", "internal/gil.h"]
+    names = [
+        "pycore_pystate.h",
+        "pycore_runtime.h",
+        "pycore_interp.h",
+        "pycore_gil.h",
+        "pycore_ceval_state.h",
+        "pycore_moduleobject.h",
+        "pycore_code.h",
+        "pycore_frame.h",
+        "pycore_dict.h",
+        "pycore_object.h",
+        "pycore_tstate.h",
+        "pycore_debug_offsets.h",  # where _Py_DebugOffsets lives after 3.13, if present
+    ]
+    return ["internal/" + n for n in names]
+
+
+def public_headers(version):
+    names = ["Python.h"]
+    if version <= (3, 10):
+        names += ["frameobject.h"]
+    names += ["longintrepr.h"]
+    return names
+
+
+# ---------------------------------------------------------------------------------------------------
+# Interpreter discovery.
+
+
+class Install:
+    def __init__(self, version, patch, prefix, include, libpython, root):
+        self.version, self.patch, self.prefix = version, patch, prefix
+        self.include, self.libpython, self.root = include, libpython, root
+
+    @property
+    def name(self):
+        return "%d.%d" % self.version
+
+    def shown_include(self):
+        return "$(pyenv root)" + self.include[len(self.root):]
+
+
+def pyenv_root(explicit):
+    if explicit:
+        return explicit
+    if os.environ.get("PYENV_ROOT"):
+        return os.environ["PYENV_ROOT"]
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+        if out:
+            return out
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return os.path.expanduser("~/.pyenv")
+
+
+def find_install(root, version):
+    """The highest installed X.Y.Z (plain releases only) for `version`, or None."""
+    candidates = []
+    for path in glob.glob(os.path.join(root, "versions", "%d.%d.*" % version)):
+        name = os.path.basename(path)
+        if re.fullmatch(r"%d\.%d\.\d+" % version, name):
+            candidates.append((int(name.rsplit(".", 1)[1]), name, path))
+    if not candidates:
+        return None, "%d.%d: nothing matches %s/versions/%d.%d.*" % (version + (root,) + version)
+    _, patch, prefix = max(candidates)
+    includes = [p for p in glob.glob(os.path.join(prefix, "include", "python%d.%d*" % version))
+                if os.path.isfile(os.path.join(p, "Python.h"))]
+    if not includes:
+        return None, "%s has no include/python%d.%d*/Python.h" % ((prefix,) + version)
+    include = sorted(includes)[0]
+    if version >= (3, 7) and not os.path.isdir(os.path.join(include, "internal")):
+        return None, "%s has no internal/ headers" % include
+    libs = sorted(glob.glob(os.path.join(prefix, "lib", "libpython%d.%d*.so*" % version)))
+    libpython = libs[-1] if libs else None
+    return Install(version, patch, prefix, include, libpython, root), None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measuring.
+
+
+def rule_for(table, field, version):
+    for lo, hi, rule in table[field]:
+        if lo <= version <= hi:
+            return rule
+    return None
+
+
+def c_program(install, layout_rules, constant_rules, debug_members, checks):
+    v = install.version
+    lines = [
+        "/* generated by %s for CPython %s */" % (GENERATOR_PATH, install.patch),
+        "#define Py_BUILD_CORE 1",
+        "#define NDEBUG 1",
+    ]
+    # Python.h first, as the C API asks (it sets feature-test macros).
+    for header in public_headers(v) + internal_headers(v):
+        if os.path.isfile(os.path.join(install.include, header)):
+            lines.append('#include "%s"' % header)
+    lines += ["#include <stddef.h>", "#include <stdint.h>", "#include <stdio.h>", "#include <string.h>"]
+    if v >= (3, 0):
+        lines += [
+            "",
+            "static unsigned int state_word(PyASCIIObject *o) {",
+            "  unsigned int w = 0;",
+            "  memcpy(&w, (char *)o + offsetof(PyASCIIObject, state), sizeof w);",
+            "  return w;",
+            "}",
+            "#define STATE_MASK(f) ({ PyASCIIObject o; memset(&o, 0, sizeof o); o.state.f = ~0u; "
+            "(long)state_word(&o); })",
+            "#define STATE_SHIFT(f) ((long)__builtin_ctzl(STATE_MASK(f)))",
+        ]
+    lines += ["", "int main(void) {"]
+    for name, condition in checks:
+        lines.append('  printf("X %s %%d\\n", (int)(%s));' % (name, condition))
+    for kind, items in (("L", layout_rules), ("C", constant_rules)):
+        for name, rule in items:
+            lines.append('  printf("%s %s %%ld\\n", (long)(%s));' % (kind, name, rule.c()))
+    for designator in debug_members:
+        lines.append('  printf("D %s %%ld\\n", (long)offsetof(_Py_DebugOffsets, %s));' % (designator, designator))
+        lines.append('  printf("S %s %%ld\\n", (long)sizeof(((_Py_DebugOffsets *)0)->%s));' % (designator, designator))
+    if debug_members:
+        lines.append('  printf("D sizeof %ld\\n", (long)sizeof(_Py_DebugOffsets));')
+    lines += ["  return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+class Failure(Exception):
+    pass
+
+
+def compile_and_run(install, source, workdir):
+    c_path = os.path.join(workdir, "layout_%d_%d.c" % install.version)
+    exe = c_path[:-2]
+    with open(c_path, "w") as f:
+        f.write(source)
+    cmd = ["gcc", "-std=gnu11", "-w", "-I" + install.include, "-o", exe, c_path]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise Failure("gcc failed for %s (%s):\n%s" % (install.patch, " ".join(cmd), proc.stderr[-6000:]))
+    run = subprocess.run([exe], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise Failure("measuring program for %s failed: %s" % (install.patch, run.stderr))
+    values = {"L": {}, "C": {}, "D": {}, "X": {}, "S": {}}
+    for line in run.stdout.splitlines():
+        kind, name, value = line.split()
+        values[kind][name] = int(value)
+    return values
+
+
+def debug_leaves(install):
+    """Leaf designators of _Py_DebugOffsets in this version's pycore_runtime.h (or pycore_debug_offsets.h),
+    parsed from the header text, and the header's name; ([], None) when the version has no table."""
+    for name in ("internal/pycore_debug_offsets.h", "internal/pycore_runtime.h"):
+        path = os.path.join(install.include, name)
+        if not os.path.isfile(path):
+            continue
+        text = open(path).read()
+        m = re.search(r"typedef struct _Py_DebugOffsets \{(.*?)\n\} _Py_DebugOffsets;", text, re.S)
+        if not m:
+            continue
+        body = re.sub(r"//[^\n]*|/\*.*?\*/", "", m.group(1), flags=re.S)
+        leaves, stack, pending = [], [], []
+        for token in re.finditer(r"struct\s+\w+\s*\{|\}\s*(\w+)\s*;|[\w\s\[\]]+?(\w+)\s*(\[\s*\w+\s*\])?\s*;", body):
+            text_token = token.group(0)
+            if text_token.startswith("struct"):
+                stack.append([])
+            elif text_token.startswith("}"):
+                group = token.group(1)
+                members = stack.pop()
+                target = stack[-1] if stack else leaves
+                target.extend(group + "." + member for member in members)
+            else:
+                (stack[-1] if stack else leaves).append(token.group(2))
+        return leaves, name
+    return [], None
+
+
+def dwarf_values(install, expressions):
+    """Evaluates gdb expressions against the libpython's DWARF: {key: int or error string}."""
+    if not install.libpython:
+        return None
+    script = [
+        "import gdb, json",
+        "out = {}",
+        "for key, expr in %r:" % (sorted(expressions.items()),),
+        "    try:",
+        "        out[key] = int(gdb.parse_and_eval(expr))",
+        "    except Exception as error:",
+        "        out[key] = str(error)",
+        "print('@@JSON' + json.dumps(out))",
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write("\n".join(script) + "\n")
+        script_path = f.name
+    try:
+        proc = subprocess.run(["gdb", "-batch", "-nx", "-x", script_path, install.libpython],
+                              capture_output=True, text=True)
+    finally:
+        os.unlink(script_path)
+    for line in proc.stdout.splitlines():
+        if line.startswith("@@JSON"):
+            return json.loads(line[6:])
+    raise Failure("gdb produced no result for %s:\n%s" % (install.libpython, proc.stderr[-2000:]))
+
+
+class Measured:
+    def __init__(self, install, layout, constants, debug, debug_size, unknown_debug, dwarf_report):
+        self.install, self.layout, self.constants = install, layout, constants
+        self.debug, self.debug_size, self.unknown_debug = debug, debug_size, unknown_debug
+        self.dwarf_report = dwarf_report
+
+
+def measure(install, field_order, use_dwarf, workdir):
+    v = install.version
+    layout_rules, manual = [], {}
+    for field in field_order:
+        rule = rule_for(LAYOUT, field, v)
+        if rule is None:
+            continue
+        if isinstance(rule, Const):
+            manual[field] = rule
+        else:
+            layout_rules.append((field, rule))
+    constant_rules = [(name, rule_for(CONSTANTS, name, v)) for name in CONSTANT_ORDER]
+    constant_rules = [(n, r) for n, r in constant_rules if r is not None]
+    leaves, debug_header = debug_leaves(install)
+    debug_members = [d for d in DEBUG_MEMBERS if d in leaves]
+    unknown_debug = [d for d in leaves if d not in DEBUG_MEMBERS]
+
+    checks = [(name, cond) for lo, hi, name, cond in CHECKS if lo <= v <= hi]
+    source = c_program(install, layout_rules, constant_rules, debug_members, checks)
+    values = compile_and_run(install, source, workdir)
+    for name, value in values["X"].items():
+        if value != 1:
+            raise Failure("%s: assumption %s does not hold: %s" % (install.patch, name, dict(CHECKS_BY_NAME)[name]))
+    wide = [d for d, size in values["S"].items() if d != "cookie" and size != 8]
+    if wide:
+        raise Failure("%s: _Py_DebugOffsets members that are not uint64_t: %s (DebugOffsets.swift reads "
+                      "every member as a uint64_t)" % (install.patch, ", ".join(wide)))
+    if debug_members and (values["D"].get("cookie") != 0 or values["D"].get("version") != 8):
+        raise Failure("%s: _Py_DebugOffsets no longer starts with cookie[8] and version; DebugOffsets.swift "
+                      "reads those at fixed offsets 0 and 8 before it knows the version" % install.patch)
+
+    layout = {}
+    for field in field_order:
+        if field in manual:
+            layout[field] = (manual[field].value, manual[field])
+        elif field in values["L"]:
+            layout[field] = (values["L"][field], rule_for(LAYOUT, field, v))
+    constants = {name: values["C"][name] for name, _ in constant_rules}
+    debug = {d: values["D"][d] for d in debug_members}
+    debug_size = values["D"].get("sizeof")
+
+    dwarf_report = "not checked"
+    if use_dwarf:
+        # (what, value, gdb expression, must verify)
+        checks = [(field, value, rule.gdb(), isinstance(rule, Const))
+                  for field, (value, rule) in layout.items() if rule.gdb()]
+        checks += [("_Py_DebugOffsets." + d, debug[d], "(long)&((_Py_DebugOffsets *)0)->" + d, False)
+                   for d in debug_members]
+        if debug_members:
+            checks.append(("sizeof(_Py_DebugOffsets)", debug_size, "sizeof(_Py_DebugOffsets)", False))
+        found = dwarf_values(install, {what: expr for what, _, expr, _ in checks})
+        if found is None:
+            dwarf_report = "not checked (no libpython)"
+        else:
+            checked, skipped = 0, []
+            for what, value, _, must in checks:
+                got = found[what]
+                if isinstance(got, int):
+                    if got != value:
+                        raise Failure("%s %s: header value %d but DWARF of %s says %d"
+                                      % (install.patch, what, value, install.libpython, got))
+                    checked += 1
+                elif must:
+                    raise Failure("%s %s: cannot verify the hand-written value with gdb: %s"
+                                  % (install.patch, what, got))
+                else:
+                    skipped.append(what)
+            dwarf_report = "%d values agree with DWARF" % checked
+            if skipped:
+                dwarf_report += "; not in DWARF: " + ", ".join(skipped)
+    result = Measured(install, layout, constants, debug, debug_size, unknown_debug, dwarf_report)
+    result.debug_header = debug_header
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Swift output.
+
+
+def swift_fields(path):
+    fields = []
+    for line in open(path):
+        m = re.match(r"\s*public var (\w+) = absent\b", line)
+        if m:
+            fields.append(m.group(1))
+    return fields
+
+
+def wrap_comment(text, indent, width=100):
+    words, lines, current = text.split(), [], ""
+    prefix = " " * indent + "// "
+    for word in words:
+        if current and len(prefix) + len(current) + 1 + len(word) > width:
+            lines.append(prefix + current)
+            current = word
+        else:
+            current = (current + " " + word).strip()
+    if current:
+        lines.append(prefix + current)
+    return lines
+
+
+def constant_literal(name, value):
+    """Flags as shifts, masks in hex, everything else in decimal."""
+    if name.startswith("tpflags") and value > 0 and value & (value - 1) == 0:
+        return "1 << %d" % (value.bit_length() - 1)
+    if name.endswith("Mask"):
+        return "0x%x" % value
+    return "%d" % value
+
+
+def fit(lines, width=100):
+    """Moves a trailing `// comment` above its line when the line is too long; fails on anything
+    else that is too long, so the output always passes `swift format lint`."""
+    out = []
+    for line in lines:
+        if len(line) > width and "  // " in line:
+            code, comment = line.split("  // ", 1)
+            indent = len(code) - len(code.lstrip())
+            out.extend(wrap_comment(comment, indent, width))
+            line = code
+        if len(line) > width:
+            raise Failure("generated line longer than %d columns: %s" % (width, line))
+        out.append(line)
+    return out
+
+
+def ident(version):
+    return "v%d_%d" % version
+
+
+def render(measured, field_order):
+    out = []
+    out.append("//===--- PythonLayouts.generated.swift - generated; do not edit ---------===//")
+    out.append("//")
+    out.append("// GENERATED by %s from the C headers of the installed interpreters." % GENERATOR_PATH)
+    out.append("// Do not edit: change the generator and run `python3 %s`" % GENERATOR_PATH)
+    out.append("// (`--check` verifies this file is current).")
+    out.append("//")
+    out.append("// Target: x86_64 Linux, 64-bit. Each table was measured by compiling a C program against")
+    out.append("// the public and internal (Py_BUILD_CORE) headers of:")
+    for m in measured:
+        out.append("//   %-8s %s" % (m.install.patch, m.install.shown_include()))
+    out.append("//")
+    out.append("// Values the headers do not give are written by hand in the generator, with the reason")
+    out.append("// next to them below. Whenever gdb is available the generator re-measures those and")
+    out.append("// every header value from the DWARF of each version's libpython, and fails on a mismatch.")
+    out.append("//")
+    out.append("//===----------------------------------------------------------------------===//")
+    out.append("")
+    out.append("// swift-format-ignore-file: AlwaysUseLowerCamelCase")
+    out.append("")
+
+    # PythonLayout
+    out.append("extension PythonLayout {")
+    for m in measured:
+        out.append("  /// CPython %s, measured from the headers of %s." % (m.install.name, m.install.patch))
+        out.append("  public static let %s: PythonLayout = {" % ident(m.install.version))
+        out.append("    var layout = PythonLayout()")
+        for field in field_order:
+            if field not in m.layout:
+                continue
+            value, rule = m.layout[field]
+            if isinstance(rule, Const):
+                out.extend(wrap_comment(rule.why, 4))
+                line = "    layout.%s = %d  // by hand" % (field, value)
+                if rule.dwarf:
+                    line += ", DWARF-checked"
+                out.append(line)
+            else:
+                out.append("    layout.%s = %d  // %s" % (field, value, rule.note()))
+        out.append("    return layout")
+        out.append("  }()")
+        out.append("")
+    out.append("  /// The generated table for a minor version, or nil when the version is not supported.")
+    out.append("  public static func generated(major: Int, minor: Int) -> PythonLayout? {")
+    out.append("    switch (major, minor) {")
+    for m in measured:
+        out.append("    case (%d, %d): return %s" % (m.install.version + (ident(m.install.version),)))
+    out.append("    default: return nil")
+    out.append("    }")
+    out.append("  }")
+    out.append("}")
+    out.append("")
+
+    # HeaderConstants
+    out.append("extension HeaderConstants {")
+    for m in measured:
+        out.append("  /// Header constants of CPython %s (%s)." % (m.install.name, m.install.patch))
+        out.append("  public static let %s: HeaderConstants = {" % ident(m.install.version))
+        out.append("    var constants = HeaderConstants()")
+        for name in CONSTANT_ORDER:
+            if name in m.constants:
+                rule = rule_for(CONSTANTS, name, m.install.version)
+                out.append("    constants.%s = %s  // %s" % (name, constant_literal(name, m.constants[name]), rule.note()))
+        out.append("    return constants")
+        out.append("  }()")
+        out.append("")
+    out.append("  /// The generated constants for a minor version, or nil when the version is not supported.")
+    out.append("  public static func generated(major: Int, minor: Int) -> HeaderConstants? {")
+    out.append("    switch (major, minor) {")
+    for m in measured:
+        out.append("    case (%d, %d): return %s" % (m.install.version + (ident(m.install.version),)))
+    out.append("    default: return nil")
+    out.append("    }")
+    out.append("  }")
+    out.append("}")
+    out.append("")
+
+    # DebugOffsetsTable
+    with_table = [m for m in measured if m.debug]
+    out.append("extension DebugOffsetsTable {")
+    for m in with_table:
+        out.append("  /// Where the members of `_Py_DebugOffsets` are in CPython %s," % m.install.name)
+        out.append("  /// measured from %s of %s." % (m.debug_header, m.install.patch))
+        out.append("  public static let %s: DebugOffsetsTable = {" % ident(m.install.version))
+        out.append("    var table = DebugOffsetsTable()")
+        out.append("    table.major = %d" % m.install.version[0])
+        out.append("    table.minor = %d" % m.install.version[1])
+        out.append("    table.tableSize = %d  // sizeof(_Py_DebugOffsets)" % m.debug_size)
+        for designator in DEBUG_MEMBERS:
+            if designator in m.debug:
+                out.append("    table.%s = %d  // %s" % (camel(designator), m.debug[designator], designator))
+        out.append("    return table")
+        out.append("  }()")
+        out.append("")
+    out.append("  /// Every generated table description, oldest first.")
+    out.append("  public static let allGenerated: [DebugOffsetsTable] = [%s]"
+               % ", ".join(ident(m.install.version) for m in with_table))
+    out.append("")
+    out.append("  /// The table description for a minor version, or nil when none was generated for it.")
+    out.append("  public static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {")
+    out.append("    allGenerated.first { $0.major == major && $0.minor == minor }")
+    out.append("  }")
+    out.append("}")
+    return "\n".join(fit(out)) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="verify the committed file is current")
+    parser.add_argument("--pyenv-root", help="pyenv root (default: $PYENV_ROOT, `pyenv root`, ~/.pyenv)")
+    parser.add_argument("--no-dwarf", action="store_true", help="skip the gdb/DWARF cross-check")
+    parser.add_argument("--output", default=OUTPUT, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    root = os.path.abspath(pyenv_root(args.pyenv_root))
+    for tool in ("gcc",):
+        if not shutil.which(tool):
+            print("error: %s not found; cannot measure layouts" % tool, file=sys.stderr)
+            return 2
+    use_dwarf = not args.no_dwarf
+    if use_dwarf and not shutil.which("gdb"):
+        print("WARNING: gdb not found: the hand-written values and the header values are NOT "
+              "cross-checked against the libpython DWARF", file=sys.stderr)
+        use_dwarf = False
+
+    installs, missing = [], []
+    for version in VERSIONS:
+        install, problem = find_install(root, version)
+        if install is None:
+            missing.append(problem)
+        else:
+            installs.append(install)
+    if missing:
+        print("=" * 78, file=sys.stderr)
+        print("ERROR: headers missing for %d supported version(s); the tables cannot be generated:"
+              % len(missing), file=sys.stderr)
+        for problem in missing:
+            print("  MISSING: " + problem, file=sys.stderr)
+        print("Install them with `pyenv install X.Y.Z` (they ship their headers).", file=sys.stderr)
+        print("=" * 78, file=sys.stderr)
+        return 1
+
+    field_order = swift_fields(LAYOUT_SWIFT)
+    unruled = [f for f in field_order if f not in LAYOUT]
+    stale = [f for f in LAYOUT if f not in field_order]
+    if unruled or stale:
+        for f in unruled:
+            print("error: PythonLayout.%s has no rule in %s" % (f, GENERATOR_PATH), file=sys.stderr)
+        for f in stale:
+            print("error: rule for %s, which PythonLayout does not declare" % f, file=sys.stderr)
+        return 1
+
+    declared = {}
+    for path in (TRAITS_SWIFT, DEBUG_SWIFT):
+        declared[path] = set(re.findall(r"public var (\w+)", open(path).read())) if os.path.isfile(path) else set()
+    problems = ["HeaderConstants.%s is not declared in %s" % (n, os.path.relpath(TRAITS_SWIFT, PACKAGE))
+                for n in CONSTANT_ORDER if n not in declared[TRAITS_SWIFT]]
+    problems += ["DebugOffsetsTable.%s is not declared in %s" % (camel(d), os.path.relpath(DEBUG_SWIFT, PACKAGE))
+                 for d in DEBUG_MEMBERS if camel(d) not in declared[DEBUG_SWIFT]]
+    if problems:
+        for problem in problems:
+            print("error: " + problem, file=sys.stderr)
+        return 1
+
+    measured = []
+    with tempfile.TemporaryDirectory(prefix="spyglass-layouts-") as workdir:
+        for install in installs:
+            try:
+                m = measure(install, field_order, use_dwarf, workdir)
+            except Failure as error:
+                print("error: %s" % error, file=sys.stderr)
+                return 1
+            measured.append(m)
+            print("%-7s %-45s %3d offsets, %2d constants, %2d debug-table members; %s"
+                  % (install.patch, install.shown_include(), len(m.layout), len(m.constants), len(m.debug),
+                     m.dwarf_report), file=sys.stderr)
+            if m.unknown_debug:
+                print("WARNING: _Py_DebugOffsets of %s has members the generator does not know: %s "
+                      "(add them to DEBUG_MEMBERS and DebugOffsetsTable)"
+                      % (install.patch, ", ".join(m.unknown_debug)), file=sys.stderr)
+
+    try:
+        text = render(measured, field_order)
+    except Failure as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 1
+    if args.check:
+        try:
+            current = open(args.output).read()
+        except FileNotFoundError:
+            current = ""
+        if current != text:
+            diff = difflib.unified_diff(current.splitlines(True), text.splitlines(True),
+                                        os.path.relpath(args.output, PACKAGE) + " (committed)",
+                                        "regenerated")
+            sys.stdout.writelines(diff)
+            print("error: %s is out of date; run `python3 %s`"
+                  % (os.path.relpath(args.output, PACKAGE), GENERATOR_PATH), file=sys.stderr)
+            return 1
+        print("ok: %s is current" % os.path.relpath(args.output, PACKAGE), file=sys.stderr)
+        return 0
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        f.write(text)
+    print("wrote %s" % os.path.relpath(args.output, PACKAGE), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
