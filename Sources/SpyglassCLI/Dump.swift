@@ -66,15 +66,20 @@ public struct Dump: ParsableCommand {
     let target = try PythonTarget.attach(pid: pid, waitingUpTo: 0.5)
     let sampler = ProcessSampler(target: target, blocking: !nonblocking)
     let threads: [ThreadStack]
-    do { threads = try sampler.sample(wantNames: true) } catch { throw Failure(error, pid: pid) }
+    do { threads = try sampler.sample(wantNames: true, localsBudget: 128 * locals) } catch {
+      throw Failure(error, pid: pid)
+    }
     let shortener = FilenameShortener(pid: pid)
     var dumped: [DumpedThread] = []
     for thread in threads {
-      var frames: [DumpedFrame] = thread.frames.map { frame in
+      var frames: [DumpedFrame] = thread.frames.enumerated().map { index, frame in
         let code = sampler.code(frame.code)
+        let variables = thread.locals?[index].map {
+          DumpedVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
+        }
         return DumpedFrame(
           name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(frame.line),
-          isEntry: frame.isEntry)
+          locals: variables, isEntry: frame.isEntry)
       }
       if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
       dumped.append(

@@ -177,7 +177,7 @@ struct SamplingSession {
   func endLaunchedProgram() {
     guard let launched else { return }
     if launched.exitStatus() != nil { return }
-    launched.send(SIGINT)
+    launched.send(SIGTERM)
     if launched.wait(timeout: 1) == nil {
       launched.send(SIGKILL)
       _ = launched.wait(timeout: 1)

@@ -1,6 +1,403 @@
+//===--- Top.swift - `spyglass top` ------------------------------------------===//
+//
+// A live, top-like view of where the program spends its time. One thread does everything (ptrace
+// requests belong to the thread that made them): it waits for the next Poisson-spaced tick, reads
+// the keys typed since the last one (never waiting for them), samples every attached process,
+// counts the stacks (TopStats) and redraws when due (TopView).
+//
+// On a terminal the view takes the alternate screen with the cursor hidden, and stdin is switched
+// to key-at-a-time mode; both are put back on every way out (TerminalMode.restore, from a defer and
+// from atexit). When stdout is not a terminal, a plain table is printed every --delay seconds
+// instead, with no escape sequences and no change to any terminal mode, so
+// `spyglass top --pid PID > top.log` works.
+//
+//===----------------------------------------------------------------------===//
+
 import ArgumentParser
+import Glibc
+import SpyglassOutput
+import SpyglassProcess
+import SpyglassStacks
 
 public struct Top: ParsableCommand {
-  public static let configuration = CommandConfiguration(abstract: "Displays a top like view of functions consuming CPU")
+  public static let configuration = CommandConfiguration(
+    abstract: "Displays a top like view of functions consuming CPU",
+    discussion: """
+      Keys: 1-4 sort by %Own, %Total, OwnTime (default) or TotalTime; L shows lines instead of \
+      functions; R resets the statistics; ? shows help; q or Ctrl-C quits. When stdout is not a \
+      terminal, a plain table is printed every --delay seconds instead.
+
+      A program started by top runs with stdin from /dev/null and its stdout and stderr in a \
+      temporary file, shown only if it fails, so that it cannot garble the screen.
+
+      Examples:
+        spyglass top --pid 1234
+        spyglass top -- python3 app.py
+      """)
+
+  @OptionGroup var sampling: SamplingOptions
+
+  @Option(help: ArgumentHelp("Delay between 'top' refreshes.", valueName: "seconds"))
+  var delay: Double = 1.0
+
   public init() {}
+
+  public func validate() throws {
+    if !(delay > 0 && delay <= 86400) {
+      throw ValidationError(
+        "--delay must be a number of seconds greater than 0 (and at most 86400).")
+    }
+  }
+
+  public func run() throws {
+    try reportingFailures {
+      var session = TopSession(options: sampling, delay: delay)
+      try session.run()
+    }
+  }
+}
+
+/// One run of `top`: the sampling loop, the keys and the screen.
+struct TopSession {
+  let options: SamplingOptions
+  let delay: Double
+  private var stats = TopStats()
+  private var layout: TopLayout
+  private var showingHelp = false
+
+  /// Where output goes and how.
+  private enum Mode {
+    /// Full screen on a terminal; `keys`: stdin is in key mode.
+    case screen(keys: Bool)
+    /// A plain table every --delay seconds.
+    case plain
+  }
+
+  init(options: SamplingOptions, delay: Double) {
+    self.options = options
+    self.delay = delay
+    self.layout = TopLayout(rate: options.rate)
+  }
+
+  mutating func run() throws {
+    Signals.install()
+    // A launched program must not write over the screen or read our keys.
+    let capture = options.pid == nil ? ChildOutputCapture() : nil
+    var session: SamplingSession
+    do {
+      let options = self.options
+      if let capture {
+        session = try capture.redirectingStandardStreams {
+          try SamplingSession(options: options, wantNames: false)
+        }
+      } else {
+        session = try SamplingSession(options: options, wantNames: false)
+      }
+    } catch {
+      capture?.printOutput(reason: "The program's output")
+      throw error
+    }
+    var header = TopHeader(
+      command: terminalSafe(commandDescription(rootPID: session.rootPID)),
+      pythonVersion: session.pythonVersion,
+      subprocesses: options.subprocesses, errors: 0, ticks: 0)
+
+    let mode: Mode
+    if Terminal.isTerminal(1) {
+      let keys = TerminalMode.enterKeyMode(0)
+      TerminalMode.enterFullScreen(1)
+      mode = .screen(keys: keys)
+    } else {
+      mode = .plain
+    }
+    defer { TerminalMode.restore() }
+
+    let start = monotonicSeconds()
+    var nextRefresh = start + delay
+    var lastSizeCheck = start
+    var size = Terminal.size(1)
+    var intervalLag = 0.0
+    var lastIntervalLag = 0.0
+    var quit = false
+    var targetEnded = false
+    if case .screen(let keys) = mode { draw(header, keys: keys) }
+
+    loop: while true {
+      if Signals.stopRequested != 0 { break }
+      let lag = session.waitForTick(start: start)
+      intervalLag = max(intervalLag, lag)
+      if Signals.stopRequested != 0 { break }
+
+      var redraw = false
+      if case .screen = mode {
+        for key in TerminalMode.readAvailable(0) {
+          switch handle(key) {
+          case .quit:
+            quit = true
+            break loop
+          case .redraw: redraw = true
+          case .nothing: break
+          }
+        }
+      }
+
+      var threads = 0
+      var processes = 0
+      let include = (idle: options.idle, gil: options.gil, full: options.fullFilenames)
+      let outcome = session.sampleAll { process, stacks in
+        processes += 1
+        threads += stacks.count
+        func label(_ code: CodeID, _ line: Int32) -> String {
+          TopSession.label(process, code: code, line: line, fullFilenames: include.full)
+        }
+        for thread in stacks {
+          if !include.idle && !thread.active && !include.gil { continue }
+          if include.gil && !thread.ownsGIL { continue }
+          stats.add(
+            pid: thread.pid, frames: thread.frames, ownsGIL: thread.ownsGIL, active: thread.active,
+            label: label)
+        }
+      }
+      if outcome == .allExited {
+        targetEnded = true
+        break
+      }
+      stats.endTick(threads: threads, processes: processes)
+
+      let now = monotonicSeconds()
+      header.errors = session.errors
+      header.ticks = session.ticks
+      if now >= nextRefresh {
+        stats.endInterval()
+        lastIntervalLag = intervalLag
+        intervalLag = 0
+        nextRefresh = now + delay
+        redraw = true
+        if case .plain = mode {
+          header.lag = lastIntervalLag
+          printPlain(header, final: false)
+          redraw = false
+        }
+      }
+      if case .screen(let keys) = mode {
+        let overall = stats.overall.samples
+        if overall == 10 || overall == 100 || overall == 500 { redraw = true }
+        if now - lastSizeCheck >= 0.1 {
+          lastSizeCheck = now
+          let newSize = Terminal.size(1)
+          if newSize?.rows != size?.rows || newSize?.columns != size?.columns {
+            size = newSize
+            redraw = true
+          }
+        }
+        if redraw {
+          header.lag = lastIntervalLag
+          draw(header, keys: keys)
+        }
+      }
+    }
+
+    TerminalMode.restore()
+    header.errors = session.errors
+    header.ticks = session.ticks
+    header.lag = 0
+    if targetEnded {
+      let end = session.launched.map { TopSession.waitForEnd(of: $0.pid, timeout: 1) }
+      if case .running = end { session.endLaunchedProgram() }
+      if stats.overall.samples > 0 { printPlain(header, final: true) }
+      writeAll(fd: 1, Array("process \(session.rootPID) ended\n".utf8))
+      switch end {
+      case .exited(let status) where status != 0:
+        capture?.printOutput(reason: "The program exited with status \(status); its output")
+      case .collectedElsewhere:
+        capture?.printOutput(reason: "The program's output")
+      default: break
+      }
+      return
+    }
+    if let launched = session.launched,
+      TopSession.waitForEnd(of: launched.pid, timeout: 0) == .running
+    {
+      session.endLaunchedProgram()
+    }
+    if case .plain = mode, !quit, stats.overall.samples > 0 { printPlain(header, final: true) }
+  }
+
+  enum ProgramEnd: Equatable {
+    /// It exited with this status (128 + signal when killed by a signal).
+    case exited(Int32)
+    /// It is gone but its status was collected by another waitpid (the ptrace pause waits for the
+    /// threads it stops, and so can reap a child that exits while it is stopped).
+    case collectedElsewhere
+    case running
+  }
+
+  /// Waits up to `timeout` seconds for the launched program `pid` to end, and reaps it. Unlike
+  /// LaunchedProcess.wait, tells "already reaped" (ECHILD) from "still running", so that a pid
+  /// that may have been reused is never signalled.
+  static func waitForEnd(of pid: Int32, timeout: Double) -> ProgramEnd {
+    let deadline = monotonicSeconds() + timeout
+    while true {
+      var status: Int32 = 0
+      let r = waitpid(pid, &status, WNOHANG)
+      if r == pid {
+        let signal = status & 0x7F
+        if signal == 0 { return .exited((status >> 8) & 0xFF) }
+        if signal != 0x7F { return .exited(128 + signal) }
+      } else if r < 0 && errno == ECHILD {
+        return .collectedElsewhere
+      } else if r < 0 && errno != EINTR {
+        return .running
+      }
+      if monotonicSeconds() >= deadline { return .running }
+      sleepSeconds(0.005)
+    }
+  }
+
+  private enum KeyAction { case nothing, redraw, quit }
+
+  /// Acts on one key.
+  private mutating func handle(_ key: UInt8) -> KeyAction {
+    if key == 3 || key == UInt8(ascii: "q") || key == UInt8(ascii: "Q") { return .quit }
+    if showingHelp {
+      showingHelp = false
+      return .redraw
+    }
+    switch key {
+    case UInt8(ascii: "1")...UInt8(ascii: "4"):
+      layout.sort = TopSortColumn(rawValue: Int(key - UInt8(ascii: "0"))) ?? .ownTime
+    case UInt8(ascii: "l"), UInt8(ascii: "L"):
+      layout.perLine.toggle()
+    case UInt8(ascii: "r"), UInt8(ascii: "R"):
+      stats.reset()
+    case UInt8(ascii: "?"), UInt8(ascii: "h"), UInt8(ascii: "H"):
+      showingHelp = true
+    default:
+      return .nothing
+    }
+    return .redraw
+  }
+
+  /// Redraws the whole screen in one write: home, then every line cleared and rewritten, then the
+  /// rest of the screen cleared.
+  private func draw(_ header: TopHeader, keys: Bool) {
+    let size = Terminal.size(1) ?? (rows: 24, columns: 80)
+    let width = size.columns
+    let height = max(size.rows, 1)
+    var lines: [String]
+    if showingHelp {
+      lines = TopView.helpLines(layout: layout, width: width)
+    } else {
+      lines = TopView.lines(
+        header: header, stats: stats, layout: layout, width: width, height: height,
+        sortMarker: ("\u{1B}[1m", "\u{1B}[0m"))
+      if keys && lines.count > 1 {
+        let hint = "Press ? for help, q to quit"
+        let used = TopView.displayWidth(lines[1])
+        if used + 4 + hint.count <= width {
+          lines[1] += String(repeating: " ", count: width - used - hint.count) + hint
+        }
+      }
+    }
+    if lines.count > height { lines.removeLast(lines.count - height) }
+    var frame = "\u{1B}[H"
+    frame += lines.map { "\u{1B}[2K" + $0 }.joined(separator: "\r\n")
+    if lines.count < height { frame += "\r\n\u{1B}[J" }
+    writeAll(fd: 1, Array(frame.utf8))
+  }
+
+  /// Prints the table as plain text (the top 20 rows) followed by a blank line. `final`: the
+  /// summary at the end, with percentages over the whole run.
+  private func printPlain(_ header: TopHeader, final: Bool) {
+    var layout = self.layout
+    layout.overallPercentages = final
+    var lines: [String] = []
+    if final {
+      lines.append(
+        "Summary of the whole run (percentages over all \(stats.overall.samples) samples):")
+    }
+    let width = Terminal.size(1)?.columns ?? 1 << 20
+    lines += TopView.lines(
+      header: header, stats: stats, layout: layout, width: width, height: nil, maxRows: 20)
+    writeAll(fd: 1, Array((lines.joined(separator: "\n") + "\n\n").utf8))
+  }
+
+  private func commandDescription(rootPID: Int32) -> String {
+    if options.pid == nil { return options.command.joined(separator: " ") }
+    let commandLine = ProcFS.commandLine(rootPID)
+    return commandLine.isEmpty ? "pid \(rootPID)" : commandLine.joined(separator: " ")
+  }
+
+  /// `name (file)` or, with a line, `name (file:line)`; terminal-safe.
+  static func label(_ process: AttachedProcess, code: CodeID, line: Int32, fullFilenames: Bool)
+    -> String
+  {
+    let info = process.sampler.code(code)
+    let name = terminalSafe(info.name)
+    let file = terminalSafe(fullFilenames ? info.filename : process.shortener.short(info.filename))
+    if file.isEmpty { return name }
+    return line != 0 ? "\(name) (\(file):\(line))" : "\(name) (\(file))"
+  }
+}
+
+/// Where a program launched by `top` writes: an unlinked temporary file that takes its stdout and
+/// stderr (its stdin is /dev/null), so it can neither draw over the live view nor read the keys
+/// meant for it. This is what py-spy does too. The file is read back only when the program fails
+/// (it exits with a non-zero status, or before Spyglass found Python in it); otherwise its output is
+/// dropped. The file is gone once both Spyglass and the program have exited. A program that writes a
+/// lot while it is watched for a long time fills the temporary directory ($TMPDIR, else /tmp) as it
+/// would fill a redirected log.
+final class ChildOutputCapture {
+  private var fd: Int32 = -1
+
+  init() {
+    var directory = "/tmp"
+    if let tmp = getenv("TMPDIR"), tmp.pointee != 0 { directory = String(cString: tmp) }
+    var template = Array("\(directory)/spyglass-top-XXXXXX".utf8CString)
+    let created = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    if created >= 0 {
+      unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+      _ = fcntl(created, F_SETFD, FD_CLOEXEC)
+      fd = created
+    }
+  }
+
+  deinit { if fd >= 0 { close(fd) } }
+
+  /// Runs `body` (which starts the program) with stdin on /dev/null and stdout/stderr on the file,
+  /// then puts Spyglass's own streams back. Without a file, stdout/stderr go to /dev/null.
+  func redirectingStandardStreams<T>(_ body: () throws -> T) throws -> T {
+    let saved = (0...2).map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
+    let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+    defer {
+      for (target, copy) in saved.enumerated() where copy >= 0 {
+        dup2(copy, Int32(target))
+        close(copy)
+      }
+      if null >= 0 { close(null) }
+    }
+    if null >= 0 { dup2(null, 0) }
+    let output = fd >= 0 ? fd : null
+    if output >= 0 {
+      dup2(output, 1)
+      dup2(output, 2)
+    }
+    return try body()
+  }
+
+  /// Prints the end of what the program wrote (up to 64 KiB) to stderr, under `reason`.
+  func printOutput(reason: String) {
+    guard fd >= 0 else { return }
+    let size = lseek(fd, 0, SEEK_END)
+    guard size > 0 else { return }
+    let limit = 65536
+    let start = max(0, Int(size) - limit)
+    var bytes = [UInt8](repeating: 0, count: Int(size) - start)
+    let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+    guard n > 0 else { return }
+    printError("spyglass> \(reason)\(start > 0 ? " (last \(limit / 1024) KiB)" : ""):")
+    var text = Array(bytes[0..<n])
+    if text.last != 10 { text.append(10) }
+    writeAll(fd: 2, text)
+  }
 }

@@ -30,6 +30,10 @@ public enum ReadFault: Error, Equatable, Sendable {
 public protocol MemoryReader {
   /// Fills `buffer` with the bytes at `address` or throws; never returns a short read.
   func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault)
+
+  /// Reads many ranges at once (one syscall where the reader can); each result is nil when its
+  /// range could not be read. The default reads them one by one.
+  func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?]
 }
 
 /// The largest single read the helpers below allow: anything bigger read from a target-controlled
@@ -37,6 +41,10 @@ public protocol MemoryReader {
 public let maximumReadSize = 16 << 20
 
 extension MemoryReader {
+  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?] {
+    ranges.map { try? readBytes(at: $0.address, count: $0.count) }
+  }
+
   /// `count` bytes at `address`.
   @inlinable
   public func readBytes(at address: RemoteAddress, count: Int) throws(ReadFault) -> [UInt8] {
@@ -125,28 +133,32 @@ extension MemoryReader {
 /// validate) rather than a crash.
 public struct ByteView: Sendable {
   public let bytes: [UInt8]
-  public init(_ bytes: [UInt8]) { self.bytes = bytes }
+  /// Where this view starts inside `bytes` (views of a larger block share its storage).
+  public let base: Int
+  public init(_ bytes: [UInt8], base: Int = 0) {
+    self.bytes = bytes
+    self.base = base
+  }
 
-  @inlinable public var count: Int { bytes.count }
+  @inlinable public var count: Int { bytes.count - base }
 
   @inlinable
   public func u8(_ offset: Int) -> UInt8 {
-    guard offset >= 0, offset < bytes.count else { return 0 }
-    return bytes[offset]
+    let i = base &+ offset
+    guard offset >= 0, i < bytes.count else { return 0 }
+    return bytes[i]
   }
 
   @inlinable
   public func u16(_ offset: Int) -> UInt16 {
-    guard offset >= 0, offset + 2 <= bytes.count else { return 0 }
-    return UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
+    UInt16(u8(offset)) | UInt16(u8(offset + 1)) << 8
   }
 
   @inlinable
   public func u32(_ offset: Int) -> UInt32 {
-    guard offset >= 0, offset + 4 <= bytes.count else { return 0 }
-    var value: UInt32 = 0
-    for i in 0..<4 { value |= UInt32(bytes[offset + i]) << (8 * UInt32(i)) }
-    return value
+    let i = base &+ offset
+    guard offset >= 0, i + 4 <= bytes.count else { return 0 }
+    return bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
   }
 
   @inlinable
@@ -154,10 +166,9 @@ public struct ByteView: Sendable {
 
   @inlinable
   public func u64(_ offset: Int) -> UInt64 {
-    guard offset >= 0, offset + 8 <= bytes.count else { return 0 }
-    var value: UInt64 = 0
-    for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
-    return value
+    let i = base &+ offset
+    guard offset >= 0, i + 8 <= bytes.count else { return 0 }
+    return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt64.self)) }
   }
 
   @inlinable
@@ -165,7 +176,8 @@ public struct ByteView: Sendable {
 
   @inlinable
   public func slice(_ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
-    guard offset >= 0, length >= 0, offset + length <= bytes.count else { return [] }
-    return bytes[offset..<(offset + length)]
+    let i = base &+ offset
+    guard offset >= 0, length >= 0, i + length <= bytes.count else { return [] }
+    return bytes[i..<(i + length)]
   }
 }

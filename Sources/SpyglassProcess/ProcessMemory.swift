@@ -26,21 +26,48 @@ public struct ProcessMemory: MemoryReader, Sendable {
     throw Self.fault(errno: spy_errno(), address: address)
   }
 
-  /// Reads several ranges with one syscall. Each range is read into its buffer; returns the number
-  /// of bytes read in total (a short total means the later ranges failed).
-  public func readBatch(_ ranges: [(address: RemoteAddress, buffer: UnsafeMutableRawBufferPointer)]) throws(ReadFault) -> Int {
-    if ranges.isEmpty { return 0 }
-    var locals: [iovec] = []
-    var remotes: [iovec] = []
-    locals.reserveCapacity(ranges.count)
-    remotes.reserveCapacity(ranges.count)
-    for range in ranges {
-      locals.append(iovec(iov_base: range.buffer.baseAddress, iov_len: range.buffer.count))
-      remotes.append(iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(range.address)), iov_len: range.buffer.count))
+  /// Reads many ranges with as few process_vm_readv calls as possible: one for all of them when
+  /// every range is readable. The kernel stops at the first range that faults, so the rest are
+  /// retried after it (bounded by the number of ranges).
+  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?] {
+    var results = [[UInt8]?](repeating: nil, count: ranges.count)
+    let counts = ranges.map { Swift.max(0, Swift.min($0.count, maximumReadSize)) }
+    var start = 0
+    while start < ranges.count {
+      let end = Swift.min(ranges.count, start + 1024)  // IOV_MAX
+      let total = counts[start..<end].reduce(0, +)
+      var block = [UInt8](repeating: 0, count: total)
+      let n: Int = block.withUnsafeMutableBytes { buffer in
+        var locals: [iovec] = []
+        var remotes: [iovec] = []
+        locals.reserveCapacity(end - start)
+        remotes.reserveCapacity(end - start)
+        var offset = 0
+        for i in start..<end {
+          // SAFETY: offset + counts[i] <= total, so every local iovec lies inside `buffer`.
+          locals.append(iovec(iov_base: buffer.baseAddress.map { $0 + offset }, iov_len: counts[i]))
+          remotes.append(iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: counts[i]))
+          offset += counts[i]
+        }
+        return spy_process_vm_readv(pid, locals, UInt(locals.count), remotes, UInt(remotes.count))
+      }
+      var readable = Swift.max(0, n)
+      var offset = 0
+      var next = end
+      for i in start..<end {
+        if readable >= counts[i] {
+          results[i] = Array(block[offset..<(offset + counts[i])])
+          readable -= counts[i]
+          offset += counts[i]
+        } else {
+          // The kernel stopped at range i: skip it and retry from the one after.
+          next = i + 1
+          break
+        }
+      }
+      start = next
     }
-    let n = spy_process_vm_readv(pid, locals, UInt(locals.count), remotes, UInt(remotes.count))
-    if n < 0 { throw Self.fault(errno: spy_errno(), address: ranges[0].address) }
-    return n
+    return results
   }
 
   static func fault(errno code: Int32, address: RemoteAddress) -> ReadFault {

@@ -78,6 +78,26 @@ public enum GILLocation: Sendable, Equatable {
   case gilState(RemoteAddress)
 }
 
+/// Blocks of target memory read ahead for one walk; frames found in them need no read of their own.
+struct Prefetch {
+  private var blocks: [(start: RemoteAddress, bytes: [UInt8])] = []
+
+  mutating func add(_ start: RemoteAddress, _ bytes: [UInt8]) {
+    if !bytes.isEmpty { blocks.append((start, bytes)) }
+  }
+
+  /// A view of `count` bytes at `address` when a block holds all of them.
+  func view(at address: RemoteAddress, count: Int) -> ByteView? {
+    for block in blocks where address >= block.start {
+      let offset = address &- block.start
+      if offset <= UInt64(block.bytes.count), UInt64(block.bytes.count) - offset >= UInt64(count) {
+        return ByteView(block.bytes, base: Int(offset))
+      }
+    }
+    return nil
+  }
+}
+
 /// Detects a cycle in a chain of addresses in O(1) memory (Brent).
 struct CycleDetector {
   private var tortoise: RemoteAddress = 0
@@ -110,6 +130,11 @@ public final class StackWalker<Memory: MemoryReader> {
   public private(set) var codes: [CodeInfo] = []
   private var codeAddresses: [RemoteAddress] = []
 
+  /// Code objects used from the cache during the current walk, validated in one batch at its end.
+  private var pendingValidation: [(address: RemoteAddress, id: CodeID)] = []
+  /// The frame addresses each thread had in the previous sample (≤3.10), read ahead in one batch.
+  private var previousFrames: [RemoteAddress: [RemoteAddress]] = [:]
+
   private let threadStateReadSize: Int
   private let frameReadSize: Int
   private let codeReadSize: Int
@@ -122,8 +147,15 @@ public final class StackWalker<Memory: MemoryReader> {
     self.gil = gil
     self.codeType = codeType
     self.objects = ObjectReader(memory: memory, layout: layout, model: model)
+    let threadStateFields =
+      [
+        layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID,
+        layout.tstateDatastackChunk, layout.tstateDatastackTop,
+      ].max()! + 8
+    // 3.11/3.12 keep the root _PyCFrame inside the thread state: read all of it to save a read.
     threadStateReadSize =
-      [layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID].max()! + 8
+      model.frameModel == .interpreterFrameViaCFrame
+      ? Swift.min(4096, Swift.max(threadStateFields, layout.tstateSize)) : threadStateFields
     switch model.frameModel {
     case .frameObject:
       frameReadSize = [layout.frameBack, layout.frameCode, layout.frameLasti].max()! + 8
@@ -191,7 +223,9 @@ public final class StackWalker<Memory: MemoryReader> {
     return result
   }
 
-  /// Walks one thread's frames.
+  /// Walks one thread's frames. Reads are batched: the thread state in one read, on 3.11+ the
+  /// whole live part of the frame data stack in one read, on ≤3.10 the previous sample's frames in
+  /// one multi-range read, and the cached code objects re-validated in one multi-range read.
   public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
     let state = ByteView(try memory.readBytes(at: tstate, count: threadStateReadSize))
     guard state.u64(layout.tstateInterp) == interpreter else { throw .implausible("thread state of another interpreter") }
@@ -201,31 +235,87 @@ public final class StackWalker<Memory: MemoryReader> {
       let value = state.u64(layout.tstateNativeThreadID)
       if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
     }
-    var frames: [SampledFrame] = []
-    switch model.frameModel {
-    case .frameObject:
-      try walkFrameObjects(from: state.u64(layout.tstateFrame), into: &frames)
-    case .interpreterFrameViaCFrame:
-      let cframe = state.u64(layout.tstateFrame)
-      if cframe != 0 {
-        let first = try memory.readUInt64(at: cframe &+ UInt64(layout.cframeCurrentFrame))
-        try walkInterpreterFrames(from: first, into: &frames)
+    var prefetch = Prefetch()
+    prefetch.add(tstate, state.bytes)
+    if layout.tstateDatastackChunk != PythonLayout.absent {
+      let chunk = state.u64(layout.tstateDatastackChunk)
+      let top = state.u64(layout.tstateDatastackTop)
+      let data = chunk &+ UInt64(layout.stackChunkData)
+      if chunk != 0, top > data, top - data <= 1 << 20, let bytes = try? memory.readBytes(at: data, count: Int(top - data)) {
+        prefetch.add(data, bytes)
       }
-    case .interpreterFrame:
-      try walkInterpreterFrames(from: state.u64(layout.tstateFrame), into: &frames)
+    }
+    var frames: [SampledFrame] = []
+    for attempt in 0..<2 {
+      frames.removeAll(keepingCapacity: true)
+      pendingValidation.removeAll(keepingCapacity: true)
+      let deferValidation = attempt == 0
+      switch model.frameModel {
+      case .frameObject:
+        if deferValidation, let addresses = previousFrames[tstate], !addresses.isEmpty {
+          let blocks = memory.readMany(addresses.map { ($0, frameReadSize) })
+          for (address, bytes) in zip(addresses, blocks) { if let bytes { prefetch.add(address, bytes) } }
+        }
+        try walkFrameObjects(from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+      case .interpreterFrameViaCFrame:
+        let cframe = state.u64(layout.tstateFrame)
+        if cframe != 0 {
+          let slot = cframe &+ UInt64(layout.cframeCurrentFrame)
+          let first: RemoteAddress
+          if let view = prefetch.view(at: slot, count: 8) { first = view.u64(0) } else { first = try memory.readUInt64(at: slot) }
+          try walkInterpreterFrames(from: first, into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+        }
+      case .interpreterFrame:
+        try walkInterpreterFrames(from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+      }
+      if try validatePending() { break }
+    }
+    if model.frameModel == .frameObject {
+      if previousFrames.count > 4 * ReadLimits.threads { previousFrames.removeAll() }
+      previousFrames[tstate] = frames.map(\.frameAddress)
     }
     return SampledThread(threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
   }
 
-  private func walkFrameObjects(from first: RemoteAddress, into frames: inout [SampledFrame]) throws(ReadFault) {
+  /// Checks, in one batch, that the cached code objects used by the walk are still the ones at
+  /// their addresses. Stale ones are dropped from the cache; returns false when the walk must be
+  /// redone.
+  private func validatePending() throws(ReadFault) -> Bool {
+    if pendingValidation.isEmpty { return true }
+    var seen = Set<RemoteAddress>()
+    var distinct: [(address: RemoteAddress, id: CodeID)] = []
+    for entry in pendingValidation where seen.insert(entry.address).inserted { distinct.append(entry) }
+    let identities = memory.readMany(distinct.map { ($0.address &+ UInt64(layout.codeFilename), 16) })
+    var allValid = true
+    let nameDelta = layout.codeName - layout.codeFilename
+    for (entry, bytes) in zip(distinct, identities) {
+      let cached = codes[Int(entry.id)].identity
+      if let bytes {
+        let view = ByteView(bytes)
+        if view.u64(0) == cached.0 && view.u64(nameDelta) == cached.1 { continue }
+      }
+      codeIndex[entry.address] = nil
+      allValid = false
+    }
+    return allValid
+  }
+
+  private func frameView(at address: RemoteAddress, prefetch: Prefetch) throws(ReadFault) -> ByteView {
+    if let view = prefetch.view(at: address, count: frameReadSize) { return view }
+    return ByteView(try memory.readBytes(at: address, count: frameReadSize))
+  }
+
+  private func walkFrameObjects(
+    from first: RemoteAddress, into frames: inout [SampledFrame], prefetch: Prefetch, deferValidation: Bool
+  ) throws(ReadFault) {
     var cursor = first
     var cycle = CycleDetector()
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
       guard frames.count < ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
-      let frame = ByteView(try memory.readBytes(at: cursor, count: frameReadSize))
+      let frame = try frameView(at: cursor, prefetch: prefetch)
       let codeAddress = frame.u64(layout.frameCode)
-      if let id = try resolveCode(at: codeAddress) {
+      if let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) {
         let info = codes[Int(id)]
         var lasti = Int(frame.i32(layout.frameLasti))
         if model.instructionAddressing == .lastiCodeUnitIndex { lasti *= 2 }
@@ -236,7 +326,9 @@ public final class StackWalker<Memory: MemoryReader> {
     }
   }
 
-  private func walkInterpreterFrames(from first: RemoteAddress, into frames: inout [SampledFrame]) throws(ReadFault) {
+  private func walkInterpreterFrames(
+    from first: RemoteAddress, into frames: inout [SampledFrame], prefetch: Prefetch, deferValidation: Bool
+  ) throws(ReadFault) {
     var cursor = first
     var cycle = CycleDetector()
     var steps = 0
@@ -244,7 +336,7 @@ public final class StackWalker<Memory: MemoryReader> {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
       steps += 1
       guard steps <= ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
-      let frame = ByteView(try memory.readBytes(at: cursor, count: frameReadSize))
+      let frame = try frameView(at: cursor, prefetch: prefetch)
       let previous = frame.u64(layout.iframePrevious)
       defer { cursor = previous }
       let owner = frame.u8(layout.iframeOwner)
@@ -254,7 +346,7 @@ public final class StackWalker<Memory: MemoryReader> {
         continue
       }
       let codeAddress = frame.u64(layout.iframeCode)
-      guard let id = try resolveCode(at: codeAddress) else { continue }
+      guard let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) else { continue }
       let info = codes[Int(id)]
       let codeStart = codeAddress &+ UInt64(layout.codeCodeAdaptive)
       let instruction = frame.u64(layout.iframeInstrPtr)
@@ -274,21 +366,23 @@ public final class StackWalker<Memory: MemoryReader> {
   // .. code objects ...........................................................
 
   /// The cache id of the code object at `address`, reading it when new or replaced. Returns nil for
-  /// something that is not a code object with readable names (shims, torn frames).
-  func resolveCode(at address: RemoteAddress) throws(ReadFault) -> CodeID? {
+  /// something that is not a code object with readable names (shims, torn frames). A cached entry
+  /// is re-validated at once, or, with `deferValidation`, queued for the batch check at the end of
+  /// the walk. A replaced code object gets a new id, so ids never change meaning.
+  func resolveCode(at address: RemoteAddress, deferValidation: Bool = false) throws(ReadFault) -> CodeID? {
     guard address != 0 else { return nil }
-    let identityOffset = UInt64(layout.codeFilename)
     if let id = codeIndex[address] {
-      // Re-validate: the filename and name pointers are adjacent in every version.
-      let identity = ByteView(try memory.readBytes(at: address &+ identityOffset, count: 16))
+      if deferValidation {
+        pendingValidation.append((address, id))
+        return id
+      }
+      // The filename and name pointers are adjacent in every version.
+      let identity = ByteView(try memory.readBytes(at: address &+ UInt64(layout.codeFilename), count: 16))
       let cached = codes[Int(id)].identity
       if identity.u64(0) == cached.0 && identity.u64(layout.codeName - layout.codeFilename) == cached.1 { return id }
+      codeIndex[address] = nil
     }
     guard let info = try? readCode(at: address) else { return nil }
-    if let id = codeIndex[address] {
-      codes[Int(id)] = info
-      return id
-    }
     let id = CodeID(codes.count)
     codes.append(info)
     codeAddresses.append(address)
