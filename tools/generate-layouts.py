@@ -213,7 +213,7 @@ LAYOUT = {
         (ALL, (3, 9), Off("PyCodeObject", "co_lnotab")),
         ((3, 10), LAST, Off("PyCodeObject", "co_linetable")),
     ),
-    "codeFirstTraceable": rules(((3, 11), (3, 12), Off("PyCodeObject", "_co_firsttraceable"))),
+    "codeFirstTraceable": rules(((3, 11), (3, 13), Off("PyCodeObject", "_co_firsttraceable"))),
     "codeCodeAdaptive": rules(((3, 11), LAST, Off("PyCodeObject", "co_code_adaptive"))),
     "codeSize": rules((ALL, LAST, Size("PyCodeObject"))),
     # PyObject / PyVarObject / PyTypeObject

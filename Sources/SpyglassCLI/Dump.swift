@@ -13,7 +13,9 @@ public struct Dump: ParsableCommand {
   @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
   var pid: ProcessID
 
-  @Flag(name: .customLong("full-filenames"), help: "Show full Python filenames, instead of shortening to show only the package part")
+  @Flag(
+    name: .customLong("full-filenames"),
+    help: "Show full Python filenames, instead of shortening to show only the package part")
   var fullFilenames = false
 
   @Flag(
@@ -57,7 +59,10 @@ public struct Dump: ParsableCommand {
           _ = error  // children that are not Python are skipped
         }
       }
-      let bytes = json ? DumpWriter.json(processes) : DumpWriter.text(processes, fullFilenames: fullFilenames, separatorWidth: Terminal.width)
+      let bytes =
+        json
+        ? DumpWriter.json(processes)
+        : DumpWriter.text(processes, fullFilenames: fullFilenames, separatorWidth: Terminal.width)
       writeAll(fd: 1, bytes)
     }
   }
@@ -78,7 +83,8 @@ public struct Dump: ParsableCommand {
           DumpedVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
         }
         return DumpedFrame(
-          name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(frame.line),
+          name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename),
+          line: Int(frame.line),
           locals: variables, isEntry: frame.isEntry)
       }
       if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }

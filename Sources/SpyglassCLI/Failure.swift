@@ -43,11 +43,13 @@ struct Failure: Error, CustomStringConvertible {
         message: "Process \(pid) (\(executable)) is not a Python program: no CPython interpreter was found in it.")
     case .unsupportedVersion(let pid, let version):
       self.init(
-        message: "Process \(pid) runs Python \(version), which Spyglass does not support (supported: 2.7 and 3.6 to 3.13).")
+        message:
+          "Process \(pid) runs Python \(version), which Spyglass does not support (supported: 2.7 and 3.6 to 3.13).")
     case .interpreterNotFound(let pid, let version):
       self.init(
         message:
-          "Could not find the Python \(version) interpreter state in process \(pid); it may still be starting up, try again.")
+          "Could not find the Python \(version) interpreter state in process \(pid); it may still be starting up, try again."
+      )
     }
   }
 

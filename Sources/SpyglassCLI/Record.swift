@@ -45,7 +45,9 @@ struct SamplingOptions: ParsableArguments {
   @Flag(name: .shortAndLong, help: "Profile subprocesses of the original process")
   var subprocesses = false
 
-  @Flag(name: .customLong("full-filenames"), help: "Show full Python filenames, instead of shortening to show only the package part")
+  @Flag(
+    name: .customLong("full-filenames"),
+    help: "Show full Python filenames, instead of shortening to show only the package part")
   var fullFilenames = false
 
   @Flag(name: .shortAndLong, help: "Only include traces that are holding on to the GIL")
@@ -63,7 +65,8 @@ struct SamplingOptions: ParsableArguments {
   )
   var nonblocking = false
 
-  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("commandline of a python program to run", valueName: "python_program"))
+  @Argument(
+    parsing: .postTerminator, help: ArgumentHelp("commandline of a python program to run", valueName: "python_program"))
   var program: [String] = []
 
   func validate() throws {
@@ -73,7 +76,9 @@ struct SamplingOptions: ParsableArguments {
     if pid != nil && !program.isEmpty {
       throw ValidationError("Give either --pid or a program to run, not both.")
     }
-    if !(rate > 0 && rate <= 1_000_000) { throw ValidationError("--rate must be a number of samples per second between 0 and 1000000.") }
+    if !(rate > 0 && rate <= 1_000_000) {
+      throw ValidationError("--rate must be a number of samples per second between 0 and 1000000.")
+    }
     if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
     if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
   }
@@ -106,7 +111,8 @@ public struct Record: ParsableCommand {
   @Option(name: .shortAndLong, help: ArgumentHelp("The number of seconds to sample for", valueName: "duration"))
   var duration: Duration = Duration(argument: "unlimited")!
 
-  @Flag(name: .customShort("F"), help: "Aggregate samples by function's first line number, instead of current line number")
+  @Flag(
+    name: .customShort("F"), help: "Aggregate samples by function's first line number, instead of current line number")
   var function = false
 
   @Flag(help: "Do not show line numbers")
@@ -134,7 +140,8 @@ public struct Record: ParsableCommand {
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
         lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
-        showProgress: !hideprogress && Terminal.isTerminal(2), title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
+        showProgress: !hideprogress && Terminal.isTerminal(2),
+        title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
       try recording.run()
     }
   }
@@ -169,5 +176,6 @@ func localTimestamp() -> String {
   localtime_r(&now, &parts)
   func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
   let zone = parts.tm_gmtoff == 0 ? "Z" : ""
-  return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))\(zone)"
+  return
+    "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))\(zone)"
 }

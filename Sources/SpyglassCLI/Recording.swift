@@ -79,13 +79,15 @@ struct ProfileBuilder {
       } else {
         let code = sampler.code(frame.code)
         let id = profile.intern(
-          Frame(name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line)))
+          Frame(
+            name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line)))
         frameCache[key] = id
         scratch.append(id)
       }
     }
     let stack = profile.intern(stack: scratch)
-    profile.add(thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+    profile.add(
+      thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
   }
 }
 
@@ -152,7 +154,8 @@ struct Recording {
 
   mutating func run() throws {
     Signals.install()
-    var session = try SamplingSession(options: options, wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof)
+    var session = try SamplingSession(
+      options: options, wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof)
     var builder = ProfileBuilder(
       profile: Profile(
         info: RecordingInfo(
@@ -161,7 +164,9 @@ struct Recording {
         keepsTimeline: format.needsTimeline),
       lineMode: lineMode, showThreads: showThreads, showProcesses: options.subprocesses)
 
-    printError("spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate)) Hz. Press Control-C to stop and write \(outputPath).")
+    printError(
+      "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate)) Hz. Press Control-C to stop and write \(outputPath)."
+    )
     let start = monotonicSeconds()
     var lastProgress = start
     var lastLagWarning = -10.0
@@ -187,7 +192,9 @@ struct Recording {
       let lag = session.waitForTick(start: start)
       if lag > 1, now - lastLagWarning > 1 {
         lastLagWarning = now
-        printError("spyglass> \(formatSeconds(lag)) behind in sampling, results may be inaccurate. Try reducing the sampling rate.")
+        printError(
+          "spyglass> \(formatSeconds(lag)) behind in sampling, results may be inaccurate. Try reducing the sampling rate."
+        )
       }
       if Signals.stopRequested != 0 { continue }
       let sampleTime = UInt64((monotonicSeconds() - start) * 1e9)
@@ -240,7 +247,9 @@ struct Recording {
   func write(_ profile: Profile) throws {
     let bytes: [UInt8]
     do {
-      bytes = try render(profile, as: format, options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineMode != .none))
+      bytes = try render(
+        profile, as: format,
+        options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineMode != .none))
     } catch {
       throw Failure(message: "Could not render the \(format.rawValue) output: \(error).")
     }
@@ -251,7 +260,8 @@ struct Recording {
     let samples = profile.totalSamples
     let ticks = session.ticks
     let errorRate = ticks > 0 ? Double(session.errors) / Double(ticks) * 100 : 0
-    printError("spyglass> Wrote \(format.rawValue) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
+    printError(
+      "spyglass> Wrote \(format.rawValue) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
     printError(
       "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate)) Hz), error rate \(formatPercent(errorRate))"
         + (session.maxLag > 0.05 ? ", fell behind by up to \(formatSeconds(session.maxLag))" : ""))
@@ -282,7 +292,9 @@ struct CPUTimes {
       readers[key] = (entry.reader, entry.first, now)
       return now &- entry.last
     }
-    guard readers.count < 65536, let reader = ThreadCPUTime(pid: pid, tid: tid), let now = reader.read() else { return nil }
+    guard readers.count < 65536, let reader = ThreadCPUTime(pid: pid, tid: tid), let now = reader.read() else {
+      return nil
+    }
     readers[key] = (reader, now, now)
     return nil
   }

@@ -71,12 +71,16 @@ struct SamplingSession {
   private func failure(for error: AttachError) -> Failure {
     if let launched {
       if let status = launched.exitStatus() ?? (ProcFS.processExists(rootPID) ? nil : 0) {
-        return Failure(message: "The program '\(options.command[0])' exited (status \(status)) before Spyglass could find a Python interpreter in it.")
+        let how = status >= 0 ? "exited (status \(status))" : "exited"
+        return Failure(
+          message: "The program '\(options.command[0])' \(how) before Spyglass could find a Python interpreter in it.")
       }
       launched.send(SIGKILL)
       _ = launched.wait(timeout: 1)
       if case .notPython = error {
-        return Failure(message: "The program '\(options.command[0])' is not a Python program: no CPython interpreter was found in it.")
+        return Failure(
+          message:
+            "The program '\(options.command[0])' is not a Python program: no CPython interpreter was found in it.")
       }
     }
     return Failure(error)
@@ -99,7 +103,8 @@ struct SamplingSession {
       }
       labels = chain.map { "process \($0):\"\(ProcFS.commandLine($0).joined(separator: " "))\"" }
     }
-    processes[pid] = AttachedProcess(sampler: ProcessSampler(target: target, blocking: !options.nonblocking), labels: labels)
+    processes[pid] = AttachedProcess(
+      sampler: ProcessSampler(target: target, blocking: !options.nonblocking), labels: labels)
     order.append(pid)
   }
 
@@ -133,7 +138,13 @@ struct SamplingSession {
     let elapsed = monotonicSeconds() - start
     let lag = elapsed - timer.nextTick
     if lag <= 0 {
-      sleepSeconds(-lag)
+      // Sleep in slices so that Ctrl-C, SIGTERM and SIGUSR1 are seen promptly at low rates.
+      let wake = start + timer.nextTick
+      while Signals.stopRequested == 0 && !Signals.flushPending {
+        let remaining = wake - monotonicSeconds()
+        if remaining <= 0 { break }
+        sleepSeconds(Swift.min(remaining, 0.05))
+      }
       return 0
     }
     maxLag = max(maxLag, lag)

@@ -107,7 +107,7 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var codeQualname = absent
   /// `co_lnotab` (≤3.9) or `co_linetable` (3.10+): a bytes object.
   public var codeLinetable = absent
-  /// `_co_firsttraceable` (3.11/3.12): the first instruction that is not a RESUME/prologue.
+  /// `_co_firsttraceable` (3.11+): the first instruction that is not a RESUME/prologue.
   public var codeFirstTraceable = absent
   /// `co_code_adaptive` (3.11+): the inline bytecode.
   public var codeCodeAdaptive = absent

@@ -12,10 +12,13 @@ import Glibc
 public struct LaunchedProcess: Sendable {
   public let pid: Int32
 
-  /// Non-blocking check: the exit status if the child has exited (and is reaped now).
+  /// Non-blocking check: the exit status if the child has exited (and is reaped now). A child
+  /// already reaped elsewhere (ptrace's waitpid can collect its exit while it is paused) counts as
+  /// exited with status -1; it is never signalled after that.
   public func exitStatus() -> Int32? {
     var status: Int32 = 0
     let r = waitpid(pid, &status, WNOHANG)
+    if r < 0 && errno == ECHILD { return -1 }
     guard r == pid else { return nil }
     if spy_wifexited(status) != 0 { return spy_wexitstatus(status) }
     if spy_wifsignaled(status) != 0 { return 128 + spy_wtermsig(status) }

@@ -46,7 +46,8 @@ public struct ProcessMemory: MemoryReader, Sendable {
         for i in start..<end {
           // SAFETY: offset + counts[i] <= total, so every local iovec lies inside `buffer`.
           locals.append(iovec(iov_base: buffer.baseAddress.map { $0 + offset }, iov_len: counts[i]))
-          remotes.append(iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: counts[i]))
+          remotes.append(
+            iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: counts[i]))
           offset += counts[i]
         }
         return spy_process_vm_readv(pid, locals, UInt(locals.count), remotes, UInt(remotes.count))

@@ -29,6 +29,9 @@ public enum Signals {
   /// The signal that asked to stop (SIGINT or SIGTERM), or 0.
   public static var stopRequested: Int32 { stopSignal }
 
+  /// Whether a SIGUSR1 is waiting to be taken.
+  public static var flushPending: Bool { flushSignal != 0 }
+
   /// True once per SIGUSR1.
   public static func takeFlushRequest() -> Bool {
     if flushSignal == 0 { return false }

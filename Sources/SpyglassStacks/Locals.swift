@@ -43,7 +43,8 @@ extension StackWalker {
       let name = (try? objects.string(at: names[index], limit: 256)) ?? "?"
       result.append(
         LocalVariable(
-          name: name, address: value, isArgument: index < code.argumentCount, repr: renderer.repr(value, budget: budget)))
+          name: name, address: value, isArgument: index < code.argumentCount, repr: renderer.repr(value, budget: budget)
+        ))
     }
     return result
   }
@@ -98,7 +99,9 @@ struct ReprRenderer<Memory: MemoryReader> {
   }
 
   /// Appends the repr of `object` to `out`, using at most `budget` characters.
-  private mutating func render(_ object: RemoteAddress, budget: Int, depth: Int, into out: inout String) throws(ReadFault) {
+  private mutating func render(_ object: RemoteAddress, budget: Int, depth: Int, into out: inout String)
+    throws(ReadFault)
+  {
     let type = try objects.typeAddress(of: object)
     let flags = try objects.typeFlags(ofType: type)
     let name = typeName(type)
@@ -134,10 +137,14 @@ struct ReprRenderer<Memory: MemoryReader> {
     } else if flags & (1 << 29) != 0 {
       try renderDict(object, budget: budget, depth: depth, into: &out)
     } else if flags & (1 << 25) != 0 {
-      try renderSequence(objects.sequenceItems(object, isTuple: false, limit: Self.maximumItems), open: "[", close: "]", total: objects.size(of: object), budget: budget, depth: depth, into: &out)
+      try renderSequence(
+        objects.sequenceItems(object, isTuple: false, limit: Self.maximumItems), open: "[", close: "]",
+        total: objects.size(of: object), budget: budget, depth: depth, into: &out)
     } else if flags & (1 << 26) != 0 {
       let items = try objects.sequenceItems(object, isTuple: true, limit: Self.maximumItems)
-      try renderSequence(items, open: "(", close: items.count == 1 ? ",)" : ")", total: objects.size(of: object), budget: budget, depth: depth, into: &out)
+      try renderSequence(
+        items, open: "(", close: items.count == 1 ? ",)" : ")", total: objects.size(of: object), budget: budget,
+        depth: depth, into: &out)
     } else if name == "float" {
       let bits = try objects.memory.readUInt64(at: object &+ UInt64(objects.layout.floatValue))
       emit(floatRepr(Double(bitPattern: bits)))
@@ -147,7 +154,11 @@ struct ReprRenderer<Memory: MemoryReader> {
       try renderSet(object, frozen: name == "frozenset", budget: budget, depth: depth, into: &out)
     } else if name == "cell", depth < Self.maximumDepth {
       let contents = try objects.memory.readUInt64(at: object &+ 16)
-      if contents == 0 { emit("<empty cell>") } else { try render(contents, budget: budget, depth: depth + 1, into: &out) }
+      if contents == 0 {
+        emit("<empty cell>")
+      } else {
+        try render(contents, budget: budget, depth: depth + 1, into: &out)
+      }
     } else if let scalar = try numpyScalar(object, typeName: name) {
       emit(scalar)
     } else {
@@ -221,7 +232,9 @@ struct ReprRenderer<Memory: MemoryReader> {
     out += close
   }
 
-  private mutating func renderDict(_ object: RemoteAddress, budget: Int, depth: Int, into out: inout String) throws(ReadFault) {
+  private mutating func renderDict(_ object: RemoteAddress, budget: Int, depth: Int, into out: inout String)
+    throws(ReadFault)
+  {
     let entries = try objects.dictEntries(at: object).prefix(Self.maximumItems)
     out += "{"
     var remaining = budget - 2
@@ -254,7 +267,9 @@ struct ReprRenderer<Memory: MemoryReader> {
     out += "}"
   }
 
-  private mutating func renderSet(_ object: RemoteAddress, frozen: Bool, budget: Int, depth: Int, into out: inout String) throws(ReadFault) {
+  private mutating func renderSet(
+    _ object: RemoteAddress, frozen: Bool, budget: Int, depth: Int, into out: inout String
+  ) throws(ReadFault) {
     let layout = objects.layout
     let header = ByteView(try objects.memory.readBytes(at: object, count: layout.setTable + 8))
     let used = Int(header.i64(layout.setUsed))
@@ -265,7 +280,8 @@ struct ReprRenderer<Memory: MemoryReader> {
       return
     }
     let slots = Swift.min(mask + 1, 1 << 16)
-    let table = ByteView(try objects.memory.readBytes(at: header.u64(layout.setTable), count: slots * layout.setEntrySize))
+    let table = ByteView(
+      try objects.memory.readBytes(at: header.u64(layout.setTable), count: slots * layout.setEntrySize))
     var items: [RemoteAddress] = []
     for i in 0..<slots where items.count < Self.maximumItems {
       let key = table.u64(i * layout.setEntrySize + layout.setEntryKey)
@@ -274,7 +290,8 @@ struct ReprRenderer<Memory: MemoryReader> {
       if key != 0 && items.count < used { items.append(key) }
     }
     var inner = ""
-    try renderSequence(items, open: "{", close: "}", total: used, budget: budget - (frozen ? 11 : 0), depth: depth, into: &inner)
+    try renderSequence(
+      items, open: "{", close: "}", total: used, budget: budget - (frozen ? 11 : 0), depth: depth, into: &inner)
     out += frozen ? "frozenset(" + inner + ")" : inner
   }
 

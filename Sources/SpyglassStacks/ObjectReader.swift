@@ -158,11 +158,14 @@ public struct ObjectReader<Memory: MemoryReader> {
     if model.major == 2 { return try dictEntries27(at: dict) }
     let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys))
     let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues))
-    return try entries(keys: keys, splitValues: values == 0 ? nil : values &+ UInt64(Swift.max(0, layout.dictValuesValues)))
+    return try entries(
+      keys: keys, splitValues: values == 0 ? nil : values &+ UInt64(Swift.max(0, layout.dictValuesValues)))
   }
 
   /// Entries of a keys object; with `splitValues`, values come from that array instead.
-  public func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
+  public func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(
+    key: RemoteAddress, value: RemoteAddress
+  )] {
     let header = ByteView(try memory.readBytes(at: keys, count: layout.dictKeysIndices))
     let nentries = Int(header.i64(layout.dictKeysNentries))
     guard nentries >= 0, nentries <= ReadLimits.dictEntries else { throw .implausible("dict with \(nentries) entries") }
@@ -270,7 +273,9 @@ public struct ObjectReader<Memory: MemoryReader> {
     }
   }
 
-  private func lookup(_ name: String, in entries: [(key: RemoteAddress, value: RemoteAddress)]) throws(ReadFault) -> RemoteAddress? {
+  private func lookup(_ name: String, in entries: [(key: RemoteAddress, value: RemoteAddress)]) throws(ReadFault)
+    -> RemoteAddress?
+  {
     for (key, value) in entries {
       if let text = try? string(at: key, limit: name.utf8.count + 1), text == name { return value }
     }

@@ -55,7 +55,9 @@ public final class ProcessSampler {
   /// Takes one sample of every thread (or only the GIL holder).
   /// With `localsBudget` > 0, every frame's arguments and locals are read too (while the target is
   /// still paused), their reprs cut to that many characters.
-  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError) -> [ThreadStack] {
+  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError)
+    -> [ThreadStack]
+  {
     let tasks = ProcFS.threadIDs(pid)
     if tasks.isEmpty { throw .processExited }
     var running = Set<Int32>()
@@ -96,7 +98,8 @@ public final class ProcessSampler {
     }
     if target.layout.tstateNativeThreadID == PythonLayout.absent && !pthreadOffsetSearched {
       pthreadOffsetSearched = true
-      pthreadOffset = PthreadTIDOffset.discover(memory: target.memory, pthreads: threads.map(\.threadID), tasks: taskSet)
+      pthreadOffset = PthreadTIDOffset.discover(
+        memory: target.memory, pthreads: threads.map(\.threadID), tasks: taskSet)
     }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
@@ -143,7 +146,9 @@ public final class ProcessSampler {
     let file = code.filename
     if name == "wait" && file.hasSuffix("threading.py") { return true }
     if name == "select" && file.hasSuffix("selectors.py") { return true }
-    if name == "poll" && (file.hasSuffix("asyncore.py") || file.contains("zmq") || file.contains("gevent") || file.contains("tornado")) {
+    if name == "poll"
+      && (file.hasSuffix("asyncore.py") || file.contains("zmq") || file.contains("gevent") || file.contains("tornado"))
+    {
       return true
     }
     return false

@@ -174,7 +174,8 @@ public final class PythonTarget: @unchecked Sendable {
     }
 
     return PythonTarget(
-      pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout, model: model,
+      pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout,
+      model: model,
       executable: executable, library: library, interpreter: interpreter, gil: gil, codeType: symbol("PyCode_Type"),
       interpreterSource: source)
   }
@@ -261,7 +262,9 @@ public final class PythonTarget: @unchecked Sendable {
     for binary in binaries {
       guard let bss = binary.file.bss else { continue }
       let (start, size) = binary.range(of: bss)
-      if let version = scanMemory(memory, start: start, size: Swift.min(size, 64 << 20), using: { PythonVersion.scan($0) }) {
+      if let version = scanMemory(
+        memory, start: start, size: Swift.min(size, 64 << 20), using: { PythonVersion.scan($0) })
+      {
         return version
       }
     }
@@ -269,12 +272,16 @@ public final class PythonTarget: @unchecked Sendable {
     let name = executablePath.split(separator: "/").last.map(String.init) ?? ""
     guard name.hasPrefix("python") else { return nil }
     let parts = name.dropFirst("python".count).split(separator: ".")
-    guard parts.count >= 2, let major = Int(parts[0]), let minor = Int(parts[1].prefix { $0.isNumber }) else { return nil }
+    guard parts.count >= 2, let major = Int(parts[0]), let minor = Int(parts[1].prefix { $0.isNumber }) else {
+      return nil
+    }
     return PythonVersion(major: major, minor: minor, micro: 0)
   }
 
   /// Reads a region in 1 MiB chunks (overlapping by 256 bytes) and returns the first match.
-  static func scanMemory<T>(_ memory: ProcessMemory, start: RemoteAddress, size: Int, using match: ([UInt8]) -> T?) -> T? {
+  static func scanMemory<T>(_ memory: ProcessMemory, start: RemoteAddress, size: Int, using match: ([UInt8]) -> T?)
+    -> T?
+  {
     let chunk = 1 << 20
     var offset = 0
     while offset < size {
@@ -291,15 +298,21 @@ public final class PythonTarget: @unchecked Sendable {
 
   /// Whether `address` looks like a PyInterpreterState: mapped, with a thread list whose first
   /// thread points back at it (or an empty list while starting up).
-  static func isInterpreter(_ address: RemoteAddress, layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]) -> Bool {
-    guard address != 0, address & 7 == 0, maps.contains(where: { $0.readable && $0.contains(address) }) else { return false }
+  static func isInterpreter(_ address: RemoteAddress, layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap])
+    -> Bool
+  {
+    guard address != 0, address & 7 == 0, maps.contains(where: { $0.readable && $0.contains(address) }) else {
+      return false
+    }
     guard let head = try? memory.readUInt64(at: address &+ UInt64(layout.interpThreadsHead)), head != 0, head & 7 == 0
     else { return false }
     guard let back = try? memory.readUInt64(at: head &+ UInt64(layout.tstateInterp)) else { return false }
     return back == address
   }
 
-  static func scanForInterpreter(binaries: [MappedBinary], layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]) -> RemoteAddress? {
+  static func scanForInterpreter(
+    binaries: [MappedBinary], layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]
+  ) -> RemoteAddress? {
     var regions: [(RemoteAddress, Int)] = []
     for binary in binaries {
       if let section = binary.file.section(named: ".PyRuntime") { regions.append(binary.range(of: section)) }

@@ -60,7 +60,9 @@ public struct SampledThread: Sendable {
   /// Innermost first.
   public var frames: [SampledFrame]
 
-  public init(threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame]) {
+  public init(
+    threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame]
+  ) {
     self.threadState = threadState
     self.threadID = threadID
     self.nativeThreadID = nativeThreadID
@@ -139,7 +141,10 @@ public final class StackWalker<Memory: MemoryReader> {
   private let frameReadSize: Int
   private let codeReadSize: Int
 
-  public init(memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation, codeType: RemoteAddress?) {
+  public init(
+    memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation,
+    codeType: RemoteAddress?
+  ) {
     self.memory = memory
     self.layout = layout
     self.model = model
@@ -160,7 +165,9 @@ public final class StackWalker<Memory: MemoryReader> {
     case .frameObject:
       frameReadSize = [layout.frameBack, layout.frameCode, layout.frameLasti].max()! + 8
     case .interpreterFrameViaCFrame, .interpreterFrame:
-      frameReadSize = [layout.iframeCode, layout.iframePrevious, layout.iframeInstrPtr, layout.iframeOwner, layout.iframeIsEntry].max()! + 8
+      frameReadSize =
+        [layout.iframeCode, layout.iframePrevious, layout.iframeInstrPtr, layout.iframeOwner, layout.iframeIsEntry]
+        .max()! + 8
     }
     codeReadSize =
       [
@@ -228,7 +235,9 @@ public final class StackWalker<Memory: MemoryReader> {
   /// one multi-range read, and the cached code objects re-validated in one multi-range read.
   public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
     let state = ByteView(try memory.readBytes(at: tstate, count: threadStateReadSize))
-    guard state.u64(layout.tstateInterp) == interpreter else { throw .implausible("thread state of another interpreter") }
+    guard state.u64(layout.tstateInterp) == interpreter else {
+      throw .implausible("thread state of another interpreter")
+    }
     let threadID = state.u64(layout.tstateThreadID)
     var native: Int32?
     if layout.tstateNativeThreadID != PythonLayout.absent {
@@ -241,7 +250,9 @@ public final class StackWalker<Memory: MemoryReader> {
       let chunk = state.u64(layout.tstateDatastackChunk)
       let top = state.u64(layout.tstateDatastackTop)
       let data = chunk &+ UInt64(layout.stackChunkData)
-      if chunk != 0, top > data, top - data <= 1 << 20, let bytes = try? memory.readBytes(at: data, count: Int(top - data)) {
+      if chunk != 0, top > data, top - data <= 1 << 20,
+        let bytes = try? memory.readBytes(at: data, count: Int(top - data))
+      {
         prefetch.add(data, bytes)
       }
     }
@@ -256,17 +267,23 @@ public final class StackWalker<Memory: MemoryReader> {
           let blocks = memory.readMany(addresses.map { ($0, frameReadSize) })
           for (address, bytes) in zip(addresses, blocks) { if let bytes { prefetch.add(address, bytes) } }
         }
-        try walkFrameObjects(from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+        try walkFrameObjects(
+          from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
       case .interpreterFrameViaCFrame:
         let cframe = state.u64(layout.tstateFrame)
         if cframe != 0 {
           let slot = cframe &+ UInt64(layout.cframeCurrentFrame)
           let first: RemoteAddress
-          if let view = prefetch.view(at: slot, count: 8) { first = view.u64(0) } else { first = try memory.readUInt64(at: slot) }
+          if let view = prefetch.view(at: slot, count: 8) {
+            first = view.u64(0)
+          } else {
+            first = try memory.readUInt64(at: slot)
+          }
           try walkInterpreterFrames(from: first, into: &frames, prefetch: prefetch, deferValidation: deferValidation)
         }
       case .interpreterFrame:
-        try walkInterpreterFrames(from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+        try walkInterpreterFrames(
+          from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
       }
       if try validatePending() { break }
     }
@@ -274,7 +291,8 @@ public final class StackWalker<Memory: MemoryReader> {
       if previousFrames.count > 4 * ReadLimits.threads { previousFrames.removeAll() }
       previousFrames[tstate] = frames.map(\.frameAddress)
     }
-    return SampledThread(threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
+    return SampledThread(
+      threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
   }
 
   /// Checks, in one batch, that the cached code objects used by the walk are still the ones at
@@ -319,8 +337,12 @@ public final class StackWalker<Memory: MemoryReader> {
         let info = codes[Int(id)]
         var lasti = Int(frame.i32(layout.frameLasti))
         if model.instructionAddressing == .lastiCodeUnitIndex { lasti *= 2 }
-        let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat)
-        frames.append(SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: true))
+        let line =
+          lasti < 0
+          ? info.firstLine
+          : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat)
+        frames.append(
+          SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: true))
       }
       cursor = frame.u64(layout.frameBack)
     }
@@ -355,10 +377,14 @@ public final class StackWalker<Memory: MemoryReader> {
       let ownedByGenerator = owner == 1
       if !ownedByGenerator && instruction < firstTraceable { continue }
       let lasti = instruction >= codeStart ? Int(instruction &- codeStart) : -1
-      let line = lasti < 0 ? info.firstLine : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: .locationTable)
+      let line =
+        lasti < 0
+        ? info.firstLine
+        : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: .locationTable)
       var isEntry = false
       if layout.iframeIsEntry != PythonLayout.absent { isEntry = frame.u8(layout.iframeIsEntry) != 0 }
-      frames.append(SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: isEntry))
+      frames.append(
+        SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: isEntry))
     }
     if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
   }

@@ -40,7 +40,7 @@ extension StackWalker {
 /// Where glibc's `struct pthread` keeps the kernel thread id.
 public enum PthreadTIDOffset {
   /// glibc x86_64's offset of `tid` in `struct pthread`, preferred when several offsets fit.
-  public static let glibcX86_64 = 720
+  public static let glibcX86Offset = 720
 
   /// Finds the offset at which every thread's `struct pthread` (at its pthread_t) holds a distinct
   /// id of a live task of the process. Returns nil when no offset fits.
@@ -61,12 +61,14 @@ public enum PthreadTIDOffset {
       }
       if ok { fits.append(offset) }
     }
-    if fits.contains(glibcX86_64) { return glibcX86_64 }
+    if fits.contains(glibcX86Offset) { return glibcX86Offset }
     return fits.count == 1 ? fits[0] : nil
   }
 
   /// The tid recorded in the `struct pthread` at `pthread`, when it is a live task.
-  public static func tid<Memory: MemoryReader>(memory: Memory, pthread: UInt64, offset: Int, tasks: Set<Int32>) -> Int32? {
+  public static func tid<Memory: MemoryReader>(memory: Memory, pthread: UInt64, offset: Int, tasks: Set<Int32>)
+    -> Int32?
+  {
     guard let value = try? memory.readUInt32(at: pthread &+ UInt64(offset)) else { return nil }
     let tid = Int32(bitPattern: value)
     return tasks.contains(tid) ? tid : nil

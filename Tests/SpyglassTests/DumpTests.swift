@@ -185,7 +185,12 @@ enum Checks {
     let threads = try reader.dump(process)
     try #require(threads.count == 1, "\(threads)")
     let thread = threads[0]
-    expectFrames(thread, [.init("\u{043A}\u{0438}\u{0440}\u{0438}\u{043B}\u{043B}\u{0438}\u{0446}\u{0430}", "cyrillic.py", 4), .init("<module>", "cyrillic.py", 7)])
+    expectFrames(
+      thread,
+      [
+        .init("\u{043A}\u{0438}\u{0440}\u{0438}\u{043B}\u{043B}\u{0438}\u{0446}\u{0430}", "cyrillic.py", 4),
+        .init("<module>", "cyrillic.py", 7),
+      ])
     #expect(thread.active == false, "\(thread)")
     #expect(thread.ownsGIL == false, "\(thread)")
   }
@@ -266,7 +271,8 @@ enum Checks {
       #expect(leaf.name == lambda && leaf.line == 7 && leaf.filename == Fixture.path(file), "\(thread)")
       let rest = thread.frames.dropFirst()
       #expect(rest.map(\.name) == threadingFrames, "\(thread)")
-      #expect(rest.allSatisfy { $0.filename.hasSuffix("/threading.py") && $0.shortFilename == "threading.py" }, "\(thread)")
+      #expect(
+        rest.allSatisfy { $0.filename.hasSuffix("/threading.py") && $0.shortFilename == "threading.py" }, "\(thread)")
       if let name = thread.threadName { #expect(name.hasPrefix("CustomThreadName-"), "\(thread)") }
     }
     for thread in threads {
@@ -474,7 +480,8 @@ struct DumpTests {
         let leaf = theirs.first, leaf.name == "recurse", leaf.line == 1, Array(theirs.dropFirst()) == mine
       {
         theirs.removeFirst()  // py-spy's incomplete-frame leaf, see above
-        print("note: \(python) recursive.py: py-spy showed an incomplete leaf recurse (recursive.py:1); spyglass hid it")
+        print(
+          "note: \(python) recursive.py: py-spy showed an incomplete leaf recurse (recursive.py:1); spyglass hid it")
       }
       #expect(mine == theirs, "frames differ:\npy-spy:\n\(other)\nspyglass:\n\(thread)")
       if !python.isPython2 {
@@ -658,15 +665,26 @@ struct TestSupportSelfTests {
     #expect(
       Set(byName.keys) == ["MainThread", "deep-sleeper", "event-waiter", "nested-lambda", "generator", "lock-waiter"])
     let q = python.usesQualifiedNames
-    func names(_ thread: String, _ count: Int) -> [String] { Array((byName[thread]?.frames ?? []).prefix(count).map(\.name)) }
+    func names(_ thread: String, _ count: Int) -> [String] {
+      Array((byName[thread]?.frames ?? []).prefix(count).map(\.name))
+    }
     #expect(names("MainThread", 3) == ["main_block", "main", "<module>"])
     #expect(names("deep-sleeper", 3) == ["a3", "a2", "a1"])
-    #expect(names("event-waiter", 3) == (q ? ["Condition.wait", "Event.wait", "Worker.wait_here"] : ["wait", "wait", "wait_here"]))
-    #expect(names("nested-lambda", 3) == (q ? ["outer.<locals>.inner.<locals>.<lambda>", "outer.<locals>.inner", "outer"] : ["<lambda>", "inner", "outer"]))
+    #expect(
+      names("event-waiter", 3)
+        == (q ? ["Condition.wait", "Event.wait", "Worker.wait_here"] : ["wait", "wait", "wait_here"]))
+    #expect(
+      names("nested-lambda", 3)
+        == (q
+          ? ["outer.<locals>.inner.<locals>.<lambda>", "outer.<locals>.inner", "outer"]
+          : ["<lambda>", "inner", "outer"]))
     #expect(names("generator", 2) == ["slow_values", "consume"])
     #expect(names("lock-waiter", 1) == [q ? "Holder.blocked" : "blocked"])
     for thread in report.threads {
-      #expect(thread.frames.last?.name == (thread.name == "MainThread" ? "<module>" : q ? "Thread._bootstrap" : python.isPython2 ? "__bootstrap" : "_bootstrap"))
+      #expect(
+        thread.frames.last?.name
+          == (thread.name == "MainThread"
+            ? "<module>" : q ? "Thread._bootstrap" : python.isPython2 ? "__bootstrap" : "_bootstrap"))
       #expect((thread.nativeID != nil) == python.version.atLeast(3, 8))
     }
     if let main = byName["MainThread"], python.version.atLeast(3, 8) { #expect(main.nativeID == Int(process.pid)) }

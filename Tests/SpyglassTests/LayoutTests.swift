@@ -563,8 +563,7 @@ struct LayoutTests {
     func waitForOutput(_ text: String, seconds: Double) throws {
       let deadline = Date().addingTimeInterval(seconds)
       while Date() < deadline {
-        if let contents = try? String(contentsOf: output, encoding: .utf8), contents.contains(text)
-        {
+        if let contents = try? String(contentsOf: output, encoding: .utf8), contents.contains(text) {
           return
         }
         if !process.isRunning { break }

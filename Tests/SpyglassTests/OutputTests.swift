@@ -105,8 +105,7 @@ private let speedscopeSchema = URL(
   fileURLWithPath: "/work/shared/validators/speedscope-file-format.schema.json")
 
 /// Runs python3 (found on PATH) and returns its exit status and standard output.
-private func python(_ arguments: [String]) throws -> (status: Int32, output: String, error: String)
-{
+private func python(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = ["python3"] + arguments

@@ -313,8 +313,7 @@ struct TopViewTests {
         == "leaf (app.py)")
 
     let lines = Dictionary(
-      uniqueKeysWithValues: stats.sortedRows(perLine: true, column: .ownTime, source: .current).map
-      {
+      uniqueKeysWithValues: stats.sortedRows(perLine: true, column: .ownTime, source: .current).map {
         ($0.label, $0.overall)
       })
     #expect(lines["recurse (app.py:21)"] == TopCounts(own: 0, total: 3))

@@ -156,6 +156,7 @@ extension PythonInterpreter {
     guard expected.matches(version) else {
       throw TestSupportError("\(expected.path) reports version \(version), expected \(expected.label)")
     }
-    return PythonInterpreter(label: expected.label, path: expected.path, version: version, isStaticBuild: fields[3] == 0)
+    return PythonInterpreter(
+      label: expected.label, path: expected.path, version: version, isStaticBuild: fields[3] == 0)
   }
 }

@@ -128,7 +128,8 @@ public final class PythonProcess {
         throw TestSupportError("\(script) exited while waiting for it to block; stderr:\n\(stderrText)")
       }
       let states = threadStates()
-      let asleep = !states.isEmpty && states.values.allSatisfy { $0 == "S" }
+      let asleep =
+        !states.isEmpty && states.values.allSatisfy { $0 == "S" }
         && (threadCount == nil || states.count == threadCount)
       if asleep && states.keys.sorted() == last.keys.sorted() {
         let since = steadySince ?? ContinuousClock.now

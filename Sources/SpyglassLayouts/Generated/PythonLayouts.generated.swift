@@ -680,6 +680,7 @@ extension PythonLayout {
     layout.codeName = 120  // PyCodeObject.co_name
     layout.codeQualname = 128  // PyCodeObject.co_qualname
     layout.codeLinetable = 136  // PyCodeObject.co_linetable
+    layout.codeFirstTraceable = 184  // PyCodeObject._co_firsttraceable
     layout.codeCodeAdaptive = 200  // PyCodeObject.co_code_adaptive
     layout.codeSize = 208  // sizeof(PyCodeObject)
     layout.objectType = 8  // PyObject.ob_type
