@@ -30,6 +30,9 @@ struct ProfileBuilder {
   let showThreads: Bool
   let showProcesses: Bool
   private var frameCache: [FrameKey: FrameID] = [:]
+  /// Each thread's previous stack, as sampled and as interned: a thread whose stack did not change
+  /// (a hot loop) costs one comparison instead of hashing.
+  private var lastStacks: [Profile.ThreadKey: (frames: [SampledFrame], stack: StackID, thread: ThreadIndex)] = [:]
   private var pseudoFrames: [String: FrameID] = [:]
   private var scratch: [FrameID] = []
 
@@ -58,6 +61,15 @@ struct ProfileBuilder {
     _ thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, processLabels: [String],
     weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) {
+    let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
+    if let last = lastStacks[key], last.frames.count == thread.frames.count,
+      zip(last.frames, thread.frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }),
+      profile.threads[Int(last.thread)].name == thread.name || thread.name == nil
+    {
+      profile.add(
+        thread: last.thread, stack: last.stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+      return
+    }
     scratch.removeAll(keepingCapacity: true)
     if showProcesses { for label in processLabels { scratch.append(pseudoFrame(label)) } }
     let threadIndex = profile.thread(
@@ -180,7 +192,7 @@ struct Recording {
         break
       }
       if Signals.takeFlushRequest() {
-        finish(&builder, cpu: cpu, session: session, start: start)
+        finish(&builder, cpu: &cpu, session: session, start: start)
         do { try write(builder.profile) } catch { printError("spyglass> \(error)") }
         printError("spyglass> Wrote the profile so far to '\(outputPath)' (\(builder.profile.totalSamples) samples).")
       }
@@ -203,8 +215,13 @@ struct Recording {
           if !options.idle && !thread.active && !options.gil { continue }
           var weight = sampleWeight
           if let tid = thread.osThreadID {
-            let used = cpu.delta(pid: thread.pid, tid: tid)
-            if weighting == .cpu { weight = used ?? 0 }
+            // CPU time is read per sample only when it weights the samples; otherwise once when a
+            // thread is first seen and once at the end, for the summary.
+            if weighting == .cpu {
+              weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0
+            } else {
+              cpu.note(pid: thread.pid, tid: tid)
+            }
           }
           builder.add(
             thread, sampler: process.sampler, shortener: process.shortener, processLabels: process.labels,
@@ -225,14 +242,15 @@ struct Recording {
       }
     }
     if showProgress { writeAll(fd: 2, Array("\r\u{1B}[K".utf8)) }
-    finish(&builder, cpu: cpu, session: session, start: start)
+    finish(&builder, cpu: &cpu, session: session, start: start)
     session.endLaunchedProgram()
     printError("spyglass> Stopped sampling because \(stopReason).")
     try write(builder.profile)
     summarize(builder.profile, session: session, elapsed: monotonicSeconds() - start)
   }
 
-  func finish(_ builder: inout ProfileBuilder, cpu: CPUTimes, session: SamplingSession, start: Double) {
+  func finish(_ builder: inout ProfileBuilder, cpu: inout CPUTimes, session: SamplingSession, start: Double) {
+    cpu.refresh()
     builder.profile.info.durationSeconds = monotonicSeconds() - start
     builder.profile.info.sampleCount = builder.profile.totalSamples
     builder.profile.info.errorCount = UInt64(session.errors)
@@ -282,6 +300,21 @@ struct CPUTimes {
   struct Key: Hashable {
     var pid: Int32
     var tid: Int32
+  }
+
+  /// Starts following a thread (reads its CPU time the first time it is seen).
+  mutating func note(pid: Int32, tid: Int32) {
+    let key = Key(pid: pid, tid: tid)
+    if readers[key] != nil { return }
+    guard readers.count < 65536, let reader = ThreadCPUTime(pid: pid, tid: tid), let now = reader.read() else { return }
+    readers[key] = (reader, now, now)
+  }
+
+  /// Reads every followed thread's CPU time once more (at the end of a recording).
+  mutating func refresh() {
+    for (key, entry) in readers {
+      if let now = entry.reader.read() { readers[key] = (entry.reader, entry.first, now) }
+    }
   }
 
   /// CPU nanoseconds the thread used since the previous call (nil the first time).

@@ -33,7 +33,7 @@ public protocol MemoryReader {
 
   /// Reads many ranges at once (one syscall where the reader can); each result is nil when its
   /// range could not be read. The default reads them one by one.
-  func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?]
+  func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?]
 }
 
 /// The largest single read the helpers below allow: anything bigger read from a target-controlled
@@ -41,8 +41,8 @@ public protocol MemoryReader {
 public let maximumReadSize = 16 << 20
 
 extension MemoryReader {
-  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?] {
-    ranges.map { try? readBytes(at: $0.address, count: $0.count) }
+  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
+    ranges.map { range in (try? readBytes(at: range.address, count: range.count)).map { ByteView($0) } }
   }
 
   /// `count` bytes at `address`.
@@ -135,17 +135,28 @@ public struct ByteView: Sendable {
   public let bytes: [UInt8]
   /// Where this view starts inside `bytes` (views of a larger block share its storage).
   public let base: Int
-  public init(_ bytes: [UInt8], base: Int = 0) {
+  /// Where it ends (exclusive).
+  public let end: Int
+  public init(_ bytes: [UInt8], base: Int = 0, count: Int? = nil) {
+    let start = Swift.max(0, Swift.min(base, bytes.count))
     self.bytes = bytes
-    self.base = base
+    self.base = start
+    if let count {
+      self.end = Swift.min(bytes.count, start + Swift.max(0, count))
+    } else {
+      self.end = bytes.count
+    }
   }
 
-  @inlinable public var count: Int { bytes.count - base }
+  @inlinable public var count: Int { end - base }
+
+  /// A copy of the viewed bytes.
+  public var array: [UInt8] { base == 0 && end == bytes.count ? bytes : Array(bytes[base..<end]) }
 
   @inlinable
   public func u8(_ offset: Int) -> UInt8 {
     let i = base &+ offset
-    guard offset >= 0, i < bytes.count else { return 0 }
+    guard offset >= 0, i < end else { return 0 }
     return bytes[i]
   }
 
@@ -157,7 +168,7 @@ public struct ByteView: Sendable {
   @inlinable
   public func u32(_ offset: Int) -> UInt32 {
     let i = base &+ offset
-    guard offset >= 0, i + 4 <= bytes.count else { return 0 }
+    guard offset >= 0, i + 4 <= end else { return 0 }
     return bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
   }
 
@@ -167,7 +178,7 @@ public struct ByteView: Sendable {
   @inlinable
   public func u64(_ offset: Int) -> UInt64 {
     let i = base &+ offset
-    guard offset >= 0, i + 8 <= bytes.count else { return 0 }
+    guard offset >= 0, i + 8 <= end else { return 0 }
     return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt64.self)) }
   }
 
@@ -177,7 +188,7 @@ public struct ByteView: Sendable {
   @inlinable
   public func slice(_ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
     let i = base &+ offset
-    guard offset >= 0, length >= 0, i + length <= bytes.count else { return [] }
+    guard offset >= 0, length >= 0, i + length <= end else { return [] }
     return bytes[i..<(i + length)]
   }
 }

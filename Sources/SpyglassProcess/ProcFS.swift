@@ -162,6 +162,16 @@ public final class OpenStatFile {
 
   deinit { close(fd) }
 
+  /// Only the state letter, without parsing the rest of the line (the sampling path).
+  public func readState() -> UInt8? {
+    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+    guard n > 2 else { return nil }
+    var i = n - 1
+    while i > 0 && buffer[i] != UInt8(ascii: ")") { i -= 1 }
+    guard i > 0, i + 2 < n else { return nil }
+    return buffer[i + 2]
+  }
+
   public func read() -> ProcStat? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 0 else { return nil }

@@ -29,8 +29,8 @@ public struct ProcessMemory: MemoryReader, Sendable {
   /// Reads many ranges with as few process_vm_readv calls as possible: one for all of them when
   /// every range is readable. The kernel stops at the first range that faults, so the rest are
   /// retried after it (bounded by the number of ranges).
-  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [[UInt8]?] {
-    var results = [[UInt8]?](repeating: nil, count: ranges.count)
+  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
+    var results = [ByteView?](repeating: nil, count: ranges.count)
     let counts = ranges.map { Swift.max(0, Swift.min($0.count, maximumReadSize)) }
     var start = 0
     while start < ranges.count {
@@ -57,7 +57,7 @@ public struct ProcessMemory: MemoryReader, Sendable {
       var next = end
       for i in start..<end {
         if readable >= counts[i] {
-          results[i] = Array(block[offset..<(offset + counts[i])])
+          results[i] = ByteView(block, base: offset, count: counts[i])
           readable -= counts[i]
           offset += counts[i]
         } else {

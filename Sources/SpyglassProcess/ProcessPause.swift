@@ -26,15 +26,17 @@ public final class ProcessPause {
   private var released = false
 
   /// Stops every thread of `pid`. Threads created while pausing are picked up (the task list is
-  /// re-read until it is stable, at most a few rounds).
-  public init(pid: Int32) throws(PauseError) {
+  /// re-read until it is stable, at most a few rounds). With `threads`, the caller's fresh task
+  /// list is used as the first round and not re-read: a thread created in the microseconds between
+  /// the listing and the pause is read without being held (as in non-blocking mode).
+  public init(pid: Int32, threads: [Int32]? = nil) throws(PauseError) {
     self.pid = pid
     var seen = Set<Int32>()
     var rounds = 0
     var lastError: PauseError?
-    while rounds < 8 {
+    while rounds < (threads == nil ? 8 : 1) {
       rounds += 1
-      let tids = ProcFS.threadIDs(pid).filter { !seen.contains($0) }
+      let tids = (rounds == 1 ? threads ?? ProcFS.threadIDs(pid) : ProcFS.threadIDs(pid)).filter { !seen.contains($0) }
       if tids.isEmpty { break }
       for tid in tids {
         seen.insert(tid)

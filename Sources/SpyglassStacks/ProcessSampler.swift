@@ -55,18 +55,22 @@ public final class ProcessSampler {
   /// Takes one sample of every thread (or only the GIL holder).
   /// With `localsBudget` > 0, every frame's arguments and locals are read too (while the target is
   /// still paused), their reprs cut to that many characters.
+  ///
+  /// Blocking mode lists the process's tasks (to pause them all) and reads their run states before
+  /// pausing, since a stopped thread never reads as running. Non-blocking mode needs no task list:
+  /// it walks first and then reads the run state of just the threads it found.
   public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError)
     -> [ThreadStack]
   {
-    let tasks = ProcFS.threadIDs(pid)
-    if tasks.isEmpty { throw .processExited }
     var running = Set<Int32>()
-    if !onlyGILHolder {
-      for tid in tasks where state(of: tid)?.isRunning == true { running.insert(tid) }
-    }
     var pause: ProcessPause?
     if blocking {
-      do { pause = try ProcessPause(pid: pid) } catch {
+      let tasks = ProcFS.threadIDs(pid)
+      if tasks.isEmpty { throw .processExited }
+      if !onlyGILHolder {
+        for tid in tasks where isRunning(tid) == true { running.insert(tid) }
+      }
+      do { pause = try ProcessPause(pid: pid, threads: tasks) } catch {
         switch error {
         case .processGone: throw .processExited
         case .permissionDenied: throw .permissionDenied
@@ -88,7 +92,6 @@ public final class ProcessSampler {
     }
     pause?.resume()
 
-    let taskSet = Set(tasks)
     if wantNames && threads.contains(where: { names[$0.threadID] == nil }) {
       let now = monotonicSeconds()
       if namesReadAt < 0 || now - namesReadAt > 0.25 {
@@ -99,17 +102,22 @@ public final class ProcessSampler {
     if target.layout.tstateNativeThreadID == PythonLayout.absent && !pthreadOffsetSearched {
       pthreadOffsetSearched = true
       pthreadOffset = PthreadTIDOffset.discover(
-        memory: target.memory, pthreads: threads.map(\.threadID), tasks: taskSet)
+        memory: target.memory, pthreads: threads.map(\.threadID), tasks: Set(ProcFS.threadIDs(pid)))
     }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
     for (index, thread) in threads.enumerated() {
       var tid = thread.nativeThreadID
-      if tid == nil, let offset = pthreadOffset {
-        tid = PthreadTIDOffset.tid(memory: target.memory, pthread: thread.threadID, offset: offset, tasks: taskSet)
+      if tid == nil, let offset = pthreadOffset,
+        let value = try? target.memory.readUInt32(at: thread.threadID &+ UInt64(offset)),
+        value > 0, value < UInt32(Int32.max), statFile(Int32(value)) != nil
+      {
+        tid = Int32(value)
       }
       var active = true
-      if let tid, !onlyGILHolder { active = running.contains(tid) }
+      if !onlyGILHolder, let tid {
+        active = blocking ? running.contains(tid) : (isRunning(tid) ?? true)
+      }
       if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }
       if onlyGILHolder { active = true }
       result.append(
@@ -123,21 +131,23 @@ public final class ProcessSampler {
   /// The code object behind a frame.
   public func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
 
-  private func state(of tid: Int32) -> ProcStat? {
-    if let file = statFiles[tid] {
-      if let stat = file.read() { return stat }
-      statFiles[tid] = nil
-      return nil
-    }
+  /// The kept-open stat file of a thread of this process, or nil when the thread does not exist.
+  private func statFile(_ tid: Int32) -> OpenStatFile? {
+    if let file = statFiles[tid] { return file }
     guard let file = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
     if statFiles.count > 8192 { statFiles.removeAll() }
     statFiles[tid] = file
-    return file.read()
+    return file
   }
 
-  /// Drops cached per-thread files of threads that no longer exist.
-  public func forgetExitedThreads(_ live: Set<Int32>) {
-    for tid in statFiles.keys where !live.contains(tid) { statFiles[tid] = nil }
+  /// Whether the OS has the thread running (state R), nil when it is gone.
+  private func isRunning(_ tid: Int32) -> Bool? {
+    guard let file = statFile(tid) else { return nil }
+    guard let state = file.readState() else {
+      statFiles[tid] = nil
+      return nil
+    }
+    return state == UInt8(ascii: "R")
   }
 
   /// py-spy's idle heuristic for a leaf frame: waiting in threading, selectors or a poll loop.

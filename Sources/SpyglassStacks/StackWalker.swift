@@ -82,18 +82,19 @@ public enum GILLocation: Sendable, Equatable {
 
 /// Blocks of target memory read ahead for one walk; frames found in them need no read of their own.
 struct Prefetch {
-  private var blocks: [(start: RemoteAddress, bytes: [UInt8])] = []
+  private var blocks: [(start: RemoteAddress, view: ByteView)] = []
 
-  mutating func add(_ start: RemoteAddress, _ bytes: [UInt8]) {
-    if !bytes.isEmpty { blocks.append((start, bytes)) }
+  mutating func add(_ start: RemoteAddress, _ view: ByteView) {
+    if view.count > 0 { blocks.append((start, view)) }
   }
 
   /// A view of `count` bytes at `address` when a block holds all of them.
   func view(at address: RemoteAddress, count: Int) -> ByteView? {
     for block in blocks where address >= block.start {
       let offset = address &- block.start
-      if offset <= UInt64(block.bytes.count), UInt64(block.bytes.count) - offset >= UInt64(count) {
-        return ByteView(block.bytes, base: Int(offset))
+      let size = UInt64(block.view.count)
+      if offset <= size, size - offset >= UInt64(count) {
+        return ByteView(block.view.bytes, base: block.view.base + Int(offset), count: count)
       }
     }
     return nil
@@ -129,6 +130,16 @@ public final class StackWalker<Memory: MemoryReader> {
   public let objects: ObjectReader<Memory>
 
   private var codeIndex: [RemoteAddress: CodeID] = [:]
+  /// When each cached code object was last checked against the target (monotonic nanoseconds).
+  private var codeCheckedAt: [UInt64] = []
+  /// How long a cached code object is trusted before it is checked again: a code object freed and
+  /// replaced by another at the same address is noticed within this time (replacement needs the
+  /// old code object to be unreachable from every live frame, which is rare outside exec/compile
+  /// loops).
+  public var codeRevalidationNanoseconds: UInt64 = 100_000_000
+  private var now: UInt64 = 0
+  /// Decoded lines by (code id, instruction offset): a line table is decoded once per position.
+  private var lineCache: [UInt64: Int32] = [:]
   public private(set) var codes: [CodeInfo] = []
   private var codeAddresses: [RemoteAddress] = []
 
@@ -186,6 +197,8 @@ public final class StackWalker<Memory: MemoryReader> {
   /// Forgets every cached code object.
   public func clearCodeCache() {
     codeIndex.removeAll(keepingCapacity: true)
+    codeCheckedAt.removeAll(keepingCapacity: true)
+    lineCache.removeAll(keepingCapacity: true)
     codes.removeAll(keepingCapacity: true)
     codeAddresses.removeAll(keepingCapacity: true)
   }
@@ -218,14 +231,43 @@ public final class StackWalker<Memory: MemoryReader> {
     }
   }
 
-  /// Walks every thread. `onlyGILHolder` stops after the holder (and skips the others).
+  /// Walks every thread. `onlyGILHolder` stops after the holder (and skips the others). The GIL
+  /// state and the head of the thread list are read in one batch, and each thread state once (its
+  /// `next` link comes from the same read as its frame pointer).
   public func sample(onlyGILHolder: Bool = false) throws(ReadFault) -> [SampledThread] {
-    let holder = try gilHolder()
+    now = monotonicNanoseconds()
+    let headAddress = interpreter &+ UInt64(layout.interpThreadsHead)
+    var ranges: [(address: RemoteAddress, count: Int)] = [(headAddress, 8)]
+    switch gil {
+    case .unknown: break
+    case .threadStatePointer(let address): ranges.append((address, 8))
+    case .gilState(let address): ranges.append((address, layout.gilLocked + 4))
+    }
+    let blocks = memory.readMany(ranges)
+    guard let head = blocks[0] else { throw .unmapped(address: headAddress) }
+    var holder: RemoteAddress = 0
+    if ranges.count > 1 {
+      guard let view = blocks[1] else { throw .unmapped(address: ranges[1].address) }
+      if case .gilState = gil {
+        holder = view.u32(layout.gilLocked) != 0 ? view.u64(layout.gilLastHolder) : 0
+      } else {
+        holder = view.u64(0)
+      }
+    }
     var result: [SampledThread] = []
-    for tstate in try threadStates() {
-      if onlyGILHolder && tstate != holder { continue }
-      result.append(try walkThread(tstate, ownsGIL: tstate == holder))
-      if onlyGILHolder { break }
+    var cursor = head.u64(0)
+    var cycle = CycleDetector()
+    var count = 0
+    while cursor != 0 {
+      if cycle.visit(cursor) { throw .implausible("thread list cycles") }
+      count += 1
+      guard count <= ReadLimits.threads else { throw .implausible("more than \(ReadLimits.threads) threads") }
+      let state = ByteView(try memory.readBytes(at: cursor, count: threadStateReadSize))
+      if !onlyGILHolder || cursor == holder {
+        result.append(try walkThread(cursor, state: state, ownsGIL: cursor == holder))
+        if onlyGILHolder { break }
+      }
+      cursor = state.u64(layout.tstateNext)
     }
     return result
   }
@@ -234,7 +276,12 @@ public final class StackWalker<Memory: MemoryReader> {
   /// whole live part of the frame data stack in one read, on ≤3.10 the previous sample's frames in
   /// one multi-range read, and the cached code objects re-validated in one multi-range read.
   public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
-    let state = ByteView(try memory.readBytes(at: tstate, count: threadStateReadSize))
+    now = monotonicNanoseconds()
+    return try walkThread(
+      tstate, state: ByteView(memory.readBytes(at: tstate, count: threadStateReadSize)), ownsGIL: ownsGIL)
+  }
+
+  func walkThread(_ tstate: RemoteAddress, state: ByteView, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
     guard state.u64(layout.tstateInterp) == interpreter else {
       throw .implausible("thread state of another interpreter")
     }
@@ -245,7 +292,7 @@ public final class StackWalker<Memory: MemoryReader> {
       if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
     }
     var prefetch = Prefetch()
-    prefetch.add(tstate, state.bytes)
+    prefetch.add(tstate, state)
     if layout.tstateDatastackChunk != PythonLayout.absent {
       let chunk = state.u64(layout.tstateDatastackChunk)
       let top = state.u64(layout.tstateDatastackTop)
@@ -253,7 +300,7 @@ public final class StackWalker<Memory: MemoryReader> {
       if chunk != 0, top > data, top - data <= 1 << 20,
         let bytes = try? memory.readBytes(at: data, count: Int(top - data))
       {
-        prefetch.add(data, bytes)
+        prefetch.add(data, ByteView(bytes))
       }
     }
     var frames: [SampledFrame] = []
@@ -265,7 +312,7 @@ public final class StackWalker<Memory: MemoryReader> {
       case .frameObject:
         if deferValidation, let addresses = previousFrames[tstate], !addresses.isEmpty {
           let blocks = memory.readMany(addresses.map { ($0, frameReadSize) })
-          for (address, bytes) in zip(addresses, blocks) { if let bytes { prefetch.add(address, bytes) } }
+          for (address, view) in zip(addresses, blocks) { if let view { prefetch.add(address, view) } }
         }
         try walkFrameObjects(
           from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
@@ -308,9 +355,11 @@ public final class StackWalker<Memory: MemoryReader> {
     let nameDelta = layout.codeName - layout.codeFilename
     for (entry, bytes) in zip(distinct, identities) {
       let cached = codes[Int(entry.id)].identity
-      if let bytes {
-        let view = ByteView(bytes)
-        if view.u64(0) == cached.0 && view.u64(nameDelta) == cached.1 { continue }
+      if let view = bytes {
+        if view.u64(0) == cached.0 && view.u64(nameDelta) == cached.1 {
+          codeCheckedAt[Int(entry.id)] = now
+          continue
+        }
       }
       codeIndex[entry.address] = nil
       allValid = false
@@ -389,6 +438,19 @@ public final class StackWalker<Memory: MemoryReader> {
     if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
   }
 
+  /// The line of instruction offset `lasti` in code object `id`, decoded once per position.
+  private func line(of id: CodeID, at lasti: Int) -> Int32 {
+    let key = UInt64(id) << 32 | UInt64(UInt32(truncatingIfNeeded: lasti))
+    if let line = lineCache[key] { return line }
+    let info = codes[Int(id)]
+    let line = Int32(
+      truncatingIfNeeded: LineTable.line(
+        for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat))
+    if lineCache.count >= 1 << 20 { lineCache.removeAll(keepingCapacity: true) }
+    lineCache[key] = line
+    return line
+  }
+
   // .. code objects ...........................................................
 
   /// The cache id of the code object at `address`, reading it when new or replaced. Returns nil for
@@ -398,6 +460,7 @@ public final class StackWalker<Memory: MemoryReader> {
   func resolveCode(at address: RemoteAddress, deferValidation: Bool = false) throws(ReadFault) -> CodeID? {
     guard address != 0 else { return nil }
     if let id = codeIndex[address] {
+      if now &- codeCheckedAt[Int(id)] < codeRevalidationNanoseconds { return id }
       if deferValidation {
         pendingValidation.append((address, id))
         return id
@@ -405,12 +468,16 @@ public final class StackWalker<Memory: MemoryReader> {
       // The filename and name pointers are adjacent in every version.
       let identity = ByteView(try memory.readBytes(at: address &+ UInt64(layout.codeFilename), count: 16))
       let cached = codes[Int(id)].identity
-      if identity.u64(0) == cached.0 && identity.u64(layout.codeName - layout.codeFilename) == cached.1 { return id }
+      if identity.u64(0) == cached.0 && identity.u64(layout.codeName - layout.codeFilename) == cached.1 {
+        codeCheckedAt[Int(id)] = now
+        return id
+      }
       codeIndex[address] = nil
     }
     guard let info = try? readCode(at: address) else { return nil }
     let id = CodeID(codes.count)
     codes.append(info)
+    codeCheckedAt.append(now)
     codeAddresses.append(address)
     codeIndex[address] = id
     return id

@@ -64,13 +64,4 @@ public enum PthreadTIDOffset {
     if fits.contains(glibcX86Offset) { return glibcX86Offset }
     return fits.count == 1 ? fits[0] : nil
   }
-
-  /// The tid recorded in the `struct pthread` at `pthread`, when it is a live task.
-  public static func tid<Memory: MemoryReader>(memory: Memory, pthread: UInt64, offset: Int, tasks: Set<Int32>)
-    -> Int32?
-  {
-    guard let value = try? memory.readUInt32(at: pthread &+ UInt64(offset)) else { return nil }
-    let tid = Int32(bitPattern: value)
-    return tasks.contains(tid) ? tid : nil
-  }
 }
