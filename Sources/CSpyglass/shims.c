@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,5 +123,7 @@ int spy_gzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *ou
   deflateEnd(&s);
   return rc == Z_STREAM_END ? 0 : -1;
 }
+
+long spy_getdents64(int fd, void *buffer, size_t length) { return syscall(SYS_getdents64, fd, buffer, length); }
 
 int spy_errno(void) { return errno; }

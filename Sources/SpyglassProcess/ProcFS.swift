@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import CSpyglass
 import Glibc
 
 /// A failure of a system call, with the errno and what was attempted.
@@ -102,6 +103,48 @@ public enum ProcFS {
   /// The path under which a file mapped by `pid` can be opened from here.
   public static func pathInTarget(_ pid: Int32, _ path: String) -> String {
     "/proc/\(pid)/root\(path)"
+  }
+}
+
+/// /proc/PID/task kept open and re-listed with getdents64 from offset 0: no open/close and no
+/// String per entry on the sampling path.
+public final class TaskList {
+  private let fd: Int32
+  private var buffer = [UInt8](repeating: 0, count: 32768)
+
+  public init?(pid: Int32) {
+    let fd = open("/proc/\(pid)/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    self.fd = fd
+  }
+
+  deinit { close(fd) }
+
+  /// The process's thread ids now (empty when the process is gone).
+  public func threadIDs(into result: inout [Int32]) {
+    result.removeAll(keepingCapacity: true)
+    guard lseek(fd, 0, SEEK_SET) == 0 else { return }
+    var rounds = 0
+    while rounds < 4096 {
+      rounds += 1
+      let n = buffer.withUnsafeMutableBytes { spy_getdents64(fd, $0.baseAddress, $0.count) }
+      if n <= 0 { return }
+      var offset = 0
+      while offset + 19 < n {
+        let length = Int(buffer[offset + 16]) | Int(buffer[offset + 17]) << 8
+        guard length > 0, offset + length <= n else { return }
+        var value: Int32 = 0
+        var digits = 0
+        var i = offset + 19
+        while i < offset + length, buffer[i] >= 48, buffer[i] <= 57, digits < 10 {
+          value = value &* 10 &+ Int32(buffer[i] - 48)
+          digits += 1
+          i += 1
+        }
+        if digits > 0, i < offset + length, buffer[i] == 0 { result.append(value) }
+        offset += length
+      }
+    }
   }
 }
 

@@ -41,6 +41,8 @@ public final class ProcessSampler {
   public var pid: Int32 { target.pid }
 
   private var statFiles: [Int32: OpenStatFile] = [:]
+  private lazy var taskList = TaskList(pid: target.pid)
+  private var tasks: [Int32] = []
   private var pthreadOffset: Int?
   private var pthreadOffsetSearched = false
   private var names: [UInt64: String] = [:]
@@ -65,7 +67,7 @@ public final class ProcessSampler {
     var running = Set<Int32>()
     var pause: ProcessPause?
     if blocking {
-      let tasks = ProcFS.threadIDs(pid)
+      if let taskList { taskList.threadIDs(into: &tasks) } else { tasks = ProcFS.threadIDs(pid) }
       if tasks.isEmpty { throw .processExited }
       if !onlyGILHolder {
         for tid in tasks where isRunning(tid) == true { running.insert(tid) }

@@ -53,6 +53,9 @@ int spy_gzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *ou
 /// An upper bound for the gzip output of `input_len` bytes.
 size_t spy_gzip_bound(size_t input_len);
 
+/// getdents64(2) on an open directory: fills `buffer` with linux_dirent64 records. Bytes or -1/errno.
+long spy_getdents64(int fd, void *buffer, size_t length);
+
 /// errno, read right after the failing call.
 int spy_errno(void);
 
