@@ -14,11 +14,6 @@ public struct Dump: ParsableCommand {
   var pid: ProcessID
 
   @Flag(
-    name: .customLong("full-filenames"),
-    help: "Show full Python filenames, instead of shortening to show only the package part")
-  var fullFilenames = false
-
-  @Flag(
     name: .shortAndLong,
     help: "Show local variables for each frame. Passing multiple times (-ll) increases verbosity")
   var locals: Int
@@ -26,24 +21,13 @@ public struct Dump: ParsableCommand {
   @Flag(name: .shortAndLong, help: "Format output as JSON")
   var json = false
 
-  @Flag(name: .shortAndLong, help: "Profile subprocesses of the original process")
-  var subprocesses = false
+  @OptionGroup var reading: ReadingOptions
 
-  @Flag(name: .shortAndLong, help: "Collect stack traces from native extensions written in Cython, C or C++")
-  var native = false
-
-  @Flag(
-    help:
-      "Don't pause the python process when collecting samples. Setting this option will reduce the performance impact of sampling, but may lead to inaccurate results"
-  )
-  var nonblocking = false
+  var subprocesses: Bool { reading.subprocesses }
+  var fullFilenames: Bool { reading.fullFilenames }
+  var nonblocking: Bool { reading.nonblocking }
 
   public init() {}
-
-  public func validate() throws {
-    if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
-    if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
-  }
 
   public func run() throws {
     try reportingFailures {

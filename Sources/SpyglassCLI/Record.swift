@@ -34,14 +34,8 @@ struct Duration: ExpressibleByArgument {
   var defaultValueDescription: String { seconds.map { String($0) } ?? "unlimited" }
 }
 
-/// Options shared by record and top.
-struct SamplingOptions: ParsableArguments {
-  @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
-  var pid: ProcessID?
-
-  @Option(name: .shortAndLong, help: "The number of samples to collect per second")
-  var rate: Double = 100
-
+/// How a target is read: options shared by record, top and dump.
+struct ReadingOptions: ParsableArguments {
   @Flag(name: .shortAndLong, help: "Profile subprocesses of the original process")
   var subprocesses = false
 
@@ -49,12 +43,6 @@ struct SamplingOptions: ParsableArguments {
     name: .customLong("full-filenames"),
     help: "Show full Python filenames, instead of shortening to show only the package part")
   var fullFilenames = false
-
-  @Flag(name: .shortAndLong, help: "Only include traces that are holding on to the GIL")
-  var gil = false
-
-  @Flag(name: .shortAndLong, help: "Include stack traces for idle threads")
-  var idle = false
 
   @Flag(name: .shortAndLong, help: "Collect stack traces from native extensions written in Cython, C or C++")
   var native = false
@@ -64,6 +52,33 @@ struct SamplingOptions: ParsableArguments {
       "Don't pause the python process when collecting samples. Setting this option will reduce the performance impact of sampling, but may lead to inaccurate results"
   )
   var nonblocking = false
+
+  func validate() throws {
+    if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
+    if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
+  }
+}
+
+/// Options shared by record and top.
+struct SamplingOptions: ParsableArguments {
+  @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
+  var pid: ProcessID?
+
+  @Option(name: .shortAndLong, help: "The number of samples to collect per second")
+  var rate: Double = 100
+
+  @OptionGroup var reading: ReadingOptions
+
+  @Flag(name: .shortAndLong, help: "Only include traces that are holding on to the GIL")
+  var gil = false
+
+  @Flag(name: .shortAndLong, help: "Include stack traces for idle threads")
+  var idle = false
+
+  var subprocesses: Bool { reading.subprocesses }
+  var fullFilenames: Bool { reading.fullFilenames }
+  var native: Bool { reading.native }
+  var nonblocking: Bool { reading.nonblocking }
 
   @Argument(
     parsing: .postTerminator, help: ArgumentHelp("commandline of a python program to run", valueName: "python_program"))
@@ -79,8 +94,6 @@ struct SamplingOptions: ParsableArguments {
     if !(rate > 0 && rate <= 1_000_000) {
       throw ValidationError("--rate must be a number of samples per second between 0 and 1000000.")
     }
-    if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
-    if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
   }
 
   /// The program without a leading "--".
