@@ -125,7 +125,8 @@ public struct Record: ParsableCommand {
   var duration: Duration = Duration(argument: "unlimited")!
 
   @Flag(
-    name: .customShort("F"), help: "Aggregate samples by function's first line number, instead of current line number")
+    name: [.customShort("F"), .customLong("function")],
+    help: "Aggregate samples by function's first line number, instead of current line number")
   var function = false
 
   @Flag(help: "Do not show line numbers")
