@@ -1,5 +1,6 @@
 import Foundation
 import SpyglassProfile
+import TestSupport
 import Testing
 
 @testable import SpyglassOutput
@@ -102,7 +103,7 @@ private func temporaryFile(_ bytes: [UInt8], suffix: String) throws -> URL {
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .appendingPathComponent("Fixtures")
 private let speedscopeSchema = URL(
-  fileURLWithPath: "/work/shared/validators/speedscope-file-format.schema.json")
+  fileURLWithPath: SharedFiles.path("validators/speedscope-file-format.schema.json"))
 
 /// Runs python3 (found on PATH) and returns its exit status and standard output.
 private func python(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {

@@ -45,7 +45,7 @@ private func formatExtension(_ format: String) -> String {
   recordFormats.first { $0.name == format }?.ext ?? "out"
 }
 
-private let speedscopeSchemaPath = "/work/shared/validators/speedscope-file-format.schema.json"
+private let speedscopeSchemaPath = SharedFiles.path("validators/speedscope-file-format.schema.json")
 private let pprofDecoderPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
   .appendingPathComponent("pprof_decode.py").path
 private let pngStatsPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
@@ -701,7 +701,7 @@ struct RecordTests {
   /// included). The truth is the target's CPU-time split; the wall-time split is printed.
   @Test func accuracyOnKnownShares() throws {
     let python = try installedPython("3.12.1")
-    let workload = "/work/shared/bench/workloads/accuracy_target.py"
+    let workload = SharedFiles.path("bench/workloads/accuracy_target.py")
     try #require(FileManager.default.fileExists(atPath: workload), "\(workload) is missing")
     let directory = try makeTemporaryDirectory("spyglass-accuracy")
     defer { removeDirectory(directory) }
