@@ -110,14 +110,13 @@ struct ReprRenderer<Memory: MemoryReader> {
     func emit(_ text: String) {
       if text.count <= budget { out += text } else { out += String(text.prefix(Swift.max(0, budget - 3))) + "..." }
     }
-    if major == 2 && flags & (1 << 23) != 0 {
+    if name == "bool" {
+      // bool is an int subclass (a PyIntObject on 2.7, a PyLong on 3.x).
+      emit((try objects.integer(at: object, isPython2Int: major == 2) ?? 1) != 0 ? "True" : "False")
+    } else if major == 2 && flags & (1 << 23) != 0 {
       emit(String(try objects.integer(at: object, isPython2Int: true) ?? 0))
     } else if flags & (1 << 24) != 0 {
-      if name == "bool" {
-        emit((try objects.integer(at: object) ?? 1) != 0 ? "True" : "False")
-      } else {
-        emit(try bigInteger(object))
-      }
+      emit(try bigInteger(object))
     } else if major == 3 && flags & (1 << 28) != 0 {
       let (text, length) = try objects.unicode(at: object, limit: Swift.max(0, budget))
       emit(quoted(text, truncated: length > text.count || text.count + 2 > budget, budget: budget))
@@ -125,7 +124,8 @@ struct ReprRenderer<Memory: MemoryReader> {
       let bytes = try objects.bytesObject(at: object, limit: Swift.max(0, budget))
       let total = try objects.size(of: object)
       if major == 2 {
-        let text = String(decoding: bytes, as: UTF8.self)
+        // A 2.7 str is bytes (usually UTF-8): never cut inside a multi-byte sequence.
+        let text = String(decoding: bytes[..<utf8Boundary(bytes, complete: total <= bytes.count)], as: UTF8.self)
         emit(quoted(text, truncated: total > bytes.count || bytes.count + 2 > budget, budget: budget))
       } else {
         emit(
@@ -166,6 +166,23 @@ struct ReprRenderer<Memory: MemoryReader> {
     }
   }
 
+  /// The end of the last whole UTF-8 sequence in `bytes` (all of it when `complete`).
+  private func utf8Boundary(_ bytes: [UInt8], complete: Bool) -> Int {
+    if complete { return bytes.count }
+    var end = bytes.count
+    var back = 0
+    // Step back over continuation bytes to the lead byte of the last sequence.
+    while end > 0 && back < 4 && bytes[end - 1] & 0xC0 == 0x80 {
+      end -= 1
+      back += 1
+    }
+    guard end > 0 else { return bytes.count }
+    let lead = bytes[end - 1]
+    let length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+    // Keep the last sequence only when all its bytes are there.
+    return back + 1 >= length ? bytes.count : end - 1
+  }
+
   private func quoted(_ text: String, truncated: Bool, budget: Int, escaping: Bool = true) -> String {
     var escaped = ""
     if !escaping { escaped = text }
@@ -176,7 +193,16 @@ struct ReprRenderer<Memory: MemoryReader> {
       case "\n": escaped += "\\n"
       case "\r": escaped += "\\r"
       case "\t": escaped += "\\t"
-      default: escaped.append(character)
+      default:
+        // Other control characters (ESC, NUL, DEL, C1) are shown as \xNN, as Python's repr does.
+        if let scalar = character.unicodeScalars.first, character.unicodeScalars.count == 1,
+          scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)
+        {
+          let hex = String(scalar.value, radix: 16)
+          escaped += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+        } else {
+          escaped.append(character)
+        }
       }
     }
     if !truncated && escaped.count + 2 <= budget { return "\"" + escaped + "\"" }
@@ -300,18 +326,23 @@ struct ReprRenderer<Memory: MemoryReader> {
     if let small = try objects.integer(at: object) { return String(small) }
     let layout = objects.layout
     let header = ByteView(try objects.memory.readBytes(at: object, count: layout.longDigits))
-    var count: Int
+    // The digit count comes from the target: any 64-bit value (Int64.min's magnitude included).
+    var digitCount: UInt64
     var negative: Bool
     if layout.longTag != PythonLayout.absent {
       let tag = header.u64(layout.longTag)
-      count = Int(tag >> 3)
+      digitCount = tag >> 3
       negative = tag & 3 == 2
     } else {
       let size = header.i64(layout.varObjectSize)
       negative = size < 0
-      count = Int(size.magnitude)
+      digitCount = size.magnitude
     }
-    guard count <= 4096 else { return negative ? "-<\(count * 30)-bit int>" : "<\(count * 30)-bit int>" }
+    guard digitCount <= 4096 else {
+      let bits = digitCount <= UInt64.max / 30 ? "\(digitCount * 30)-bit" : "huge"
+      return negative ? "-<\(bits) int>" : "<\(bits) int>"
+    }
+    let count = Int(digitCount)
     let digits = ByteView(try objects.memory.readBytes(at: object &+ UInt64(layout.longDigits), count: count * 4))
     // Base 2^30 digits (least significant first) → base 10^9 chunks.
     var chunks: [UInt64] = [0]

@@ -37,10 +37,18 @@ public struct ObjectReader<Memory: MemoryReader> {
   // .. strings ..............................................................
 
   /// A `str` (3.x) or `str`/`bytes` (2.7) object as text, at most `limit` characters. Invalid
-  /// UTF-8 or lone surrogates are replaced (U+FFFD), never trusted.
+  /// UTF-8 or lone surrogates are replaced (U+FFFD), never trusted. A longer string is cut to
+  /// `limit` characters followed by "…", so a shortened name says so.
   public func string(at address: RemoteAddress, limit: Int = ReadLimits.nameCharacters) throws(ReadFault) -> String {
-    if model.major == 2 { return String(decoding: try bytes27(at: address, limit: limit), as: UTF8.self) }
-    return try unicode(at: address, limit: limit).text
+    if model.major == 2 {
+      let bytes = try bytes27(at: address, limit: limit)
+      let text = String(decoding: bytes, as: UTF8.self)
+      guard bytes.count >= limit, limit > 0 else { return text }
+      let size = Int(bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize))))
+      return size > limit ? text + "…" : text
+    }
+    let (text, length) = try unicode(at: address, limit: limit)
+    return length > limit ? text + "…" : text
   }
 
   /// The raw bytes of a 2.7 `str` or a 3.x `bytes` object, at most `limit` bytes.
@@ -133,7 +141,7 @@ public struct ObjectReader<Memory: MemoryReader> {
     } else {
       let size = header.i64(layout.varObjectSize)
       negative = size < 0
-      digitCount = Int(size.magnitude)
+      digitCount = Int(clamping: size.magnitude)  // Int64.min's magnitude does not fit in an Int
     }
     if digitCount == 0 { return 0 }
     guard digitCount <= 3 else { return nil }
