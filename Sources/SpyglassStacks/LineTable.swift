@@ -108,16 +108,17 @@ public enum LineTable {
       case 15:
         hasLine = false
       case 14:
-        line += signedVarint()
+        // Wrapping: a garbage table's deltas can be near ±2^62 each.
+        line &+= signedVarint()
         entryLine = line
         _ = varint()  // end line delta
         _ = varint()  // start column
         _ = varint()  // end column
       case 13:
-        line += signedVarint()
+        line &+= signedVarint()
         entryLine = line
       case 10, 11, 12:
-        line += code - 10
+        line &+= code - 10
         entryLine = line
         i += 2
       default:

@@ -127,7 +127,16 @@ public final class ProcessSampler {
           pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
           ownsGIL: thread.ownsGIL, frames: thread.frames, locals: locals.isEmpty ? nil : locals[index]))
     }
+    if statFiles.count > (blocking ? tasks.count : result.count) + 16 {
+      pruneStatFiles(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
+    }
     return result
+  }
+
+  /// Closes the stat files of threads that ended: a target that starts and joins threads all the
+  /// time would otherwise pile up open descriptors in Spyglass (up to 8192 of them).
+  private func pruneStatFiles(keeping live: Set<Int32>) {
+    for tid in Array(statFiles.keys) where !live.contains(tid) { statFiles[tid] = nil }
   }
 
   /// The code object behind a frame.

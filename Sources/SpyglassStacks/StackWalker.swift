@@ -425,7 +425,10 @@ public final class StackWalker<Memory: MemoryReader> {
       let firstTraceable = codeStart &+ UInt64(2 * info.firstTraceable)
       let ownedByGenerator = owner == 1
       if !ownedByGenerator && instruction < firstTraceable { continue }
-      let lasti = instruction >= codeStart ? Int(instruction &- codeStart) : -1
+      // A torn or garbage instruction pointer can be anywhere: an offset past any real code object
+      // (which would not even fit in an Int) means "line unknown".
+      let offset = instruction &- codeStart
+      let lasti = instruction >= codeStart && offset < 1 << 31 ? Int(offset) : -1
       let line =
         lasti < 0
         ? info.firstLine
