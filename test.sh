@@ -15,14 +15,15 @@ if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || ! command -v py-
   $PY -m pip install --quiet --disable-pip-version-check py-spy protobuf jsonschema
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1; then
-  log "installing Debian packages (chromium, tmux, protobuf-compiler)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
+  || ! command -v strace >/dev/null 2>&1; then
+  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace)"
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace >/dev/null
   else
     sudo apt-get update -qq >/dev/null
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler >/dev/null
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace >/dev/null
   fi
 fi
 
