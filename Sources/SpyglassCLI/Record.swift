@@ -96,8 +96,8 @@ struct SamplingOptions: ParsableArguments {
     }
   }
 
-  /// The program without a leading "--".
-  var command: [String] { program.first == "--" ? Array(program.dropFirst()) : program }
+  /// The program to launch (everything after `--`).
+  var command: [String] { program }
 }
 
 public struct Record: ParsableCommand {

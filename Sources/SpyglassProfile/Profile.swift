@@ -225,38 +225,4 @@ public struct Profile: Sendable {
 
   /// Total samples over all threads and stacks.
   public var totalSamples: UInt64 { totals.values.reduce(0) { $0 + $1.count } }
-
-  /// Aggregated (stack labels joined root first, count) pairs across threads: the collapsed view
-  /// used by the flame graph and raw writers. Sorted by label for deterministic output.
-  public func collapsed(fullFilenames: Bool) -> [(stack: [String], count: UInt64, weightNanoseconds: UInt64)] {
-    var merged: [StackID: StackTotal] = [:]
-    for (key, total) in totals {
-      var m = merged[key.stack, default: StackTotal()]
-      m.count += total.count
-      m.weightNanoseconds += total.weightNanoseconds
-      merged[key.stack] = m
-    }
-    var labels: [FrameID: String] = [:]
-    func label(_ id: FrameID) -> String {
-      if let l = labels[id] { return l }
-      let l = frames[Int(id)].label(fullFilenames: fullFilenames)
-      labels[id] = l
-      return l
-    }
-    var result: [(stack: [String], count: UInt64, weightNanoseconds: UInt64)] = []
-    // Distinct stacks may render to the same labels (e.g. full vs short file names); merge them.
-    var byLabel: [[String]: Int] = [:]
-    for (stack, total) in merged {
-      let names = stacks[Int(stack)].map(label)
-      if let i = byLabel[names] {
-        result[i].count += total.count
-        result[i].weightNanoseconds += total.weightNanoseconds
-      } else {
-        byLabel[names] = result.count
-        result.append((names, total.count, total.weightNanoseconds))
-      }
-    }
-    result.sort { $0.stack.lexicographicallyPrecedes($1.stack) }
-    return result
-  }
 }
