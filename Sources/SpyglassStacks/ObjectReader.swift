@@ -230,10 +230,7 @@ public struct ObjectReader<Memory: MemoryReader> {
 
   /// The value stored under the string key `name` in a dict, or nil.
   public func dictValue(at dict: RemoteAddress, forKey name: String) throws(ReadFault) -> RemoteAddress? {
-    for (key, value) in try dictEntries(at: dict) {
-      if let text = try? string(at: key, limit: name.utf8.count + 1), text == name { return value }
-    }
-    return nil
+    try lookup(name, in: try dictEntries(at: dict))
   }
 
   /// The attribute `name` of an ordinary instance (its `__dict__`, managed or not, or 3.13's
