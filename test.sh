@@ -30,9 +30,24 @@ fi
 log "checking formatting (swift format lint --strict)"
 swift format lint --strict --recursive Sources Tests Package.swift
 
-log "building and running the tests"
+log "building the tests"
 swift build --build-tests
-swift test --skip-build --parallel 2>&1 | tee .build/test-output.txt
-status=${PIPESTATUS[0]}
-grep -E "Interpreters covered|interpreter" .build/test-output.txt | sort -u | head -20 || true
-exit "$status"
+
+# Two phases. Suites whose checks depend on the target getting the CPU when it wants it (shares
+# measured by sampling, idle threads staying idle, a live terminal view, thread churn) run one
+# test at a time in phase 2, on a machine left to them; everything else runs in parallel first.
+# On 2 cores, running them beside the parallel suites made them fail now and then for reasons
+# that had nothing to do with Spyglass.
+timing_sensitive='SpyglassTests\.(RecordTests|TopTests|TargetSafetyTests)'
+log "phase 1: tests in parallel"
+set +e
+swift test --skip-build --skip "$timing_sensitive" 2>&1 | tee .build/test-output.txt
+status1=${PIPESTATUS[0]}
+log "phase 2: timing-sensitive suites, one test at a time"
+swift test --skip-build --no-parallel --filter "$timing_sensitive" 2>&1 | tee -a .build/test-output.txt
+status2=${PIPESTATUS[0]}
+set -e
+log "interpreters covered"
+grep -E "Interpreters covered|covered" .build/test-output.txt | sort -u | head -20 || true
+log "phase 1 exit status $status1, phase 2 exit status $status2"
+[ "$status1" = 0 ] && [ "$status2" = 0 ]

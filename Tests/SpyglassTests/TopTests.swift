@@ -119,7 +119,7 @@ private final class Tmux {
   func killServer() { _ = try? run(["kill-server"]) }
 }
 
-@Suite("spyglass top", .timeLimit(.minutes(1)))
+@Suite("spyglass top", .timeLimit(.minutes(5)))
 struct TopTests {
   @Test("in a terminal: hot function first, q quits with 0, terminal restored")
   func fullScreenInTmux() throws {
