@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -34,6 +35,23 @@ long spy_ptrace_getregs(pid_t tid, uint64_t *regs, size_t count) {
   return rc;
 #else
   (void)tid; (void)regs; (void)count;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+int spy_ptrace_stopped_in_blocking_syscall(pid_t tid) {
+#if defined(__x86_64__)
+  struct user_regs_struct r;
+  if (ptrace(PTRACE_GETREGS, tid, NULL, &r) != 0) return -1;
+  // orig_rax is the system call the thread was in (-1: it was running user code). A call that was
+  // sleeping when the interrupt came returns one of the kernel's restart codes (ERESTARTSYS 512,
+  // ERESTARTNOINTR 513, ERESTARTNOHAND 514, ERESTART_RESTARTBLOCK 516) or EINTR; one that finished
+  // normally has its result in rax, and the thread was running.
+  if ((long long)r.orig_rax < 0) return 0;
+  long long rax = (long long)r.rax;
+  return rax == -512 || rax == -513 || rax == -514 || rax == -516 || rax == -EINTR;
+#else
+  (void)tid;
   errno = ENOSYS;
   return -1;
 #endif
@@ -127,3 +145,5 @@ int spy_gzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *ou
 long spy_getdents64(int fd, void *buffer, size_t length) { return syscall(SYS_getdents64, fd, buffer, length); }
 
 int spy_errno(void) { return errno; }
+
+int spy_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }

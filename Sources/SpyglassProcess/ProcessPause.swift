@@ -24,12 +24,19 @@ public final class ProcessPause {
   /// Threads that are seized, with the signal to re-deliver when they are let go.
   private var held: [(tid: Int32, signal: Int32)] = []
   private var released = false
+  /// With `notingIdleThreads`: the held threads that were asleep in a system call when stopped.
+  public private(set) var idleThreadIDs = Set<Int32>()
 
   /// Stops every thread of `pid`. Threads created while pausing are picked up (the task list is
   /// re-read until it is stable, at most a few rounds). With `threads`, the caller's fresh task
   /// list is used as the first round and not re-read: a thread created in the microseconds between
   /// the listing and the pause is read without being held (as in non-blocking mode).
-  public init(pid: Int32, threads: [Int32]? = nil) throws(PauseError) {
+  ///
+  /// With `notingIdleThreads`, each stopped thread's registers tell whether the stop interrupted a
+  /// sleeping system call (`idleThreadIDs`). That is exact where the OS run state is not: a thread
+  /// that a previous pause woke from its sleep reads as running (R) in /proc until it has been
+  /// scheduled again, which on a loaded machine can take longer than the sampling interval.
+  public init(pid: Int32, threads: [Int32]? = nil, notingIdleThreads: Bool = false) throws(PauseError) {
     self.pid = pid
     var seen = Set<Int32>()
     var rounds = 0
@@ -41,7 +48,10 @@ public final class ProcessPause {
       for tid in tids {
         seen.insert(tid)
         do throws(PauseError) {
-          if let signal = try Self.stop(tid) { held.append((tid, signal)) }
+          if let signal = try Self.stop(tid) {
+            held.append((tid, signal))
+            if notingIdleThreads && spy_ptrace_stopped_in_blocking_syscall(tid) == 1 { idleThreadIDs.insert(tid) }
+          }
         } catch {
           lastError = error
         }

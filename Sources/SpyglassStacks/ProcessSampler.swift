@@ -1,8 +1,9 @@
 //===--- ProcessSampler.swift - one consistent look at a process ----------===//
 //
 // Combines the OS view (which threads run, their kernel ids) with the interpreter view (frames,
-// GIL, names). OS states are read before pausing (a stopped thread never reads as running); in
-// blocking mode every thread is held only for the walk itself.
+// GIL, names). Whether a thread is idle comes from the pause in blocking mode (was it stopped
+// inside a sleeping system call?) and from its OS run state in non-blocking mode; in blocking mode
+// every thread is held only for the walk itself.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,21 +59,17 @@ public final class ProcessSampler {
   /// With `localsBudget` > 0, every frame's arguments and locals are read too (while the target is
   /// still paused), their reprs cut to that many characters.
   ///
-  /// Blocking mode lists the process's tasks (to pause them all) and reads their run states before
-  /// pausing, since a stopped thread never reads as running. Non-blocking mode needs no task list:
-  /// it walks first and then reads the run state of just the threads it found.
+  /// Blocking mode lists the process's tasks (to pause them all); the pause tells which of them
+  /// were asleep in a system call. Non-blocking mode needs no task list: it walks first and then
+  /// reads the OS run state of the threads it found that do not hold the GIL.
   public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError)
     -> [ThreadStack]
   {
-    var running = Set<Int32>()
     var pause: ProcessPause?
     if blocking {
       if let taskList { taskList.threadIDs(into: &tasks) } else { tasks = ProcFS.threadIDs(pid) }
       if tasks.isEmpty { throw .processExited }
-      if !onlyGILHolder {
-        for tid in tasks where isRunning(tid) == true { running.insert(tid) }
-      }
-      do { pause = try ProcessPause(pid: pid, threads: tasks) } catch {
+      do { pause = try ProcessPause(pid: pid, threads: tasks, notingIdleThreads: !onlyGILHolder) } catch {
         switch error {
         case .processGone: throw .processExited
         case .permissionDenied: throw .permissionDenied
@@ -118,7 +115,14 @@ public final class ProcessSampler {
       }
       var active = true
       if !onlyGILHolder, let tid {
-        active = blocking ? running.contains(tid) : (isRunning(tid) ?? true)
+        if let pause {
+          // What the pause saw (a thread too new to have been held counts as running).
+          active = !pause.idleThreadIDs.contains(tid)
+        } else {
+          // Non-blocking: the GIL holder is running Python (CPython releases the GIL around every
+          // blocking call), so only the other threads' OS run states are read.
+          active = thread.ownsGIL || (isRunning(tid) ?? true)
+        }
       }
       if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }
       if onlyGILHolder { active = true }

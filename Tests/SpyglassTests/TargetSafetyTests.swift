@@ -346,8 +346,11 @@ struct TargetSafetyTests {
         if let match = call.firstMatch(of: /ptrace\((PTRACE_[A-Z_]+)/) {
           let request = String(match.1)
           #expect(
-            ["PTRACE_SEIZE", "PTRACE_INTERRUPT", "PTRACE_CONT", "PTRACE_DETACH", "PTRACE_LISTEN", "PTRACE_GETEVENTMSG"]
-              .contains(request), "\(arguments): a ptrace request that may write or signal: \(call)")
+            [
+              "PTRACE_SEIZE", "PTRACE_INTERRUPT", "PTRACE_CONT", "PTRACE_DETACH", "PTRACE_LISTEN", "PTRACE_GETEVENTMSG",
+              "PTRACE_GETREGS",
+            ]
+            .contains(request), "\(arguments): a ptrace request that may write or signal: \(call)")
           if request == "PTRACE_SEIZE" { seizes += 1 }
         }
         // kill/tkill/tgkill naming the target with a real signal (signal 0 only probes).

@@ -24,6 +24,11 @@ long spy_ptrace_detach(pid_t tid, int sig);
 long spy_ptrace_cont(pid_t tid, int sig);
 /// PTRACE_GETREGS into 27 u64 words (x86_64 user_regs_struct). 0 or -1/errno.
 long spy_ptrace_getregs(pid_t tid, uint64_t *regs, size_t count);
+/// prctl(PR_SET_TIMERSLACK) for the calling thread (prctl is variadic, so not callable from Swift).
+int spy_set_timer_slack(unsigned long nanoseconds);
+/// For a thread in a ptrace stop: 1 when the stop interrupted a system call that was sleeping
+/// (the thread was idle), 0 when it was running, -1/errno when the registers cannot be read.
+int spy_ptrace_stopped_in_blocking_syscall(pid_t tid);
 extern const unsigned long SPY_PTRACE_O_TRACEEXIT;
 extern const int SPY_PTRACE_EVENT_STOP;
 extern const int SPY_PTRACE_EVENT_EXIT;
