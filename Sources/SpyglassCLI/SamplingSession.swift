@@ -16,6 +16,9 @@ struct SamplingSession {
 
   let options: SamplingOptions
   let wantNames: Bool
+  /// Plain copies of the options read every tick (an argument parser property is not a plain load).
+  private let onlyGILHolder: Bool
+  private let followsSubprocesses: Bool
   let rootPID: Int32
   let launched: LaunchedProcess?
   private(set) var processes: [Int32: AttachedProcess] = [:]
@@ -31,6 +34,8 @@ struct SamplingSession {
   init(options: SamplingOptions, wantNames: Bool) throws {
     self.options = options
     self.wantNames = wantNames
+    self.onlyGILHolder = options.gil
+    self.followsSubprocesses = options.subprocesses
     self.timer = PoissonTimer(rate: options.rate)
     if let pid = options.pid {
       rootPID = pid.value
@@ -134,7 +139,7 @@ struct SamplingSession {
   /// returns how far behind schedule the sampler is (0 when on time).
   mutating func waitForTick(start: Double) -> Double {
     timer.advance()
-    if options.subprocesses { scanForChildren() }
+    if followsSubprocesses { scanForChildren() }
     let elapsed = monotonicSeconds() - start
     let lag = elapsed - timer.nextTick
     if lag <= 0 {
@@ -158,7 +163,7 @@ struct SamplingSession {
     for pid in order {
       guard let process = processes[pid] else { continue }
       do {
-        let threads = try process.sampler.sample(onlyGILHolder: options.gil, wantNames: wantNames)
+        let threads = try process.sampler.sample(onlyGILHolder: onlyGILHolder, wantNames: wantNames)
         consume(process, threads)
       } catch {
         if error == .processExited || !ProcFS.processExists(pid) || isZombie(pid) {

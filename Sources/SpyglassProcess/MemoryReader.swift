@@ -34,6 +34,11 @@ public protocol MemoryReader {
   /// Reads many ranges at once (one syscall where the reader can); each result is nil when its
   /// range could not be read. The default reads them one by one.
   func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?]
+
+  /// Reads many ranges, one after another, into `buffer` (resized to their total; no allocation
+  /// once it has the capacity), and sets `readable[i]` for each range that could be read. For the
+  /// reads a walker repeats every sample.
+  func readMany(_ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool])
 }
 
 /// The largest single read the helpers below allow: anything bigger read from a target-controlled
@@ -43,6 +48,39 @@ public let maximumReadSize = 16 << 20
 extension MemoryReader {
   public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
     ranges.map { range in (try? readBytes(at: range.address, count: range.count)).map { ByteView($0) } }
+  }
+
+  public func readMany(
+    _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
+  ) {
+    prepareBatch(ranges, buffer: &buffer, readable: &readable)
+    buffer.withUnsafeMutableBytes { bytes in
+      var offset = 0
+      for (index, range) in ranges.enumerated() {
+        let count = Swift.max(0, Swift.min(range.count, maximumReadSize))
+        // SAFETY: the buffer holds the sum of all counts, so offset + count <= bytes.count.
+        let slice = UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
+        readable[index] = (try? read(at: range.address, into: slice)) != nil
+        offset += count
+      }
+    }
+  }
+
+  /// Sizes `buffer` and `readable` for a batch of `ranges` (reusing their storage).
+  @inlinable
+  public func prepareBatch(
+    _ ranges: [(address: RemoteAddress, count: Int)], buffer: inout [UInt8], readable: inout [Bool]
+  ) {
+    var total = 0
+    for range in ranges { total += Swift.max(0, Swift.min(range.count, maximumReadSize)) }
+    if buffer.count != total {
+      buffer.removeAll(keepingCapacity: true)
+      buffer.append(contentsOf: repeatElement(0, count: total))
+    }
+    if readable.count != ranges.count {
+      readable.removeAll(keepingCapacity: true)
+      readable.append(contentsOf: repeatElement(false, count: ranges.count))
+    }
   }
 
   /// `count` bytes at `address`.

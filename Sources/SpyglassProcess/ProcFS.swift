@@ -144,6 +144,10 @@ public final class TaskList {
         if digits > 0, i < offset + length, buffer[i] == 0 { result.append(value) }
         offset += length
       }
+      // procfs fills the buffer with as many entries as it has: one that came back with room for
+      // more (an entry takes at most 280 bytes here) was the last, and the call that would return
+      // 0 is saved.
+      if n <= buffer.count - 512 { return }
     }
   }
 }

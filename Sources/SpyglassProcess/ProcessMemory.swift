@@ -71,6 +71,49 @@ public struct ProcessMemory: MemoryReader, Sendable {
     return results
   }
 
+  /// The batch read in one process_vm_readv when every range is readable (the iovecs live on the
+  /// stack); ranges after one that faults are read one by one.
+  public func readMany(
+    _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
+  ) {
+    prepareBatch(ranges, buffer: &buffer, readable: &readable)
+    let rangeCount = Swift.min(ranges.count, 1024)  // IOV_MAX
+    let pid = self.pid
+    let read: Int = buffer.withUnsafeMutableBytes { bytes in
+      withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * rangeCount) { iovecs in
+        var offset = 0
+        for i in 0..<rangeCount {
+          let count = Swift.max(0, Swift.min(ranges[i].count, maximumReadSize))
+          // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
+          iovecs[i] = iovec(iov_base: bytes.baseAddress.map { $0 + offset }, iov_len: count)
+          iovecs[rangeCount + i] = iovec(
+            iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: count)
+          offset += count
+        }
+        guard let base = iovecs.baseAddress else { return 0 }
+        return spy_process_vm_readv(pid, base, UInt(rangeCount), base + rangeCount, UInt(rangeCount))
+      }
+    }
+    var remaining = Swift.max(0, read)
+    var offset = 0
+    for i in 0..<ranges.count {
+      let count = Swift.max(0, Swift.min(ranges[i].count, maximumReadSize))
+      if remaining >= count && i < rangeCount {
+        readable[i] = true
+        remaining -= count
+      } else {
+        remaining = 0
+        readable[i] = buffer.withUnsafeMutableBytes { bytes in
+          // SAFETY: offset + count <= bytes.count as above.
+          (try? self.read(
+            at: ranges[i].address, into: UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + count)])))
+            != nil
+        }
+      }
+      offset += count
+    }
+  }
+
   static func fault(errno code: Int32, address: RemoteAddress) -> ReadFault {
     switch code {
     case EFAULT: return .unmapped(address: address)

@@ -77,6 +77,11 @@ public struct StackTotal: Sendable, Equatable {
     self.count = count
     self.weightNanoseconds = weightNanoseconds
   }
+
+  mutating func add(weightNanoseconds weight: UInt64) {
+    count += 1
+    weightNanoseconds &+= weight
+  }
 }
 
 /// One sample in time order (kept for timeline formats only): 16 bytes.
@@ -210,10 +215,7 @@ public struct Profile: Sendable {
     thread: ThreadIndex, stack: StackID, weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) {
     let key = ThreadStack(thread: thread, stack: stack)
-    var total = totals[key, default: StackTotal()]
-    total.count += 1
-    total.weightNanoseconds &+= weightNanoseconds
-    totals[key] = total
+    totals[key, default: StackTotal()].add(weightNanoseconds: weightNanoseconds)
     if keepsTimeline {
       timeline.append(
         TimelineSample(

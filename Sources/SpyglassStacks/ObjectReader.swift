@@ -20,6 +20,11 @@ public enum ReadLimits {
   public static let frames = 4096
   /// Largest line table read.
   public static let lineTableBytes = 1 << 16
+  /// Most ranges a sample's first read guesses from the previous sample (the kernel takes 1024
+  /// iovecs per process_vm_readv).
+  public static let guessedRanges = 1000
+  /// Most frame objects (≤3.10) guessed per thread.
+  public static let guessedFrameObjects = 512
 }
 
 /// Reads Python objects of one interpreter version.

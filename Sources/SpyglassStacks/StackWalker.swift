@@ -80,25 +80,49 @@ public enum GILLocation: Sendable, Equatable {
   case gilState(RemoteAddress)
 }
 
-/// Blocks of target memory read ahead for one walk; frames found in them need no read of their own.
-struct Prefetch {
+/// Blocks of target memory read ahead for one thread's walk; frames found in them need no read of
+/// their own. One per walker, emptied after each thread (so the buffers behind the views are not
+/// kept shared into the next sample's reads). Lookups start after the last block that answered:
+/// frames are usually found in the order they were guessed.
+final class Prefetch {
   private var blocks: [(start: RemoteAddress, view: ByteView)] = []
+  private var hint = 0
 
-  mutating func add(_ start: RemoteAddress, _ view: ByteView) {
+  func add(_ start: RemoteAddress, _ view: ByteView) {
     if view.count > 0 { blocks.append((start, view)) }
+  }
+
+  func removeAll() {
+    blocks.removeAll(keepingCapacity: true)
+    hint = 0
   }
 
   /// A view of `count` bytes at `address` when a block holds all of them.
   func view(at address: RemoteAddress, count: Int) -> ByteView? {
-    for block in blocks where address >= block.start {
-      let offset = address &- block.start
-      let size = UInt64(block.view.count)
-      if offset <= size, size - offset >= UInt64(count) {
-        return ByteView(block.view.bytes, base: block.view.base + Int(offset), count: count)
+    let total = blocks.count
+    var index = hint
+    for _ in 0..<total {
+      if index >= total { index = 0 }
+      let block = blocks[index]
+      if address >= block.start {
+        let offset = address &- block.start
+        let size = UInt64(block.view.count)
+        if offset <= size, size - offset >= UInt64(count) {
+          hint = index + 1
+          return ByteView(block.view.bytes, base: block.view.base + Int(offset), count: count)
+        }
       }
+      index += 1
     }
     return nil
   }
+}
+
+/// One remembered (instruction offset, line) pair of a code object.
+struct LineMemo {
+  static let slots = 8
+  var lasti: Int32 = -1
+  var line: Int32 = 0
 }
 
 /// Detects a cycle in a chain of addresses in O(1) memory (Brent).
@@ -138,15 +162,37 @@ public final class StackWalker<Memory: MemoryReader> {
   /// loops).
   public var codeRevalidationNanoseconds: UInt64 = 100_000_000
   private var now: UInt64 = 0
-  /// Decoded lines by (code id, instruction offset): a line table is decoded once per position.
-  private var lineCache: [UInt64: Int32] = [:]
+  /// Decoded lines: `LineMemo.slots` remembered positions per code id.
+  private var lineMemo: [LineMemo] = []
+  /// The last code ids looked up, by address (direct-mapped in front of `codeIndex`).
+  private var recentCodes = [(address: RemoteAddress, id: CodeID)](repeating: (0, 0), count: 256)
   public private(set) var codes: [CodeInfo] = []
   private var codeAddresses: [RemoteAddress] = []
 
   /// Code objects used from the cache during the current walk, validated in one batch at its end.
   private var pendingValidation: [(address: RemoteAddress, id: CodeID)] = []
-  /// The frame addresses each thread had in the previous sample (≤3.10), read ahead in one batch.
-  private var previousFrames: [RemoteAddress: [RemoteAddress]] = [:]
+
+  /// Per-sample read buffers, reused (no allocation per sample once grown).
+  private var headRanges: [(address: RemoteAddress, count: Int)] = []
+  private var threadStateBuffer: [UInt8] = []
+  private var dataStackBuffer: [UInt8] = []
+  /// The first read of a sample: the GIL and thread-list head, plus a guess of everything else
+  /// the walk will need, taken from what the previous sample read (each thread's state, its frame
+  /// data stack or frame objects, its current C frame). A stack that did not move much since the
+  /// previous sample is walked from this one read; whatever the guess missed is read on demand.
+  private var batchRanges: [(address: RemoteAddress, count: Int)] = []
+  private var batchBuffer: [UInt8] = []
+  private var batchReadable: [Bool] = []
+  private var batchOffsets: [Int] = []
+  /// The guess for the next sample, built while walking this one: ranges, and per thread state
+  /// the first and end index of its ranges (the first range is the thread state itself).
+  private var guessRanges: [(address: RemoteAddress, count: Int)] = []
+  private var guessThreads: [(tstate: RemoteAddress, first: Int, end: Int)] = []
+  private var nextGuessRanges: [(address: RemoteAddress, count: Int)] = []
+  private var nextGuessThreads: [(tstate: RemoteAddress, first: Int, end: Int)] = []
+  /// The deepest stack of the previous sample: frame arrays are sized once, not grown.
+  private var recentDepth = 8
+  private let prefetch = Prefetch()
 
   private let threadStateReadSize: Int
   private let frameReadSize: Int
@@ -198,7 +244,8 @@ public final class StackWalker<Memory: MemoryReader> {
   public func clearCodeCache() {
     codeIndex.removeAll(keepingCapacity: true)
     codeCheckedAt.removeAll(keepingCapacity: true)
-    lineCache.removeAll(keepingCapacity: true)
+    lineMemo.removeAll(keepingCapacity: true)
+    recentCodes = Array(repeating: (0, 0), count: recentCodes.count)
     codes.removeAll(keepingCapacity: true)
     codeAddresses.removeAll(keepingCapacity: true)
   }
@@ -237,39 +284,97 @@ public final class StackWalker<Memory: MemoryReader> {
   public func sample(onlyGILHolder: Bool = false) throws(ReadFault) -> [SampledThread] {
     now = monotonicNanoseconds()
     let headAddress = interpreter &+ UInt64(layout.interpThreadsHead)
-    var ranges: [(address: RemoteAddress, count: Int)] = [(headAddress, 8)]
-    switch gil {
-    case .unknown: break
-    case .threadStatePointer(let address): ranges.append((address, 8))
-    case .gilState(let address): ranges.append((address, layout.gilLocked + 4))
+    if headRanges.isEmpty {
+      headRanges.append((headAddress, 8))
+      switch gil {
+      case .unknown: break
+      case .threadStatePointer(let address): headRanges.append((address, 8))
+      case .gilState(let address): headRanges.append((address, layout.gilLocked + 4))
+      }
     }
-    let blocks = memory.readMany(ranges)
-    guard let head = blocks[0] else { throw .unmapped(address: headAddress) }
+    batchRanges.removeAll(keepingCapacity: true)
+    batchRanges.append(contentsOf: headRanges)
+    batchRanges.append(contentsOf: guessRanges)
+    memory.readMany(batchRanges, into: &batchBuffer, readable: &batchReadable)
+    batchOffsets.removeAll(keepingCapacity: true)
+    var offset = 0
+    for range in batchRanges {
+      batchOffsets.append(offset)
+      offset += Swift.max(0, Swift.min(range.count, maximumReadSize))
+    }
+    guard batchReadable[0] else { throw .unmapped(address: headAddress) }
+    var cursor = batchView(0).u64(0)
     var holder: RemoteAddress = 0
-    if ranges.count > 1 {
-      guard let view = blocks[1] else { throw .unmapped(address: ranges[1].address) }
+    if headRanges.count > 1 {
+      guard batchReadable[1] else { throw .unmapped(address: headRanges[1].address) }
+      let view = batchView(1)
       if case .gilState = gil {
         holder = view.u32(layout.gilLocked) != 0 ? view.u64(layout.gilLastHolder) : 0
       } else {
         holder = view.u64(0)
       }
     }
+    nextGuessRanges.removeAll(keepingCapacity: true)
+    nextGuessThreads.removeAll(keepingCapacity: true)
+    defer {
+      swap(&guessRanges, &nextGuessRanges)
+      swap(&guessThreads, &nextGuessThreads)
+    }
     var result: [SampledThread] = []
-    var cursor = head.u64(0)
     var cycle = CycleDetector()
     var count = 0
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("thread list cycles") }
       count += 1
       guard count <= ReadLimits.threads else { throw .implausible("more than \(ReadLimits.threads) threads") }
-      let state = ByteView(try memory.readBytes(at: cursor, count: threadStateReadSize))
+      prefetch.removeAll()
+      let state: ByteView
+      if let guess = guessedThread(cursor, near: count - 1), batchReadable[headRanges.count + guess.first] {
+        state = batchView(headRanges.count + guess.first)
+        for index in (guess.first + 1)..<guess.end where batchReadable[headRanges.count + index] {
+          prefetch.add(guessRanges[index].address, batchView(headRanges.count + index))
+        }
+      } else {
+        try memory.readBytes(at: cursor, count: threadStateReadSize, into: &threadStateBuffer)
+        state = ByteView(threadStateBuffer)
+      }
+      let next = state.u64(layout.tstateNext)
       if !onlyGILHolder || cursor == holder {
         result.append(try walkThread(cursor, state: state, ownsGIL: cursor == holder))
         if onlyGILHolder { break }
+      } else {
+        // Skipped, but its state is read again next time to follow the list.
+        let start = nextGuessRanges.count
+        guess((cursor, threadStateReadSize))
+        if nextGuessRanges.count > start { nextGuessThreads.append((cursor, start, start + 1)) }
       }
-      cursor = state.u64(layout.tstateNext)
+      cursor = next
     }
     return result
+  }
+
+  /// A view of range `index` of the sample's first batch.
+  private func batchView(_ index: Int) -> ByteView {
+    ByteView(batchBuffer, base: batchOffsets[index], count: batchRanges[index].count)
+  }
+
+  /// The previous sample's reads for thread state `tstate`, looked for first where the thread was
+  /// in the list last time (`position`), then around it, then everywhere.
+  private func guessedThread(_ tstate: RemoteAddress, near position: Int) -> (first: Int, end: Int)? {
+    let count = guessThreads.count
+    for candidate in [position, position + 1, position - 1] where candidate >= 0 && candidate < count {
+      if guessThreads[candidate].tstate == tstate {
+        return (guessThreads[candidate].first, guessThreads[candidate].end)
+      }
+    }
+    for entry in guessThreads where entry.tstate == tstate { return (entry.first, entry.end) }
+    return nil
+  }
+
+  /// Notes what a thread's walk read, for the next sample's first batch.
+  private func guess(_ ranges: (address: RemoteAddress, count: Int)...) {
+    guard nextGuessRanges.count + ranges.count <= ReadLimits.guessedRanges else { return }
+    nextGuessRanges.append(contentsOf: ranges)
   }
 
   /// Walks one thread's frames. Reads are batched: the thread state in one read, on 3.11+ the
@@ -277,11 +382,18 @@ public final class StackWalker<Memory: MemoryReader> {
   /// one multi-range read, and the cached code objects re-validated in one multi-range read.
   public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
     now = monotonicNanoseconds()
-    return try walkThread(
-      tstate, state: ByteView(memory.readBytes(at: tstate, count: threadStateReadSize)), ownsGIL: ownsGIL)
+    try memory.readBytes(at: tstate, count: threadStateReadSize, into: &threadStateBuffer)
+    prefetch.removeAll()
+    return try walkThread(tstate, state: ByteView(threadStateBuffer), ownsGIL: ownsGIL)
   }
 
-  func walkThread(_ tstate: RemoteAddress, state: ByteView, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
+  /// Walks a thread whose state was just read, with whatever of its frames `prefetch` already holds.
+  /// The prefetched views are dropped when the walk ends, so the buffers behind them stay uniquely
+  /// owned and are reused without copying.
+  private func walkThread(
+    _ tstate: RemoteAddress, state: ByteView, ownsGIL: Bool
+  ) throws(ReadFault) -> SampledThread {
+    defer { prefetch.removeAll() }
     guard state.u64(layout.tstateInterp) == interpreter else {
       throw .implausible("thread state of another interpreter")
     }
@@ -291,29 +403,36 @@ public final class StackWalker<Memory: MemoryReader> {
       let value = state.u64(layout.tstateNativeThreadID)
       if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
     }
-    var prefetch = Prefetch()
     prefetch.add(tstate, state)
+    let guessStart = nextGuessRanges.count
+    guess((tstate, threadStateReadSize))
     if layout.tstateDatastackChunk != PythonLayout.absent {
+      // The live part of the frame data stack, with the chunk's header (for its size).
       let chunk = state.u64(layout.tstateDatastackChunk)
       let top = state.u64(layout.tstateDatastackTop)
-      let data = chunk &+ UInt64(layout.stackChunkData)
-      if chunk != 0, top > data, top - data <= 1 << 20,
-        let bytes = try? memory.readBytes(at: data, count: Int(top - data))
-      {
-        prefetch.add(data, ByteView(bytes))
+      if chunk != 0, top > chunk, top - chunk <= 1 << 20 {
+        let live = Int(top - chunk)
+        var chunkBytes = prefetch.view(at: chunk, count: live)
+        if chunkBytes == nil, (try? memory.readBytes(at: chunk, count: live, into: &dataStackBuffer)) != nil {
+          chunkBytes = ByteView(dataStackBuffer)
+          prefetch.add(chunk, ByteView(dataStackBuffer))
+        }
+        if let chunkBytes {
+          // Next time, read a little past the top (a deeper stack), but not past the chunk.
+          let size = chunkBytes.u64(layout.stackChunkSize)
+          let end = Swift.min(top &+ 1024, chunk &+ Swift.min(size, 1 << 20))
+          guess((chunk, Int(Swift.max(end, top) - chunk)))
+        }
       }
     }
     var frames: [SampledFrame] = []
+    frames.reserveCapacity(recentDepth)
     for attempt in 0..<2 {
       frames.removeAll(keepingCapacity: true)
       pendingValidation.removeAll(keepingCapacity: true)
       let deferValidation = attempt == 0
       switch model.frameModel {
       case .frameObject:
-        if deferValidation, let addresses = previousFrames[tstate], !addresses.isEmpty {
-          let blocks = memory.readMany(addresses.map { ($0, frameReadSize) })
-          for (address, view) in zip(addresses, blocks) { if let view { prefetch.add(address, view) } }
-        }
         try walkFrameObjects(
           from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
       case .interpreterFrameViaCFrame:
@@ -326,6 +445,8 @@ public final class StackWalker<Memory: MemoryReader> {
           } else {
             first = try memory.readUInt64(at: slot)
           }
+          // The current C frame lives on the thread's C stack, outside the thread state.
+          if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateReadSize)) { guess((slot, 8)) }
           try walkInterpreterFrames(from: first, into: &frames, prefetch: prefetch, deferValidation: deferValidation)
         }
       case .interpreterFrame:
@@ -334,9 +455,13 @@ public final class StackWalker<Memory: MemoryReader> {
       }
       if try validatePending() { break }
     }
+    recentDepth = Swift.max(8, Swift.min(frames.count + 4, ReadLimits.frames))
     if model.frameModel == .frameObject {
-      if previousFrames.count > 4 * ReadLimits.threads { previousFrames.removeAll() }
-      previousFrames[tstate] = frames.map(\.frameAddress)
+      // Frame objects live anywhere on the heap: guess each one where it was.
+      for frame in frames.prefix(ReadLimits.guessedFrameObjects) { guess((frame.frameAddress, frameReadSize)) }
+    }
+    if nextGuessRanges.count > guessStart {
+      nextGuessThreads.append((tstate, guessStart, nextGuessRanges.count))
     }
     return SampledThread(
       threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
@@ -361,7 +486,7 @@ public final class StackWalker<Memory: MemoryReader> {
           continue
         }
       }
-      codeIndex[entry.address] = nil
+      forget(entry.address)
       allValid = false
     }
     return allValid
@@ -383,15 +508,10 @@ public final class StackWalker<Memory: MemoryReader> {
       let frame = try frameView(at: cursor, prefetch: prefetch)
       let codeAddress = frame.u64(layout.frameCode)
       if let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) {
-        let info = codes[Int(id)]
         var lasti = Int(frame.i32(layout.frameLasti))
         if model.instructionAddressing == .lastiCodeUnitIndex { lasti *= 2 }
-        let line =
-          lasti < 0
-          ? info.firstLine
-          : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat)
-        frames.append(
-          SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: true))
+        let line = lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : self.line(of: id, at: lasti)
+        frames.append(SampledFrame(code: id, line: line, frameAddress: cursor, isEntry: true))
       }
       cursor = frame.u64(layout.frameBack)
     }
@@ -418,39 +538,35 @@ public final class StackWalker<Memory: MemoryReader> {
       }
       let codeAddress = frame.u64(layout.iframeCode)
       guard let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) else { continue }
-      let info = codes[Int(id)]
       let codeStart = codeAddress &+ UInt64(layout.codeCodeAdaptive)
       let instruction = frame.u64(layout.iframeInstrPtr)
       // An incomplete frame (its prologue has not run yet) is not shown by CPython either.
-      let firstTraceable = codeStart &+ UInt64(2 * info.firstTraceable)
+      let firstTraceable = codeStart &+ UInt64(2 * codes[Int(id)].firstTraceable)
       let ownedByGenerator = owner == 1
       if !ownedByGenerator && instruction < firstTraceable { continue }
       // A torn or garbage instruction pointer can be anywhere: an offset past any real code object
       // (which would not even fit in an Int) means "line unknown".
       let offset = instruction &- codeStart
       let lasti = instruction >= codeStart && offset < 1 << 31 ? Int(offset) : -1
-      let line =
-        lasti < 0
-        ? info.firstLine
-        : LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: .locationTable)
+      let line = lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : self.line(of: id, at: lasti)
       var isEntry = false
       if layout.iframeIsEntry != PythonLayout.absent { isEntry = frame.u8(layout.iframeIsEntry) != 0 }
-      frames.append(
-        SampledFrame(code: id, line: Int32(truncatingIfNeeded: line), frameAddress: cursor, isEntry: isEntry))
+      frames.append(SampledFrame(code: id, line: line, frameAddress: cursor, isEntry: isEntry))
     }
     if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
   }
 
-  /// The line of instruction offset `lasti` in code object `id`, decoded once per position.
+  /// The line of instruction offset `lasti` in code object `id`. Each code object remembers its
+  /// last few positions (a hot loop visits a handful per frame); others are decoded.
   private func line(of id: CodeID, at lasti: Int) -> Int32 {
-    let key = UInt64(id) << 32 | UInt64(UInt32(truncatingIfNeeded: lasti))
-    if let line = lineCache[key] { return line }
+    let slot = Int(id) &* LineMemo.slots &+ ((lasti >> 1) & (LineMemo.slots - 1))
+    let key = Int32(truncatingIfNeeded: lasti)
+    if slot < lineMemo.count, lineMemo[slot].lasti == key { return lineMemo[slot].line }
     let info = codes[Int(id)]
     let line = Int32(
       truncatingIfNeeded: LineTable.line(
         for: lasti, firstLine: info.firstLine, table: info.lineTable, format: model.lineTableFormat))
-    if lineCache.count >= 1 << 20 { lineCache.removeAll(keepingCapacity: true) }
-    lineCache[key] = line
+    if slot < lineMemo.count { lineMemo[slot] = LineMemo(lasti: key, line: line) }
     return line
   }
 
@@ -462,7 +578,15 @@ public final class StackWalker<Memory: MemoryReader> {
   /// the walk. A replaced code object gets a new id, so ids never change meaning.
   func resolveCode(at address: RemoteAddress, deferValidation: Bool = false) throws(ReadFault) -> CodeID? {
     guard address != 0 else { return nil }
-    if let id = codeIndex[address] {
+    let recent = Int(truncatingIfNeeded: address >> 4) & (recentCodes.count - 1)
+    let known: CodeID?
+    if recentCodes[recent].address == address {
+      known = recentCodes[recent].id
+    } else {
+      known = codeIndex[address]
+      if let known { recentCodes[recent] = (address, known) }
+    }
+    if let id = known {
       if now &- codeCheckedAt[Int(id)] < codeRevalidationNanoseconds { return id }
       if deferValidation {
         pendingValidation.append((address, id))
@@ -475,15 +599,24 @@ public final class StackWalker<Memory: MemoryReader> {
         codeCheckedAt[Int(id)] = now
         return id
       }
-      codeIndex[address] = nil
+      forget(address)
     }
     guard let info = try? readCode(at: address) else { return nil }
     let id = CodeID(codes.count)
     codes.append(info)
     codeCheckedAt.append(now)
     codeAddresses.append(address)
+    lineMemo.append(contentsOf: repeatElement(LineMemo(), count: LineMemo.slots))
     codeIndex[address] = id
+    recentCodes[recent] = (address, id)
     return id
+  }
+
+  /// Drops a code object found replaced: its address will be read afresh (under a new id).
+  private func forget(_ address: RemoteAddress) {
+    codeIndex[address] = nil
+    let recent = Int(truncatingIfNeeded: address >> 4) & (recentCodes.count - 1)
+    if recentCodes[recent].address == address { recentCodes[recent] = (0, 0) }
   }
 
   func readCode(at address: RemoteAddress) throws(ReadFault) -> CodeInfo {
