@@ -56,19 +56,21 @@ struct ProfileBuilder {
     return id
   }
 
-  /// Adds one thread's stack.
+  /// Adds one thread's stack. Returns true the first time a thread is seen.
+  @discardableResult
   mutating func add(
     _ thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, processLabels: [String],
     weightNanoseconds: UInt64, timeNanoseconds: UInt64
-  ) {
+  ) -> Bool {
     let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
-    if let last = lastStacks[key], last.frames.count == thread.frames.count,
+    let last = lastStacks[key]
+    if let last, last.frames.count == thread.frames.count,
       zip(last.frames, thread.frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }),
       profile.threads[Int(last.thread)].name == thread.name || thread.name == nil
     {
       profile.add(
         thread: last.thread, stack: last.stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
-      return
+      return false
     }
     scratch.removeAll(keepingCapacity: true)
     if showProcesses { for label in processLabels { scratch.append(pseudoFrame(label)) } }
@@ -100,6 +102,9 @@ struct ProfileBuilder {
     let stack = profile.intern(stack: scratch)
     profile.add(
       thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+    if lastStacks.count >= 65536 && last == nil { lastStacks.removeAll() }
+    lastStacks[key] = (thread.frames, stack, threadIndex)
+    return last == nil
   }
 }
 
@@ -166,6 +171,8 @@ struct Recording {
 
   mutating func run() throws {
     Signals.install()
+    // A twentieth of the mean interval, at most the kernel's default 50 µs.
+    setTimerSlack(nanoseconds: UInt(max(1, min(50_000, 1e9 / options.rate / 20))))
     var session = try SamplingSession(
       options: options, wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof)
     var builder = ProfileBuilder(
@@ -183,6 +190,9 @@ struct Recording {
     var lastProgress = start
     var lastLagWarning = -10.0
     let sampleWeight = UInt64(1e9 / options.rate)
+    // Plain copies of the options the loop reads (an argument parser property is not a plain load).
+    let dropsIdleThreads = !options.idle && !options.gil
+    let weightsByCPU = weighting == .cpu
     var stopReason = ""
     var cpu = CPUTimes()
 
@@ -212,20 +222,15 @@ struct Recording {
       let sampleTime = UInt64((monotonicSeconds() - start) * 1e9)
       let outcome = session.sampleAll { process, threads in
         for thread in threads {
-          if !options.idle && !thread.active && !options.gil { continue }
+          if dropsIdleThreads && !thread.active { continue }
           var weight = sampleWeight
-          if let tid = thread.osThreadID {
-            // CPU time is read per sample only when it weights the samples; otherwise once when a
-            // thread is first seen and once at the end, for the summary.
-            if weighting == .cpu {
-              weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0
-            } else {
-              cpu.note(pid: thread.pid, tid: tid)
-            }
-          }
-          builder.add(
+          // CPU time is read per sample only when it weights the samples; otherwise once when a
+          // thread is first seen and once at the end, for the summary.
+          if weightsByCPU, let tid = thread.osThreadID { weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0 }
+          let firstSeen = builder.add(
             thread, sampler: process.sampler, shortener: process.shortener, processLabels: process.labels,
             weightNanoseconds: weight, timeNanoseconds: sampleTime)
+          if firstSeen && !weightsByCPU, let tid = thread.osThreadID { cpu.note(pid: thread.pid, tid: tid) }
         }
       }
       if outcome == .allExited {
