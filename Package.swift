@@ -24,7 +24,9 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    // Without its default traits: BinaryDelimitedStreams imports all of Foundation (and with it ICU),
+    // which Spyglass does not use; the rest of SwiftProtobuf needs only FoundationEssentials.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
   ],
   targets: [
     .target(
@@ -51,7 +53,17 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .executableTarget(name: "spyglass", dependencies: ["SpyglassCLI"]),
+    // The Swift runtime linked in statically: a profiler should not cost its target's machine the
+    // ~10 MiB of shared Swift libraries it would otherwise map and touch (see BENCHMARKS.md).
+    .executableTarget(
+      name: "spyglass", dependencies: ["SpyglassCLI"],
+      linkerSettings: [
+        .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux])),
+        // FoundationEssentials's static archive does not name these two of its own dependencies.
+        .linkedLibrary("_FoundationCollections", .when(platforms: [.linux])),
+        .linkedLibrary("_FoundationCShims", .when(platforms: [.linux])),
+      ]
+    ),
     .target(
       name: "TestSupport",
       dependencies: ["SpyglassProcess"],
