@@ -56,6 +56,44 @@ def ratio(a, b):
     return "-" if not a or not b else "%.1f×" % (a / b)
 
 
+FLOOR_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+int main(int argc, char **argv) {
+  long hz = atol(argv[1]), n = hz * 3;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  for (long i = 0; i < n; i++) {
+    t.tv_nsec += 1000000000L / hz;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, 0);
+  }
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  double cpu = r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+  printf("%.2f\n", cpu * 1e6 / n);
+  return 0;
+}
+"""
+
+
+def wakeup_floor(work):
+    """CPU µs per wake-up of a program that only sleeps until the next tick (median of 3 runs of 3 s)."""
+    source = os.path.join(work, "floor.c")
+    binary = os.path.join(work, "floor")
+    with open(source, "w") as fh:
+        fh.write(FLOOR_C)
+    if subprocess.run(["cc", "-O2", "-o", binary, source]).returncode != 0:
+        return []
+    result = []
+    for rate in (100, 1000, 10000, 20000):
+        runs = [float(subprocess.run([binary, str(rate)], stdout=subprocess.PIPE, text=True).stdout) for _ in range(3)]
+        result.append((rate, statistics.median(runs)))
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spyglass", default=os.path.join(ROOT, ".build", "release", "spyglass"))
@@ -70,48 +108,80 @@ def main():
     os.makedirs(work, exist_ok=True)
     log = open(os.path.join(work, "harness.log"), "w")
     tools = [("py-spy", args.pyspy), ("spyglass", args.spyglass)]
-    rates = "100,1000,10000" if not args.quick else "1000,10000"
     reps = "3" if not args.quick else "1"
+    duration = "5" if not args.quick else "3"
+    pyenv = subprocess.run(["pyenv", "root"], stdout=subprocess.PIPE, text=True).stdout.strip() or "/root/.pyenv"
     out = []
-    out.append("Command: `python3 bench/compare.py%s` (%s UTC), Python 3.12.1 target, 2-core VM." % (
-        " --quick" if args.quick else "", stamp))
+    out.append("Command: `python3 bench/compare.py%s` (%s UTC), 2-core VM; every cell is the median of %s runs." % (
+        " --quick" if args.quick else "", stamp, reps))
 
-    # 1. CPU per sample, achieved rate, RSS (overhead.py), blocking and non-blocking.
-    overhead = {}
-    for name, path in tools:
-        overhead[name] = run("overhead.py", path, os.path.join(work, "overhead-%s.json" % name),
-                             ["--rates", rates, "--duration", "3", "--reps", reps], log)
-    out.append("\n## CPU per sample (record --pid, 10-deep CPU-bound target, medians of %s)\n" % reps)
-    out.append("| mode | rate Hz | py-spy µs/sample | Spyglass µs/sample | ratio | py-spy achieved Hz | Spyglass achieved Hz | py-spy maxRSS MiB | Spyglass maxRSS MiB | target CPU% py-spy / Spyglass |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
-    for key in sorted(overhead["spyglass"]["results"], key=lambda k: (k.rsplit("_", 1)[0], int(k.rsplit("_", 1)[1]))):
-        mode, rate = key.rsplit("_", 1)
-        p = overhead["py-spy"]["results"].get(key, [])
-        s = overhead["spyglass"]["results"][key]
-        pu = med([r["us_per_sample"] for r in p])
-        su = med([r["us_per_sample"] for r in s])
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
-            mode, rate, fmt(pu), fmt(su), ratio(pu, su),
-            fmt(med([r["rate_per_wall"] for r in p]), "%.0f"), fmt(med([r["rate_per_wall"] for r in s]), "%.0f"),
-            fmt(med([r["maxrss_kb"] / 1024.0 for r in p])), fmt(med([r["maxrss_kb"] / 1024.0 for r in s])),
-            fmt(med([r["target_cpu_pct"] for r in p]), "%.0f"), fmt(med([r["target_cpu_pct"] for r in s]), "%.0f")))
+    # 0. The floor: what one timer wake-up costs a process that does nothing else on this machine.
+    out.append("\n## The wake-up floor\n")
+    out.append("| rate Hz | CPU µs per wake-up of a C loop doing only clock_nanosleep |")
+    out.append("|---|---|")
+    floor = wakeup_floor(work)
+    for rate, micros in floor:
+        out.append("| %d | %.1f |" % (rate, micros))
+
+    # 1. CPU per sample, achieved rate, RSS (overhead.py), blocking and non-blocking, per target.
+    targets = [("3.12.1", "100,1000,10000")] + [(v, "1000,10000") for v in ("3.8.18", "2.7.18")]
+    if args.quick:
+        targets = [("3.12.1", "1000,10000")]
+    for version, rates in targets:
+        python = os.path.join(pyenv, "versions", version, "bin", "python")
+        overhead = {}
+        for name, path in tools:
+            overhead[name] = run("overhead.py", path, os.path.join(work, "overhead-%s-%s.json" % (version, name)),
+                                 ["--rates", rates, "--duration", duration, "--reps", reps, "--python", python], log)
+        out.append("\n## CPU per sample, Python %s (record --pid, 10-deep CPU-bound target, %s s)\n" % (
+            version, duration))
+        out.append("| mode | rate Hz | py-spy µs/sample | Spyglass µs/sample | ratio | Spyglass µs/sample above the floor | "
+                   "py-spy achieved Hz | Spyglass achieved Hz | py-spy maxRSS MiB | Spyglass maxRSS MiB | "
+                   "target CPU% py-spy / Spyglass |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        floors = dict(floor)
+        for key in sorted(overhead["spyglass"]["results"], key=lambda k: (k.rsplit("_", 1)[0], int(k.rsplit("_", 1)[1]))):
+            mode, rate = key.rsplit("_", 1)
+            p = overhead["py-spy"]["results"].get(key, [])
+            s = overhead["spyglass"]["results"][key]
+            pu = med([r["us_per_sample"] for r in p])
+            su = med([r["us_per_sample"] for r in s])
+            above = su - floors[int(rate)] if su is not None and int(rate) in floors else None
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+                mode, rate, fmt(pu), fmt(su), ratio(pu, su), fmt(above),
+                fmt(med([r["rate_per_wall"] for r in p]), "%.0f"), fmt(med([r["rate_per_wall"] for r in s]), "%.0f"),
+                fmt(med([r["maxrss_kb"] / 1024.0 for r in p])), fmt(med([r["maxrss_kb"] / 1024.0 for r in s])),
+                fmt(med([r["target_cpu_pct"] for r in p]), "%.0f"), fmt(med([r["target_cpu_pct"] for r in s]), "%.0f")))
 
     # 2. 20 kHz non-blocking for 10 s (Spyglass only: py-spy tops out far below).
     twenty = run("overhead.py", args.spyglass, os.path.join(work, "overhead20k-spyglass.json"),
-                 ["--rates", "20000", "--duration", "10", "--reps", "1", "--modes", "nonblocking", "--no-fixed"], log)
+                 ["--rates", "20000", "--duration", "10", "--reps", reps, "--modes", "nonblocking", "--no-fixed"], log)
     for key, runs in twenty["results"].items():
-        out.append("\n20 kHz non-blocking for 10 s: Spyglass achieved %s Hz (rate/wall), %s µs CPU per sample." % (
-            fmt(med([r["rate_per_wall"] for r in runs]), "%.0f"), fmt(med([r["us_per_sample"] for r in runs]))))
+        out.append("\n20 kHz non-blocking for 10 s: Spyglass achieved %s Hz (rate/wall; runs: %s), %s µs CPU per "
+                   "sample, %d runs reported falling behind." % (
+                       fmt(med([r["rate_per_wall"] for r in runs]), "%.0f"),
+                       ", ".join(fmt(r["rate_per_wall"], "%.0f") for r in runs),
+                       fmt(med([r["us_per_sample"] for r in runs])),
+                       sum(1 for r in runs if r.get("behind_msgs"))))
 
-    # 3. 50 busy threads.
-    out.append("\n## 50 busy threads (scale.py threads50)\n")
+    # 3. Target slowdown, launched under record (blocking, the default).
+    if not args.quick:
+        out.append("\n## Target slowdown (slowdown.py, launched under `record`, blocking)\n")
+        for name, path in tools:
+            data = run("slowdown.py", path, os.path.join(work, "slowdown-%s.json" % name),
+                       ["--rates", "100,1000", "--modes", "blocking", "--runs", "5"], log)
+            out.append("\n### %s\n" % name)
+            out.extend(tables(data))
+
+    # 4. 50 busy threads and a 500-deep recursion.
+    out.append("\n## 50 busy threads and a 500-deep recursion (scale.py, 100 Hz)\n")
     for name, path in tools:
         data = run("scale.py", path, os.path.join(work, "scale-%s.json" % name),
-                   ["--scenarios", "threads50", "--rates", "100"], log)
+                   ["--scenarios", "threads50,recursion", "--rates", "100", "--reps", reps], log)
         out.append("\n### %s\n" % name)
         out.extend(tables(data))
 
-    # 4. dump latency per interpreter.
+    # 5. dump latency per interpreter.
     out.append("\n## dump latency per interpreter (dump_latency.py)\n")
     for name, path in tools:
         data = run("dump_latency.py", path, os.path.join(work, "dump-%s.json" % name), [], log)
