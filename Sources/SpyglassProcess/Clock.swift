@@ -1,3 +1,4 @@
+import CSpyglass
 import Glibc
 
 /// Seconds on the monotonic clock.
@@ -20,4 +21,11 @@ public func sleepSeconds(_ seconds: Double) {
   var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
   var remaining = timespec()
   while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+/// How late the kernel may wake the calling thread from a sleep, so that it can batch wake-ups
+/// (50 µs by default). A sampler asked for thousands of samples a second narrows it: otherwise every
+/// interval is stretched by up to that much and the sampler falls behind.
+public func setTimerSlack(nanoseconds: UInt) {
+  _ = spy_set_timer_slack(nanoseconds)
 }
