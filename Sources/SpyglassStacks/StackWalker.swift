@@ -82,8 +82,9 @@ public enum GILLocation: Sendable, Equatable {
 
 /// Blocks of target memory read ahead for one thread's walk; frames found in them need no read of
 /// their own. One per walker, emptied after each thread (so the buffers behind the views are not
-/// kept shared into the next sample's reads). Lookups start after the last block that answered:
-/// frames are usually found in the order they were guessed.
+/// kept shared into the next sample's reads). Lookups start at the last block that answered, then
+/// go on from there: the frames of one data-stack chunk are found in one block, one after another,
+/// and frames guessed one by one are looked up in the order they were guessed.
 final class Prefetch {
   private var blocks: [(start: RemoteAddress, view: ByteView)] = []
   private var hint = 0
@@ -108,7 +109,7 @@ final class Prefetch {
         let offset = address &- block.start
         let size = UInt64(block.view.count)
         if offset <= size, size - offset >= UInt64(count) {
-          hint = index + 1
+          hint = index
           return ByteView(block.view.bytes, base: block.view.base + Int(offset), count: count)
         }
       }
@@ -193,6 +194,8 @@ public final class StackWalker<Memory: MemoryReader> {
   /// The deepest stack of the previous sample: frame arrays are sized once, not grown.
   private var recentDepth = 8
   private let prefetch = Prefetch()
+  /// The last page guessed for a frame read on its own (so that its neighbours are not guessed again).
+  private var lastGuessedPage: RemoteAddress = 0
 
   private let threadStateReadSize: Int
   private let frameReadSize: Int
@@ -394,6 +397,7 @@ public final class StackWalker<Memory: MemoryReader> {
     _ tstate: RemoteAddress, state: ByteView, ownsGIL: Bool
   ) throws(ReadFault) -> SampledThread {
     defer { prefetch.removeAll() }
+    lastGuessedPage = 0
     guard state.u64(layout.tstateInterp) == interpreter else {
       throw .implausible("thread state of another interpreter")
     }
@@ -494,6 +498,17 @@ public final class StackWalker<Memory: MemoryReader> {
 
   private func frameView(at address: RemoteAddress, prefetch: Prefetch) throws(ReadFault) -> ByteView {
     if let view = prefetch.view(at: address, count: frameReadSize) { return view }
+    // Missed (a deep stack spilled into older data-stack chunks): its page is guessed next time
+    // (neighbouring frames share it, so a deep stack costs a few ranges, not one per frame). Frame
+    // objects (≤3.10) are all guessed after the walk anyway.
+    if model.frameModel != .frameObject {
+      let page = address & ~4095
+      let end = (address &+ UInt64(frameReadSize) &+ 4095) & ~4095
+      if page != lastGuessedPage, end > page {
+        lastGuessedPage = page
+        guess((page, Int(end - page)))
+      }
+    }
     return ByteView(try memory.readBytes(at: address, count: frameReadSize))
   }
 

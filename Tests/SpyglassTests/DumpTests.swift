@@ -372,7 +372,7 @@ enum Checks {
 
 // MARK: - spyglass dump
 
-@Suite("spyglass dump", .timeLimit(.minutes(3)))
+@Suite("spyglass dump", .timeLimit(.minutes(10)))
 struct DumpTests {
   /// Prints which interpreters (and which binaries) this run covers, and fails if any is missing.
   @Test func aaa_interpreterCoverage() throws {
@@ -590,7 +590,7 @@ func copyExecutable(from source: String, to destination: String) throws {
 
 // MARK: - The harness itself (no spyglass needed)
 
-@Suite("TestSupport self-test", .timeLimit(.minutes(3)))
+@Suite("TestSupport self-test", .timeLimit(.minutes(10)))
 struct TestSupportSelfTests {
   @Test func interpretersAreAllThere() throws {
     print(PythonInterpreter.coverageReport)

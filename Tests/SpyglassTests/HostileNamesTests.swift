@@ -146,7 +146,7 @@ enum HeadlessChromium {
   }
 }
 
-@Suite("Hostile names", .timeLimit(.minutes(5)))
+@Suite("Hostile names", .timeLimit(.minutes(10)))
 struct HostileNamesTests {
   /// The record matrix runs on these (each records five formats); dumps run on every interpreter.
   static let recordInterpreters: [PythonInterpreter] = PythonInterpreter.all().filter {

@@ -130,7 +130,7 @@ private enum LocalVars {
   }
 }
 
-@Suite("dump --locals", .timeLimit(.minutes(3)))
+@Suite("dump --locals", .timeLimit(.minutes(10)))
 struct LocalsTests {
   @Test func interpretersAreAllThere() throws {
     try PythonInterpreter.requireAll()
