@@ -41,6 +41,18 @@ public protocol MemoryReader {
   func readMany(_ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool])
 }
 
+/// Grows or shrinks `array` to `count` elements, keeping its storage: only the difference is
+/// touched (the contents are about to be overwritten by a read), with the standard library's own
+/// fill, which stays fast in unoptimised builds too.
+@inlinable
+public func resize<Element>(_ array: inout [Element], to count: Int, filling value: Element) {
+  if array.count > count {
+    array.removeLast(array.count - count)
+  } else if array.count < count {
+    array.append(contentsOf: [Element](repeating: value, count: count - array.count))
+  }
+}
+
 /// The largest single read the helpers below allow: anything bigger read from a target-controlled
 /// length is garbage.
 public let maximumReadSize = 16 << 20
@@ -73,14 +85,8 @@ extension MemoryReader {
   ) {
     var total = 0
     for range in ranges { total += Swift.max(0, Swift.min(range.count, maximumReadSize)) }
-    if buffer.count != total {
-      buffer.removeAll(keepingCapacity: true)
-      buffer.append(contentsOf: repeatElement(0, count: total))
-    }
-    if readable.count != ranges.count {
-      readable.removeAll(keepingCapacity: true)
-      readable.append(contentsOf: repeatElement(false, count: ranges.count))
-    }
+    resize(&buffer, to: total, filling: 0)
+    resize(&readable, to: ranges.count, filling: false)
   }
 
   /// `count` bytes at `address`.
@@ -97,10 +103,7 @@ extension MemoryReader {
   @inlinable
   public func readBytes(at address: RemoteAddress, count: Int, into bytes: inout [UInt8]) throws(ReadFault) {
     guard count >= 0, count <= maximumReadSize else { throw .implausible("read of \(count) bytes") }
-    if bytes.count != count {
-      bytes.removeAll(keepingCapacity: true)
-      bytes.append(contentsOf: repeatElement(0, count: count))
-    }
+    resize(&bytes, to: count, filling: 0)
     if count == 0 { return }
     try readIntoArray(&bytes, at: address)
   }

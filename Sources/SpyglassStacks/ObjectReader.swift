@@ -23,6 +23,8 @@ public enum ReadLimits {
   /// Most ranges a sample's first read guesses from the previous sample (the kernel takes 1024
   /// iovecs per process_vm_readv).
   public static let guessedRanges = 1000
+  /// Most bytes a sample's first read guesses (a real 50-thread target needs well under 1 MiB).
+  public static let guessedBytes = 4 << 20
   /// Most frame objects (≤3.10) guessed per thread.
   public static let guessedFrameObjects = 512
 }

@@ -191,6 +191,7 @@ public final class StackWalker<Memory: MemoryReader> {
   private var guessThreads: [(tstate: RemoteAddress, first: Int, end: Int)] = []
   private var nextGuessRanges: [(address: RemoteAddress, count: Int)] = []
   private var nextGuessThreads: [(tstate: RemoteAddress, first: Int, end: Int)] = []
+  private var nextGuessBytes = 0
   /// The deepest stack of the previous sample: frame arrays are sized once, not grown.
   private var recentDepth = 8
   private let prefetch = Prefetch()
@@ -318,6 +319,7 @@ public final class StackWalker<Memory: MemoryReader> {
       }
     }
     nextGuessRanges.removeAll(keepingCapacity: true)
+    nextGuessBytes = 0
     nextGuessThreads.removeAll(keepingCapacity: true)
     defer {
       swap(&guessRanges, &nextGuessRanges)
@@ -376,7 +378,14 @@ public final class StackWalker<Memory: MemoryReader> {
 
   /// Notes what a thread's walk read, for the next sample's first batch.
   private func guess(_ ranges: (address: RemoteAddress, count: Int)...) {
-    guard nextGuessRanges.count + ranges.count <= ReadLimits.guessedRanges else { return }
+    var bytes = 0
+    for range in ranges { bytes += Swift.max(0, range.count) }
+    // Bounded in ranges and in bytes: garbage read from the target (thousands of threads each
+    // claiming a 1 MiB data stack) must not grow the next sample's read without limit.
+    guard nextGuessRanges.count + ranges.count <= ReadLimits.guessedRanges,
+      nextGuessBytes + bytes <= ReadLimits.guessedBytes
+    else { return }
+    nextGuessBytes += bytes
     nextGuessRanges.append(contentsOf: ranges)
   }
 
