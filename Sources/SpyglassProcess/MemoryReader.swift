@@ -31,13 +31,9 @@ public protocol MemoryReader {
   /// Fills `buffer` with the bytes at `address` or throws; never returns a short read.
   func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault)
 
-  /// Reads many ranges at once (one syscall where the reader can); each result is nil when its
-  /// range could not be read. The default reads them one by one.
-  func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?]
-
-  /// Reads many ranges, one after another, into `buffer` (resized to their total; no allocation
-  /// once it has the capacity), and sets `readable[i]` for each range that could be read. For the
-  /// reads a walker repeats every sample.
+  /// Reads many ranges at once (one syscall where the reader can), one after another, into
+  /// `buffer` (resized to their total; no allocation once it has the capacity), and sets
+  /// `readable[i]` for each range that could be read. The default reads them one by one.
   func readMany(_ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool])
 }
 
@@ -58,8 +54,18 @@ public func resize<Element>(_ array: inout [Element], to count: Int, filling val
 public let maximumReadSize = 16 << 20
 
 extension MemoryReader {
+  /// Reads many ranges at once (as `readMany(_:into:readable:)`); each result is nil when its
+  /// range could not be read.
   public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
-    ranges.map { range in (try? readBytes(at: range.address, count: range.count)).map { ByteView($0) } }
+    var buffer: [UInt8] = []
+    var readable: [Bool] = []
+    readMany(ranges, into: &buffer, readable: &readable)
+    var offset = 0
+    return ranges.indices.map { index in
+      let count = Swift.max(0, Swift.min(ranges[index].count, maximumReadSize))
+      defer { offset += count }
+      return readable[index] ? ByteView(buffer, base: offset, count: count) : nil
+    }
   }
 
   public func readMany(

@@ -26,91 +26,50 @@ public struct ProcessMemory: MemoryReader, Sendable {
     throw Self.fault(errno: spy_errno(), address: address)
   }
 
-  /// Reads many ranges with as few process_vm_readv calls as possible: one for all of them when
-  /// every range is readable. The kernel stops at the first range that faults, so the rest are
-  /// retried after it (bounded by the number of ranges).
-  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
-    var results = [ByteView?](repeating: nil, count: ranges.count)
-    let counts = ranges.map { Swift.max(0, Swift.min($0.count, maximumReadSize)) }
-    var start = 0
-    while start < ranges.count {
-      let end = Swift.min(ranges.count, start + 1024)  // IOV_MAX
-      let total = counts[start..<end].reduce(0, +)
-      var block = [UInt8](repeating: 0, count: total)
-      let n: Int = block.withUnsafeMutableBytes { buffer in
-        var locals: [iovec] = []
-        var remotes: [iovec] = []
-        locals.reserveCapacity(end - start)
-        remotes.reserveCapacity(end - start)
-        var offset = 0
-        for i in start..<end {
-          // SAFETY: offset + counts[i] <= total, so every local iovec lies inside `buffer`.
-          locals.append(iovec(iov_base: buffer.baseAddress.map { $0 + offset }, iov_len: counts[i]))
-          remotes.append(
-            iovec(iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: counts[i]))
-          offset += counts[i]
-        }
-        return spy_process_vm_readv(pid, locals, UInt(locals.count), remotes, UInt(remotes.count))
-      }
-      var readable = Swift.max(0, n)
-      var offset = 0
-      var next = end
-      for i in start..<end {
-        if readable >= counts[i] {
-          results[i] = ByteView(block, base: offset, count: counts[i])
-          readable -= counts[i]
-          offset += counts[i]
-        } else {
-          // The kernel stopped at range i: skip it and retry from the one after.
-          next = i + 1
-          break
-        }
-      }
-      start = next
-    }
-    return results
-  }
-
-  /// The batch read in one process_vm_readv when every range is readable (the iovecs live on the
-  /// stack); ranges after one that faults are read one by one.
+  /// Reads the batch with as few process_vm_readv calls as possible: one for all of it when every
+  /// range is readable (the iovecs live on the stack). The kernel stops at the first range that
+  /// faults, so the rest are read again after it (bounded by the number of ranges).
   public func readMany(
     _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
   ) {
     prepareBatch(ranges, buffer: &buffer, readable: &readable)
-    let rangeCount = Swift.min(ranges.count, 1024)  // IOV_MAX
     let pid = self.pid
-    let read: Int = buffer.withUnsafeMutableBytes { bytes in
-      withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * rangeCount) { iovecs in
-        var offset = 0
-        for i in 0..<rangeCount {
+    buffer.withUnsafeMutableBytes { bytes in
+      var start = 0
+      var startOffset = 0
+      while start < ranges.count {
+        let end = Swift.min(ranges.count, start + 1024)  // IOV_MAX
+        let read: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * (end - start)) { iovecs in
+          var offset = startOffset
+          for i in start..<end {
+            let count = Swift.max(0, Swift.min(ranges[i].count, maximumReadSize))
+            // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
+            iovecs[i - start] = iovec(iov_base: bytes.baseAddress.map { $0 + offset }, iov_len: count)
+            iovecs[end - start + i - start] = iovec(
+              iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: count)
+            offset += count
+          }
+          guard let base = iovecs.baseAddress else { return 0 }
+          let n = end - start
+          return spy_process_vm_readv(pid, base, UInt(n), base + n, UInt(n))
+        }
+        var remaining = Swift.max(0, read)
+        var next = end
+        for i in start..<end {
           let count = Swift.max(0, Swift.min(ranges[i].count, maximumReadSize))
-          // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
-          iovecs[i] = iovec(iov_base: bytes.baseAddress.map { $0 + offset }, iov_len: count)
-          iovecs[rangeCount + i] = iovec(
-            iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[i].address)), iov_len: count)
-          offset += count
+          startOffset += count
+          if remaining >= count {
+            readable[i] = true
+            remaining -= count
+          } else {
+            // The kernel stopped at range i: it is unreadable; go on from the one after.
+            readable[i] = false
+            next = i + 1
+            break
+          }
         }
-        guard let base = iovecs.baseAddress else { return 0 }
-        return spy_process_vm_readv(pid, base, UInt(rangeCount), base + rangeCount, UInt(rangeCount))
+        start = next
       }
-    }
-    var remaining = Swift.max(0, read)
-    var offset = 0
-    for i in 0..<ranges.count {
-      let count = Swift.max(0, Swift.min(ranges[i].count, maximumReadSize))
-      if remaining >= count && i < rangeCount {
-        readable[i] = true
-        remaining -= count
-      } else {
-        remaining = 0
-        readable[i] = buffer.withUnsafeMutableBytes { bytes in
-          // SAFETY: offset + count <= bytes.count as above.
-          (try? self.read(
-            at: ranges[i].address, into: UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + count)])))
-            != nil
-        }
-      }
-      offset += count
     }
   }
 
