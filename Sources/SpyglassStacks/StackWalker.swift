@@ -350,7 +350,7 @@ public final class StackWalker<Memory: MemoryReader> {
       } else {
         // Skipped, but its state is read again next time to follow the list.
         let start = nextGuessRanges.count
-        guess((cursor, threadStateReadSize))
+        guess(cursor, threadStateReadSize)
         if nextGuessRanges.count > start { nextGuessThreads.append((cursor, start, start + 1)) }
       }
       cursor = next
@@ -367,26 +367,24 @@ public final class StackWalker<Memory: MemoryReader> {
   /// in the list last time (`position`), then around it, then everywhere.
   private func guessedThread(_ tstate: RemoteAddress, near position: Int) -> (first: Int, end: Int)? {
     let count = guessThreads.count
-    for candidate in [position, position + 1, position - 1] where candidate >= 0 && candidate < count {
-      if guessThreads[candidate].tstate == tstate {
-        return (guessThreads[candidate].first, guessThreads[candidate].end)
-      }
+    let low = Swift.max(0, position - 1)
+    let high = Swift.min(count, position + 2)
+    for candidate in low..<Swift.max(low, high) where guessThreads[candidate].tstate == tstate {
+      return (guessThreads[candidate].first, guessThreads[candidate].end)
     }
     for entry in guessThreads where entry.tstate == tstate { return (entry.first, entry.end) }
     return nil
   }
 
   /// Notes what a thread's walk read, for the next sample's first batch.
-  private func guess(_ ranges: (address: RemoteAddress, count: Int)...) {
-    var bytes = 0
-    for range in ranges { bytes += Swift.max(0, range.count) }
+  private func guess(_ address: RemoteAddress, _ count: Int) {
     // Bounded in ranges and in bytes: garbage read from the target (thousands of threads each
     // claiming a 1 MiB data stack) must not grow the next sample's read without limit.
-    guard nextGuessRanges.count + ranges.count <= ReadLimits.guessedRanges,
-      nextGuessBytes + bytes <= ReadLimits.guessedBytes
+    guard nextGuessRanges.count < ReadLimits.guessedRanges,
+      nextGuessBytes + Swift.max(0, count) <= ReadLimits.guessedBytes
     else { return }
-    nextGuessBytes += bytes
-    nextGuessRanges.append(contentsOf: ranges)
+    nextGuessBytes += Swift.max(0, count)
+    nextGuessRanges.append((address, count))
   }
 
   /// Walks one thread's frames. Reads are batched: the thread state in one read, on 3.11+ the
@@ -418,7 +416,7 @@ public final class StackWalker<Memory: MemoryReader> {
     }
     prefetch.add(tstate, state)
     let guessStart = nextGuessRanges.count
-    guess((tstate, threadStateReadSize))
+    guess(tstate, threadStateReadSize)
     if layout.tstateDatastackChunk != PythonLayout.absent {
       // The live part of the frame data stack, with the chunk's header (for its size).
       let chunk = state.u64(layout.tstateDatastackChunk)
@@ -434,7 +432,7 @@ public final class StackWalker<Memory: MemoryReader> {
           // Next time, read a little past the top (a deeper stack), but not past the chunk.
           let size = chunkBytes.u64(layout.stackChunkSize)
           let end = Swift.min(top &+ 1024, chunk &+ Swift.min(size, 1 << 20))
-          guess((chunk, Int(Swift.max(end, top) - chunk)))
+          guess(chunk, Int(Swift.max(end, top) - chunk))
         }
       }
     }
@@ -459,7 +457,7 @@ public final class StackWalker<Memory: MemoryReader> {
             first = try memory.readUInt64(at: slot)
           }
           // The current C frame lives on the thread's C stack, outside the thread state.
-          if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateReadSize)) { guess((slot, 8)) }
+          if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateReadSize)) { guess(slot, 8) }
           try walkInterpreterFrames(from: first, into: &frames, prefetch: prefetch, deferValidation: deferValidation)
         }
       case .interpreterFrame:
@@ -471,7 +469,7 @@ public final class StackWalker<Memory: MemoryReader> {
     recentDepth = Swift.max(8, Swift.min(frames.count + 4, ReadLimits.frames))
     if model.frameModel == .frameObject {
       // Frame objects live anywhere on the heap: guess each one where it was.
-      for frame in frames.prefix(ReadLimits.guessedFrameObjects) { guess((frame.frameAddress, frameReadSize)) }
+      for frame in frames.prefix(ReadLimits.guessedFrameObjects) { guess(frame.frameAddress, frameReadSize) }
     }
     if nextGuessRanges.count > guessStart {
       nextGuessThreads.append((tstate, guessStart, nextGuessRanges.count))
@@ -515,7 +513,7 @@ public final class StackWalker<Memory: MemoryReader> {
       let end = (address &+ UInt64(frameReadSize) &+ 4095) & ~4095
       if page != lastGuessedPage, end > page {
         lastGuessedPage = page
-        guess((page, Int(end - page)))
+        guess(page, Int(end - page))
       }
     }
     return ByteView(try memory.readBytes(at: address, count: frameReadSize))
