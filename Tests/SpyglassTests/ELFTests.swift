@@ -189,18 +189,6 @@ private func inode(of path: String) -> UInt64? {
   return UInt64(info.st_ino)
 }
 
-/// A deterministic generator for the robustness tests.
-private struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// A scratch directory removed at the end of a test.
 private final class ScratchDirectory {
   let path: String
@@ -546,7 +534,7 @@ private func exercise(_ file: ELFFile) {
     shstrndx[63] = 0x00
     if case .badIndex? = expectThrows("shstrndx", shstrndx) {} else { Issue.record("shstrndx") }
 
-    var random = SplitMix64(state: 0x5EED)
+    var random = FuzzRandom(seed: 0x5EED)
     for i in 0..<20 {
       let count = Int(random.next() % 8192)
       let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
@@ -568,7 +556,7 @@ private func exercise(_ file: ELFFile) {
     let tables = pristine.sections.filter {
       $0.type == .symtab || $0.type == .dynsym || $0.type == .strtab
     }
-    var random = SplitMix64(state: 42)
+    var random = FuzzRandom(seed: 42)
     var parsed = 0
     for i in 0..<300 {
       var bytes = original
