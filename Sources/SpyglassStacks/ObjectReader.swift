@@ -27,6 +27,10 @@ public enum ReadLimits {
   public static let guessedBytes = 4 << 20
   /// Most frame objects (≤3.10) guessed per thread.
   public static let guessedFrameObjects = 512
+  /// Bytes past a data stack's top (3.11+) guessed for the next sample: a frame or two deeper.
+  /// Deeper stacks are read when met; every byte guessed is a cache line the target's CPU owns,
+  /// copied across.
+  public static let dataStackSlack: UInt64 = 512
 }
 
 /// Reads Python objects of one interpreter version.

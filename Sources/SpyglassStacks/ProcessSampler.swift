@@ -44,7 +44,6 @@ public final class ProcessSampler {
   private var statFiles: [Int32: OpenStatFile] = [:]
   private lazy var taskList = TaskList(pid: target.pid)
   private var tasks: [Int32] = []
-  private var pthreadOffset: Int?
   private var pthreadOffsetSearched = false
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
@@ -98,21 +97,25 @@ public final class ProcessSampler {
         if let fresh = try? walker.threadNames() { names = fresh }
       }
     }
-    if target.layout.tstateNativeThreadID == PythonLayout.absent && !pthreadOffsetSearched {
+    let tidFromPthread = target.layout.tstateNativeThreadID == PythonLayout.absent
+    if tidFromPthread && !pthreadOffsetSearched {
       pthreadOffsetSearched = true
-      pthreadOffset = PthreadTIDOffset.discover(
+      walker.pthreadTIDOffset = PthreadTIDOffset.discover(
         memory: target.memory, pthreads: threads.map(\.threadID), tasks: Set(ProcFS.threadIDs(pid)))
     }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
     for (index, thread) in threads.enumerated() {
       var tid = thread.nativeThreadID
-      if tid == nil, let offset = pthreadOffset,
+      if tidFromPthread, tid == nil, let offset = walker.pthreadTIDOffset,
         let value = try? target.memory.readUInt32(at: thread.threadID &+ UInt64(offset)),
-        value > 0, value < UInt32(Int32.max), statFile(Int32(value)) != nil
+        value > 0, value < UInt32(Int32.max)
       {
+        // The walk ran before the offset was known (the first sample).
         tid = Int32(value)
       }
+      // A tid read from struct pthread counts only when the thread exists (a torn read is not one).
+      if tidFromPthread, let value = tid, statFile(value) == nil { tid = nil }
       var active = true
       if !onlyGILHolder, let tid {
         if let pause {

@@ -195,8 +195,15 @@ public final class StackWalker<Memory: MemoryReader> {
   /// The deepest stack of the previous sample: frame arrays are sized once, not grown.
   private var recentDepth = 8
   private let prefetch = Prefetch()
-  /// The last page guessed for a frame read on its own (so that its neighbours are not guessed again).
-  private var lastGuessedPage: RemoteAddress = 0
+  /// Frames met outside the live data-stack range, gathered per page into one range to guess.
+  private var strayFrames: Range<RemoteAddress> = 0..<0
+  /// The thread's live data-stack range guessed for the next sample: frames outside it (older chunks,
+  /// 3.12+'s entry frames on the C stack) get their page guessed.
+  private var guessedChunk: Range<RemoteAddress> = 0..<0
+
+  /// Where glibc's struct pthread holds the kernel tid, for versions whose thread state does not
+  /// (found by `PthreadTIDOffset.discover`); nil when unknown.
+  public var pthreadTIDOffset: Int?
 
   private let threadStateReadSize: Int
   private let frameReadSize: Int
@@ -404,7 +411,8 @@ public final class StackWalker<Memory: MemoryReader> {
     _ tstate: RemoteAddress, state: ByteView, ownsGIL: Bool
   ) throws(ReadFault) -> SampledThread {
     defer { prefetch.removeAll() }
-    lastGuessedPage = 0
+    strayFrames = 0..<0
+    guessedChunk = 0..<0
     guard state.u64(layout.tstateInterp) == interpreter else {
       throw .implausible("thread state of another interpreter")
     }
@@ -417,6 +425,14 @@ public final class StackWalker<Memory: MemoryReader> {
     prefetch.add(tstate, state)
     let guessStart = nextGuessRanges.count
     guess(tstate, threadStateReadSize)
+    if native == nil, let offset = pthreadTIDOffset, threadID != 0 {
+      // Before 3.11 the kernel tid is only in glibc's struct pthread (at the pthread_t): read with
+      // the rest of the thread's guess.
+      let address = threadID &+ UInt64(offset)
+      let value = prefetch.view(at: address, count: 4)?.u32(0) ?? (try? memory.readUInt32(at: address))
+      guess(address, 4)
+      if let value, value > 0, value < UInt32(Int32.max) { native = Int32(value) }
+    }
     if layout.tstateDatastackChunk != PythonLayout.absent {
       // The live part of the frame data stack, with the chunk's header (for its size).
       let chunk = state.u64(layout.tstateDatastackChunk)
@@ -429,10 +445,11 @@ public final class StackWalker<Memory: MemoryReader> {
           prefetch.add(chunk, ByteView(dataStackBuffer))
         }
         if let chunkBytes {
-          // Next time, read a little past the top (a deeper stack), but not past the chunk.
+          // Next time, read a little past the top (a frame or two deeper), but not past the chunk.
           let size = chunkBytes.u64(layout.stackChunkSize)
-          let end = Swift.min(top &+ 1024, chunk &+ Swift.min(size, 1 << 20))
+          let end = Swift.min(top &+ ReadLimits.dataStackSlack, chunk &+ Swift.min(size, 1 << 20))
           guess(chunk, Int(Swift.max(end, top) - chunk))
+          guessedChunk = chunk..<Swift.max(end, top)
         }
       }
     }
@@ -466,6 +483,7 @@ public final class StackWalker<Memory: MemoryReader> {
       }
       if try validatePending() { break }
     }
+    guessStrayFrames()
     recentDepth = Swift.max(8, Swift.min(frames.count + 4, ReadLimits.frames))
     if model.frameModel == .frameObject {
       // Frame objects live anywhere on the heap: guess each one where it was.
@@ -504,19 +522,31 @@ public final class StackWalker<Memory: MemoryReader> {
   }
 
   private func frameView(at address: RemoteAddress, prefetch: Prefetch) throws(ReadFault) -> ByteView {
-    if let view = prefetch.view(at: address, count: frameReadSize) { return view }
-    // Missed (a deep stack spilled into older data-stack chunks): its page is guessed next time
-    // (neighbouring frames share it, so a deep stack costs a few ranges, not one per frame). Frame
-    // objects (≤3.10) are all guessed after the walk anyway.
-    if model.frameModel != .frameObject {
-      let page = address & ~4095
-      let end = (address &+ UInt64(frameReadSize) &+ 4095) & ~4095
-      if page != lastGuessedPage, end > page {
-        lastGuessedPage = page
-        guess(page, Int(end - page))
+    // A frame outside the data-stack range guessed for next time (a deep stack spilled into older
+    // chunks, or an entry frame on the C stack) is guessed too, whether or not this sample's guess
+    // held it (guessing only after a miss would miss every other sample). Neighbouring frames on
+    // one page are gathered into one range, so a deep stack costs a range per page and no bytes
+    // beyond its frames (the target is writing those pages from another CPU: every line copied
+    // costs). Frame objects (≤3.10) are all guessed after the walk anyway.
+    if model.frameModel != .frameObject, !guessedChunk.contains(address) {
+      let end = address &+ UInt64(frameReadSize)
+      if !strayFrames.isEmpty,
+        address >> 12 == strayFrames.lowerBound >> 12 || end >> 12 == strayFrames.upperBound >> 12
+      {
+        strayFrames = Swift.min(address, strayFrames.lowerBound)..<Swift.max(end, strayFrames.upperBound)
+      } else {
+        guessStrayFrames()
+        if end > address { strayFrames = address..<end }
       }
     }
+    if let view = prefetch.view(at: address, count: frameReadSize) { return view }
     return ByteView(try memory.readBytes(at: address, count: frameReadSize))
+  }
+
+  /// Guesses the gathered stray frames' range for the next sample.
+  private func guessStrayFrames() {
+    if !strayFrames.isEmpty { guess(strayFrames.lowerBound, Int(strayFrames.count)) }
+    strayFrames = 0..<0
   }
 
   private func walkFrameObjects(
