@@ -30,11 +30,36 @@ struct ProfileBuilder {
   let showThreads: Bool
   let showProcesses: Bool
   private var frameCache: [FrameKey: FrameID] = [:]
-  /// Each thread's previous stack, as sampled and as interned: a thread whose stack did not change
-  /// (a hot loop) costs one comparison instead of hashing.
-  private var lastStacks: [Profile.ThreadKey: (frames: [SampledFrame], stack: StackID, thread: ThreadIndex)] = [:]
+  /// Each thread's last few distinct stacks, as sampled and as interned: a thread back in a stack
+  /// it was in lately (a hot loop moving between a handful of lines) costs a few comparisons
+  /// instead of hashing every frame and the stack.
+  private var recentStacks: [Profile.ThreadKey: RecentStacks] = [:]
   private var pseudoFrames: [String: FrameID] = [:]
   private var scratch: [FrameID] = []
+
+  struct RecentStacks {
+    static let kept = 8
+    var thread: ThreadIndex
+    var entries: [(frames: [SampledFrame], stack: StackID)] = []
+    var next = 0
+
+    /// The interned stack of `frames` if it is one of the kept ones.
+    func find(_ frames: [SampledFrame]) -> StackID? {
+      for entry in entries where entry.frames.count == frames.count {
+        if zip(entry.frames, frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }) { return entry.stack }
+      }
+      return nil
+    }
+
+    mutating func keep(_ frames: [SampledFrame], as stack: StackID) {
+      if entries.count < Self.kept {
+        entries.append((frames, stack))
+      } else {
+        entries[next] = (frames, stack)
+        next = (next + 1) % Self.kept
+      }
+    }
+  }
 
   struct FrameKey: Hashable {
     var pid: Int32
@@ -62,14 +87,17 @@ struct ProfileBuilder {
     _ thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, processLabels: [String],
     weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) -> Bool {
+    // A thread with no Python frame (starting up, or past its last one at exit) has nothing to
+    // show: it is not a sample (no format could draw it, and the counts must agree across formats).
+    if thread.frames.isEmpty { return false }
     let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
-    let last = lastStacks[key]
-    if let last, last.frames.count == thread.frames.count,
-      zip(last.frames, thread.frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }),
-      profile.threads[Int(last.thread)].name == thread.name || thread.name == nil
+    // Read in place (no copy of the entry is kept: `keep` below must find its arrays unshared).
+    let recentThread = recentStacks[key]?.thread
+    if let recentThread, profile.threads[Int(recentThread)].name == thread.name || thread.name == nil,
+      let stack = recentStacks[key]?.find(thread.frames)
     {
       profile.add(
-        thread: last.thread, stack: last.stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+        thread: recentThread, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
       return false
     }
     scratch.removeAll(keepingCapacity: true)
@@ -102,9 +130,15 @@ struct ProfileBuilder {
     let stack = profile.intern(stack: scratch)
     profile.add(
       thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
-    if lastStacks.count >= 65536 && last == nil { lastStacks.removeAll() }
-    lastStacks[key] = (thread.frames, stack, threadIndex)
-    return last == nil
+    if recentStacks.count >= 65536 && recentThread == nil { recentStacks.removeAll() }
+    if recentThread == threadIndex {
+      recentStacks[key]?.keep(thread.frames, as: stack)
+    } else {
+      var fresh = RecentStacks(thread: threadIndex)
+      fresh.keep(thread.frames, as: stack)
+      recentStacks[key] = fresh
+    }
+    return recentThread == nil
   }
 }
 
