@@ -60,12 +60,16 @@ let package = Package(
       ],
       swiftSettings: samplingPath
     ),
-    // The Swift runtime linked in statically: a profiler should not cost its target's machine the
-    // ~10 MiB of shared Swift libraries it would otherwise map and touch (see BENCHMARKS.md).
+    // A fully static executable (Swift runtime, glibc, libstdc++, zlib): a profiler should not cost
+    // its target's machine the ~10 MiB of shared Swift libraries, nor the ~3 MiB of shared C and
+    // C++ libraries and the relocated data pages of a position-independent executable (max RSS
+    // 15.3 -> 11.7 MiB, BENCHMARKS.md). glibc warns at link time that its user-database lookups
+    // (getpwuid_r, used by FoundationEssentials for home directories) would load the machine's own
+    // NSS modules at run time; Spyglass never looks users up.
     .executableTarget(
       name: "spyglass", dependencies: ["SpyglassCLI"],
       linkerSettings: [
-        .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux])),
+        .unsafeFlags(["-static-executable"], .when(platforms: [.linux])),
         // FoundationEssentials's static archive does not name these two of its own dependencies.
         .linkedLibrary("_FoundationCollections", .when(platforms: [.linux])),
         .linkedLibrary("_FoundationCShims", .when(platforms: [.linux])),
