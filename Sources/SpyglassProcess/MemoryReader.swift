@@ -53,6 +53,10 @@ public func resize<Element>(_ array: inout [Element], to count: Int, filling val
 /// length is garbage.
 public let maximumReadSize = 16 << 20
 
+/// The bytes a range of a batch takes in the batch's buffer: its count, clamped to 0...maximumReadSize.
+@inlinable
+public func batchedByteCount(_ count: Int) -> Int { Swift.max(0, Swift.min(count, maximumReadSize)) }
+
 extension MemoryReader {
   /// Reads many ranges at once (as `readMany(_:into:readable:)`); each result is nil when its
   /// range could not be read.
@@ -62,7 +66,7 @@ extension MemoryReader {
     readMany(ranges, into: &buffer, readable: &readable)
     var offset = 0
     return ranges.indices.map { index in
-      let count = Swift.max(0, Swift.min(ranges[index].count, maximumReadSize))
+      let count = batchedByteCount(ranges[index].count)
       defer { offset += count }
       return readable[index] ? ByteView(buffer, base: offset, count: count) : nil
     }
@@ -75,7 +79,7 @@ extension MemoryReader {
     buffer.withUnsafeMutableBytes { bytes in
       var offset = 0
       for (index, range) in ranges.enumerated() {
-        let count = Swift.max(0, Swift.min(range.count, maximumReadSize))
+        let count = batchedByteCount(range.count)
         // SAFETY: the buffer holds the sum of all counts, so offset + count <= bytes.count.
         let slice = UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
         readable[index] = (try? read(at: range.address, into: slice)) != nil
@@ -90,7 +94,7 @@ extension MemoryReader {
     _ ranges: [(address: RemoteAddress, count: Int)], buffer: inout [UInt8], readable: inout [Bool]
   ) {
     var total = 0
-    for range in ranges { total += Swift.max(0, Swift.min(range.count, maximumReadSize)) }
+    for range in ranges { total += batchedByteCount(range.count) }
     resize(&buffer, to: total, filling: 0)
     resize(&readable, to: ranges.count, filling: false)
   }

@@ -34,7 +34,7 @@ public struct ProcessMemory: MemoryReader, Sendable {
   /// stays within a page the ranges themselves touch; the gaps' bytes land in a scratch area
   /// (process_vm_readv's local and remote iovec lists are independent streams). A gap therefore
   /// never faults unless a range's own page does. When a call comes back short, the ranges it did
-  /// not fully cover are read again range by range, which skips the faulting ones.
+  /// not fully cover are read again without merging, which skips the faulting ones.
   public func readMany(
     _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
   ) {
@@ -50,7 +50,7 @@ public struct ProcessMemory: MemoryReader, Sendable {
         var ordered = 0
         for i in ranges.indices {
           offsets[i] = offset
-          let count = Self.clamped(ranges[i].count)
+          let count = batchedByteCount(ranges[i].count)
           offset += count
           if count == 0 {
             readable[i] = true
@@ -61,149 +61,108 @@ public struct ProcessMemory: MemoryReader, Sendable {
         }
         var sorted = UnsafeMutableBufferPointer(rebasing: order[0..<ordered])
         sorted.sort { ranges[$0].address < ranges[$1].address }
+        let batch = Batch(pid: pid, ranges: ranges, offsets: offsets, bytes: bytes)
         var retry: [Int] = []
-        var first = 0
-        while first < sorted.count {
-          first = Self.readCoalesced(
-            pid: pid, ranges: ranges, sorted: sorted, from: first, offsets: offsets, bytes: bytes,
-            readable: &readable, retry: &retry)
-        }
+        batch.read(UnsafeBufferPointer(sorted), merging: true, readable: &readable, retry: &retry)
         if !retry.isEmpty {
-          Self.readOneByOne(
-            pid: pid, ranges: ranges, indices: retry, offsets: offsets, bytes: bytes, readable: &readable)
+          var none: [Int] = []
+          retry.withUnsafeBufferPointer { batch.read($0, merging: false, readable: &readable, retry: &none) }
         }
       }
     }
   }
 
-  /// The largest gap merged between two ranges.
-  private static let mergedGap = 512
+  /// One batch's ranges and where each lands in the buffer.
+  private struct Batch {
+    let pid: Int32
+    let ranges: [(address: RemoteAddress, count: Int)]
+    let offsets: UnsafeMutableBufferPointer<Int>
+    let bytes: UnsafeMutableRawBufferPointer
 
-  /// Whether a range at `address` joins the remote range ending at `remoteEnd`: it starts at or
-  /// after that end, at most `mergedGap` bytes later, on the same page or the next one, so the gap's
-  /// bytes lie on pages the ranges touch anyway and cannot fault on their own.
-  private static func merges(_ address: RemoteAddress, after remoteEnd: RemoteAddress) -> Bool {
-    address >= remoteEnd && address &- remoteEnd <= UInt64(mergedGap)
-      && (address >> 12) &- ((remoteEnd &- 1) >> 12) <= 1
-  }
+    /// The largest gap merged between two ranges.
+    static let mergedGap = 512
 
-  private static func clamped(_ count: Int) -> Int { Swift.max(0, Swift.min(count, maximumReadSize)) }
+    /// Whether a range at `address` joins the remote range ending at `remoteEnd`: it starts at or
+    /// after that end, at most `mergedGap` bytes later, on the same page or the next one, so the
+    /// gap's bytes lie on pages the ranges touch anyway and cannot fault on their own.
+    static func merges(_ address: RemoteAddress, after remoteEnd: RemoteAddress) -> Bool {
+      address >= remoteEnd && address &- remoteEnd <= UInt64(mergedGap)
+        && (address >> 12) &- ((remoteEnd &- 1) >> 12) <= 1
+    }
 
-  /// One process_vm_readv for the sorted ranges from `first` on (as many as fit IOV_MAX on either
-  /// side). Marks the ones it read; queues the rest of a short call in `retry`. Returns the next
-  /// sorted position to read.
-  private static func readCoalesced(
-    pid: Int32, ranges: [(address: RemoteAddress, count: Int)], sorted: UnsafeMutableBufferPointer<Int>,
-    from first: Int,
-    offsets: UnsafeMutableBufferPointer<Int>, bytes: UnsafeMutableRawBufferPointer, readable: inout [Bool],
-    retry: inout [Int]
-  ) -> Int {
-    let remaining = sorted.count - first
-    let localLimit = Swift.min(1024, 2 * remaining)  // IOV_MAX, for each list
-    let remoteLimit = Swift.min(1024, remaining)
-    var end = first
-    var wanted = 0
-    let read: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: localLimit + remoteLimit) { iovecs in
-      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: mergedGap) { sink in
-        var locals = 0
-        var remotes = 0
-        var total = 0
-        var remoteEnd: RemoteAddress = 0
-        while end < sorted.count {
-          let index = sorted[end]
-          let address = ranges[index].address
-          let count = clamped(ranges[index].count)
-          let merges = remotes > 0 && Self.merges(address, after: remoteEnd)
-          let gap = merges ? Int(address &- remoteEnd) : 0
-          let needed = gap > 0 ? 2 : 1
-          if locals + needed > localLimit || (!merges && remotes + 1 > remoteLimit) { break }
-          if merges {
-            if gap > 0 {
-              // SAFETY: the sink holds mergedGap bytes and gap <= mergedGap; its contents are ignored.
-              iovecs[locals] = iovec(iov_base: sink.baseAddress.map { UnsafeMutableRawPointer($0) }, iov_len: gap)
+    /// Reads the ranges `indices` (in that order; in address order when `merging`), as many per
+    /// process_vm_readv as IOV_MAX allows on either side, and marks the ones read. After a short
+    /// call, merged: the ranges it did not fully cover go to `retry`; not merged: the range it
+    /// stopped at is unreadable and reading goes on after it.
+    func read(
+      _ indices: UnsafeBufferPointer<Int>, merging: Bool, readable: inout [Bool], retry: inout [Int]
+    ) {
+      var first = 0
+      while first < indices.count {
+        let remaining = indices.count - first
+        let localLimit = Swift.min(1024, 2 * remaining)  // IOV_MAX, for each list
+        let remoteLimit = Swift.min(1024, remaining)
+        var end = first
+        let read: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: localLimit + remoteLimit) { iovecs in
+          withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.mergedGap) { sink in
+            var locals = 0
+            var remotes = 0
+            var remoteEnd: RemoteAddress = 0
+            while end < indices.count {
+              let index = indices[end]
+              let address = ranges[index].address
+              let count = batchedByteCount(ranges[index].count)
+              let merged = merging && remotes > 0 && Self.merges(address, after: remoteEnd)
+              let gap = merged ? Int(address &- remoteEnd) : 0
+              if locals + (gap > 0 ? 2 : 1) > localLimit || (!merged && remotes + 1 > remoteLimit) { break }
+              if merged {
+                if gap > 0 {
+                  // SAFETY: the sink holds mergedGap bytes and gap <= mergedGap; its contents are ignored.
+                  iovecs[locals] = iovec(iov_base: sink.baseAddress.map { UnsafeMutableRawPointer($0) }, iov_len: gap)
+                  locals += 1
+                }
+                iovecs[localLimit + remotes - 1].iov_len += gap + count
+              } else {
+                // SAFETY: the remote iovec is only an address range interpreted by the kernel in the target.
+                iovecs[localLimit + remotes] = iovec(
+                  iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: count)
+                remotes += 1
+              }
+              // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
+              iovecs[locals] = iovec(iov_base: bytes.baseAddress.map { $0 + offsets[index] }, iov_len: count)
               locals += 1
-              total += gap
+              remoteEnd = address &+ UInt64(count)
+              end += 1
             }
-            iovecs[localLimit + remotes - 1].iov_len += gap + count
-          } else {
-            // SAFETY: the remote iovec is only an address range interpreted by the kernel in the target.
-            iovecs[localLimit + remotes] = iovec(
-              iov_base: UnsafeMutableRawPointer(bitPattern: UInt(address)), iov_len: count)
-            remotes += 1
+            guard let base = iovecs.baseAddress else { return 0 }
+            return spy_process_vm_readv(pid, base, UInt(locals), base + localLimit, UInt(remotes))
           }
-          // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
-          iovecs[locals] = iovec(iov_base: bytes.baseAddress.map { $0 + offsets[index] }, iov_len: count)
-          locals += 1
-          total += count
+        }
+        var next = end
+        var streamed = 0
+        var remoteEnd: RemoteAddress = 0
+        for position in first..<end {
+          let index = indices[position]
+          let address = ranges[index].address
+          let count = batchedByteCount(ranges[index].count)
+          if merging && position > first && Self.merges(address, after: remoteEnd) {
+            streamed += Int(address &- remoteEnd)
+          }
+          streamed += count
           remoteEnd = address &+ UInt64(count)
-          end += 1
+          if streamed <= read {
+            readable[index] = true
+          } else if merging {
+            retry.append(index)
+          } else {
+            // The kernel stopped at this range: it is unreadable; go on from the one after.
+            readable[index] = false
+            next = position + 1
+            break
+          }
         }
-        wanted = total
-        guard let base = iovecs.baseAddress else { return 0 }
-        return spy_process_vm_readv(pid, base, UInt(locals), base + localLimit, UInt(remotes))
+        first = next
       }
-    }
-    if read == wanted {
-      for position in first..<end { readable[sorted[position]] = true }
-      return end
-    }
-    // Short: keep the ranges read in full before the stop, read the others one by one.
-    var streamed = 0
-    var remoteEnd: RemoteAddress = 0
-    for position in first..<end {
-      let index = sorted[position]
-      let address = ranges[index].address
-      let count = clamped(ranges[index].count)
-      if position > first && merges(address, after: remoteEnd) { streamed += Int(address &- remoteEnd) }
-      streamed += count
-      remoteEnd = address &+ UInt64(count)
-      if streamed <= read {
-        readable[index] = true
-      } else {
-        retry.append(index)
-      }
-    }
-    return end
-  }
-
-  /// The fallback: each range in its own remote iovec, still batched (the kernel stops at the first
-  /// range that faults, so the rest are read again after it).
-  private static func readOneByOne(
-    pid: Int32, ranges: [(address: RemoteAddress, count: Int)], indices: [Int],
-    offsets: UnsafeMutableBufferPointer<Int>,
-    bytes: UnsafeMutableRawBufferPointer, readable: inout [Bool]
-  ) {
-    var start = 0
-    while start < indices.count {
-      let end = Swift.min(indices.count, start + 1024)  // IOV_MAX
-      let read: Int = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2 * (end - start)) { iovecs in
-        for i in start..<end {
-          let index = indices[i]
-          let count = clamped(ranges[index].count)
-          // SAFETY: the buffer holds the sum of all counts, so every local iovec lies inside it.
-          iovecs[i - start] = iovec(iov_base: bytes.baseAddress.map { $0 + offsets[index] }, iov_len: count)
-          iovecs[end - start + i - start] = iovec(
-            iov_base: UnsafeMutableRawPointer(bitPattern: UInt(ranges[index].address)), iov_len: count)
-        }
-        guard let base = iovecs.baseAddress else { return 0 }
-        let n = end - start
-        return spy_process_vm_readv(pid, base, UInt(n), base + n, UInt(n))
-      }
-      var remaining = Swift.max(0, read)
-      var next = end
-      for i in start..<end {
-        let count = clamped(ranges[indices[i]].count)
-        if remaining >= count {
-          readable[indices[i]] = true
-          remaining -= count
-        } else {
-          // The kernel stopped at this range: it is unreadable; go on from the one after.
-          readable[indices[i]] = false
-          next = i + 1
-          break
-        }
-      }
-      start = next
     }
   }
 

@@ -311,7 +311,7 @@ public final class StackWalker<Memory: MemoryReader> {
     var offset = 0
     for range in batchRanges {
       batchOffsets.append(offset)
-      offset += Swift.max(0, Swift.min(range.count, maximumReadSize))
+      offset += batchedByteCount(range.count)
     }
     guard batchReadable[0] else { throw .unmapped(address: headAddress) }
     var cursor = batchView(0).u64(0)
