@@ -91,10 +91,13 @@ struct ProfileBuilder {
     // show: it is not a sample (no format could draw it, and the counts must agree across formats).
     if thread.frames.isEmpty { return false }
     let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
-    // Read in place (no copy of the entry is kept: `keep` below must find its arrays unshared).
-    let recentThread = recentStacks[key]?.thread
-    if let recentThread, profile.threads[Int(recentThread)].name == thread.name || thread.name == nil,
-      let stack = recentStacks[key]?.find(thread.frames)
+    // One hash per sample; the entry is read and updated in place through its index (no copy is
+    // kept, so `keep` below finds its arrays unshared).
+    let slot = recentStacks.index(forKey: key)
+    let recentThread = slot.map { recentStacks.values[$0].thread }
+    if let slot, let recentThread,
+      profile.threads[Int(recentThread)].name == thread.name || thread.name == nil,
+      let stack = recentStacks.values[slot].find(thread.frames)
     {
       profile.add(
         thread: recentThread, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
@@ -130,10 +133,10 @@ struct ProfileBuilder {
     let stack = profile.intern(stack: scratch)
     profile.add(
       thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
-    if recentStacks.count >= 65536 && recentThread == nil { recentStacks.removeAll() }
-    if recentThread == threadIndex {
-      recentStacks[key]?.keep(thread.frames, as: stack)
+    if let slot, recentThread == threadIndex {
+      recentStacks.values[slot].keep(thread.frames, as: stack)
     } else {
+      if recentStacks.count >= 65536 && slot == nil { recentStacks.removeAll() }
       var fresh = RecentStacks(thread: threadIndex)
       fresh.keep(thread.frames, as: stack)
       recentStacks[key] = fresh
