@@ -107,13 +107,8 @@ public final class ProcessSampler {
     result.reserveCapacity(threads.count)
     for (index, thread) in threads.enumerated() {
       var tid = thread.nativeThreadID
-      if tidFromPthread, tid == nil, let offset = walker.pthreadTIDOffset,
-        let value = try? target.memory.readUInt32(at: thread.threadID &+ UInt64(offset)),
-        value > 0, value < UInt32(Int32.max)
-      {
-        // The walk ran before the offset was known (the first sample).
-        tid = Int32(value)
-      }
+      // The walk ran before the offset was known (the first sample), or its read failed.
+      if tidFromPthread, tid == nil { tid = walker.pthreadTID(ofThread: thread.threadID) }
       // A tid read from struct pthread counts only when the thread exists (a torn read is not one).
       if tidFromPthread, let value = tid, statFile(value) == nil { tid = nil }
       var active = true

@@ -198,12 +198,23 @@ public final class StackWalker<Memory: MemoryReader> {
   /// Frames met outside the live data-stack range, gathered per page into one range to guess.
   private var strayFrames: Range<RemoteAddress> = 0..<0
   /// The thread's live data-stack range guessed for the next sample: frames outside it (older chunks,
-  /// 3.12+'s entry frames on the C stack) get their page guessed.
+  /// 3.12+'s entry frames on the C stack) are guessed as well, gathered per page.
   private var guessedChunk: Range<RemoteAddress> = 0..<0
 
   /// Where glibc's struct pthread holds the kernel tid, for versions whose thread state does not
   /// (found by `PthreadTIDOffset.discover`); nil when unknown.
   public var pthreadTIDOffset: Int?
+
+  /// The kernel tid in the struct pthread of Python thread `threadID` (its pthread_t), from the
+  /// current walk's reads when they hold it; nil when unknown or implausible.
+  public func pthreadTID(ofThread threadID: UInt64) -> Int32? {
+    guard let offset = pthreadTIDOffset, threadID != 0 else { return nil }
+    let address = threadID &+ UInt64(offset)
+    guard let value = prefetch.view(at: address, count: 4)?.u32(0) ?? (try? memory.readUInt32(at: address)),
+      value > 0, value < UInt32(Int32.max)
+    else { return nil }
+    return Int32(value)
+  }
 
   private let threadStateReadSize: Int
   private let frameReadSize: Int
@@ -426,12 +437,9 @@ public final class StackWalker<Memory: MemoryReader> {
     let guessStart = nextGuessRanges.count
     guess(tstate, threadStateReadSize)
     if native == nil, let offset = pthreadTIDOffset, threadID != 0 {
-      // Before 3.11 the kernel tid is only in glibc's struct pthread (at the pthread_t): read with
-      // the rest of the thread's guess.
-      let address = threadID &+ UInt64(offset)
-      let value = prefetch.view(at: address, count: 4)?.u32(0) ?? (try? memory.readUInt32(at: address))
-      guess(address, 4)
-      if let value, value > 0, value < UInt32(Int32.max) { native = Int32(value) }
+      // Before 3.11 the kernel tid is only in glibc's struct pthread: read with the thread's guess.
+      native = pthreadTID(ofThread: threadID)
+      guess(threadID &+ UInt64(offset), 4)
     }
     if layout.tstateDatastackChunk != PythonLayout.absent {
       // The live part of the frame data stack, with the chunk's header (for its size).
