@@ -41,19 +41,25 @@ public final class ProcessPause {
     var seen = Set<Int32>()
     var rounds = 0
     var lastError: PauseError?
+    var stopping: [(tid: Int32, signal: Int32)] = []
     while rounds < (threads == nil ? 8 : 1) {
       rounds += 1
       let tids = (rounds == 1 ? threads ?? ProcFS.threadIDs(pid) : ProcFS.threadIDs(pid)).filter { !seen.contains($0) }
       if tids.isEmpty { break }
+      stopping.removeAll(keepingCapacity: true)
       for tid in tids {
         seen.insert(tid)
         do throws(PauseError) {
-          if let signal = try Self.stop(tid) {
-            held.append((tid, signal))
-            if notingIdleThreads && spy_ptrace_stopped_in_blocking_syscall(tid) == 1 { idleThreadIDs.insert(tid) }
-          }
+          if try Self.interrupt(tid) { stopping.append((tid, 0)) }
         } catch {
           lastError = error
+        }
+      }
+      Self.awaitStops(&stopping)
+      for thread in stopping {
+        held.append(thread)
+        if notingIdleThreads && spy_ptrace_stopped_in_blocking_syscall(thread.tid) == 1 {
+          idleThreadIDs.insert(thread.tid)
         }
       }
     }
@@ -76,16 +82,15 @@ public final class ProcessPause {
     held.removeAll()
   }
 
-  /// Seizes and interrupts one thread and waits until it is stopped. Returns the signal to
-  /// re-deliver on detach (0 for none), or nil when the thread exited meanwhile.
-  private static func stop(_ tid: Int32) throws(PauseError) -> Int32? {
+  /// Seizes one thread and asks it to stop. False when the thread exited meanwhile.
+  private static func interrupt(_ tid: Int32) throws(PauseError) -> Bool {
     if spy_ptrace_seize(tid, SPY_PTRACE_O_TRACEEXIT) != 0 {
       let code = spy_errno()
       switch code {
-      case ESRCH: return nil
+      case ESRCH: return false
       case EPERM:
         // EPERM also happens for a thread that is already exiting.
-        if !ProcFS.processExists(tid) { return nil }
+        if !ProcFS.processExists(tid) { return false }
         throw .permissionDenied
       default: throw .system(errno: code)
       }
@@ -93,39 +98,67 @@ public final class ProcessPause {
     if spy_ptrace_interrupt(tid) != 0 {
       let code = spy_errno()
       _ = spy_ptrace_detach(tid, 0)
-      if code == ESRCH { return nil }
+      if code == ESRCH { return false }
       throw .system(errno: code)
     }
-    var pendingSignal: Int32 = 0
-    // Bounded: a thread in uninterruptible sleep stops when it leaves the kernel; we wait for it
-    // (it must be waited for before it can be detached).
-    var iterations = 0
-    while iterations < 1000 {
-      iterations += 1
-      var status: Int32 = 0
-      let r = spy_waitpid_all(tid, &status, 0)
-      if r < 0 {
-        let code = spy_errno()
-        if code == EINTR { continue }
-        return nil  // ECHILD: gone
+    return true
+  }
+
+  /// How long the waits poll before they sleep. A running thread reaches its stop within a few
+  /// microseconds of the interrupt. Sleeping in waitpid instead lets Spyglass's CPU halt, and on a
+  /// virtual machine waking a halted CPU takes 100-300 µs, for which the target stays stopped: it
+  /// lost ~16% of its time at 1 kHz that way on the 2-core VM of BENCHMARKS.md.
+  static let pollingNanoseconds: UInt64 = 50_000
+
+  /// Waits until every interrupted thread is stopped, in any order (all were interrupted before
+  /// the first wait, so their stops overlap). On return `threads` holds the seized threads, each
+  /// with the signal to re-deliver on detach; threads that exited are dropped.
+  private static func awaitStops(_ threads: inout [(tid: Int32, signal: Int32)]) {
+    var stopped = 0  // threads[..<stopped] are stopped; the rest are waited for
+    let pollingUntil = monotonicNanoseconds() + pollingNanoseconds
+    // Bounded: a thread in uninterruptible sleep stops when it leaves the kernel, and must be
+    // waited for before it can be detached; a signal before the interrupt costs one more round.
+    var rounds = 0
+    while stopped < threads.count && rounds < 100_000 {
+      rounds += 1
+      let polling = monotonicNanoseconds() < pollingUntil
+      var index = stopped
+      while index < threads.count {
+        switch waitOnce(&threads[index], sleeping: !polling) {
+        case .pending: index += 1
+        case .stopped:
+          threads.swapAt(stopped, index)
+          stopped += 1
+          index += 1
+        case .gone:
+          threads.remove(at: index)
+        }
       }
-      if spy_wifexited(status) != 0 || spy_wifsignaled(status) != 0 { return nil }
-      guard spy_wifstopped(status) != 0 else { continue }
-      let event = spy_ptrace_event(status)
-      if event == SPY_PTRACE_EVENT_STOP || event == SPY_PTRACE_EVENT_EXIT {
-        return pendingSignal
-      }
-      let signal = spy_wstopsig(status)
-      if event == 0 && signal != SIGTRAP {
-        // A signal arrived for the thread before our interrupt: hold it, re-deliver on detach.
-        // The interrupt is still pending; continue without the signal until the interrupt stop.
-        pendingSignal = signal
-        if spy_ptrace_cont(tid, 0) != 0 { return pendingSignal }
-        _ = spy_ptrace_interrupt(tid)
-        continue
-      }
-      return pendingSignal
     }
-    return pendingSignal
+    // Past the bound the rest stay listed too: a seized thread must be let go whatever its state.
+  }
+
+  private enum WaitOutcome { case pending, stopped, gone }
+
+  /// One waitpid for an interrupted thread. A signal that arrived before the interrupt is held for
+  /// re-delivery on detach and the thread continued until the interrupt stop.
+  private static func waitOnce(_ thread: inout (tid: Int32, signal: Int32), sleeping: Bool) -> WaitOutcome {
+    var status: Int32 = 0
+    let r = spy_waitpid_all(thread.tid, &status, sleeping ? 0 : 1)
+    if r == 0 { return .pending }
+    if r < 0 { return spy_errno() == EINTR ? .pending : .gone }  // ECHILD: gone
+    if spy_wifexited(status) != 0 || spy_wifsignaled(status) != 0 { return .gone }
+    guard spy_wifstopped(status) != 0 else { return .pending }
+    let event = spy_ptrace_event(status)
+    if event == SPY_PTRACE_EVENT_STOP || event == SPY_PTRACE_EVENT_EXIT { return .stopped }
+    let signal = spy_wstopsig(status)
+    if event == 0 && signal != SIGTRAP {
+      // The interrupt is still pending; continue without the signal until the interrupt stop.
+      thread.signal = signal
+      if spy_ptrace_cont(thread.tid, 0) != 0 { return .stopped }
+      _ = spy_ptrace_interrupt(thread.tid)
+      return .pending
+    }
+    return .stopped
   }
 }
