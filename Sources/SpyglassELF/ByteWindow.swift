@@ -10,6 +10,13 @@
 import Glibc
 import SpyglassProcess
 
+/// The 32-bit FNV-1a hash of some bytes: the symbol index's key.
+func fnv1a<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
+  var hash: UInt32 = 2_166_136_261
+  for byte in bytes { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+  return hash
+}
+
 /// A read-only view of part of a mapped file, valid only inside the closure it is passed to.
 struct ByteWindow {
   // SAFETY: constructed only by `MappedFile.withWindow`, from a range checked to lie inside the
@@ -67,6 +74,13 @@ struct ByteWindow {
     // that remain in it.
     guard let nul = memchr(base + offset, 0, buffer.count - offset) else { return nil }
     return UnsafeRawPointer(nul) - (base + offset)
+  }
+
+  /// The 32-bit FNV-1a hash of the NUL-terminated string at `offset` (its bytes, without the NUL),
+  /// or nil when it is out of range or unterminated. No String is made.
+  func cStringHash(at offset: Int) -> UInt32? {
+    guard let length = cStringLength(at: offset) else { return nil }
+    return fnv1a(UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + length)]))
   }
 
   /// The NUL-terminated string at `offset` (decoded as UTF-8, invalid bytes repaired), or nil when
