@@ -18,6 +18,7 @@ struct SamplingSession {
   let wantNames: Bool
   /// Plain copies of the options read every tick (an argument parser property is not a plain load).
   private let onlyGILHolder: Bool
+  private let walksIdleThreads: Bool
   private let followsSubprocesses: Bool
   let rootPID: Int32
   let launched: LaunchedProcess?
@@ -35,6 +36,7 @@ struct SamplingSession {
     self.options = options
     self.wantNames = wantNames
     self.onlyGILHolder = options.gil
+    self.walksIdleThreads = options.idle
     self.followsSubprocesses = options.subprocesses
     self.timer = PoissonTimer(rate: options.rate)
     if let pid = options.pid {
@@ -163,7 +165,8 @@ struct SamplingSession {
     for pid in order {
       guard let process = processes[pid] else { continue }
       do {
-        let threads = try process.sampler.sample(onlyGILHolder: onlyGILHolder, wantNames: wantNames)
+        let threads = try process.sampler.sample(
+          onlyGILHolder: onlyGILHolder, wantNames: wantNames, walkingIdleThreads: walksIdleThreads)
         consume(process, threads)
       } catch {
         if error == .processExited || !ProcFS.processExists(pid) || isZombie(pid) {

@@ -226,6 +226,39 @@ public final class OpenStatFile {
   }
 }
 
+/// Whether one thread is running (state R), asked many times a second.
+///
+/// /proc/PID/task/TID/wchan names the kernel function a sleeping thread waits in and reads "0"
+/// for a runnable one; the kernel makes it in ~2.5 µs here against ~3.8 µs for the 52-field stat
+/// line. A name is taken as "asleep" outright. "0" is also what wchan says when the kernel cannot
+/// tell (no kallsyms, an unwinder failure, no access), so a "0" is confirmed with the stat line:
+/// few threads run at once, and a kernel with a useless wchan loses only the speed-up.
+public final class ThreadRunState {
+  private let wchan: Int32
+  private let stat: OpenStatFile
+  private var byte: UInt8 = 0
+
+  /// Nil when the thread does not exist (or its stat file cannot be opened).
+  public init?(pid: Int32, tid: Int32) {
+    guard let stat = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
+    self.stat = stat
+    self.wchan = open("/proc/\(pid)/task/\(tid)/wchan", O_RDONLY | O_CLOEXEC)
+  }
+
+  deinit { if wchan >= 0 { close(wchan) } }
+
+  /// Nil when the thread is gone.
+  public func isRunning() -> Bool? {
+    if wchan >= 0 {
+      let n = withUnsafeMutablePointer(to: &byte) { pread(wchan, $0, 1, 0) }
+      if n < 0 { return nil }
+      if n == 1 && byte != UInt8(ascii: "0") { return false }
+    }
+    guard let state = stat.readState() else { return nil }
+    return state == UInt8(ascii: "R")
+  }
+}
+
 /// One line of /proc/PID/maps.
 public struct MemoryMap: Sendable, Equatable {
   public var start: RemoteAddress

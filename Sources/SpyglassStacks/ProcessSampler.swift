@@ -41,12 +41,14 @@ public final class ProcessSampler {
   public let blocking: Bool
   public var pid: Int32 { target.pid }
 
-  private var statFiles: [Int32: OpenStatFile] = [:]
+  private var runStates: [Int32: ThreadRunState] = [:]
   private lazy var taskList = TaskList(pid: target.pid)
   private var tasks: [Int32] = []
   private var pthreadOffsetSearched = false
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
+  /// Threads whose OS run state this sample already read as running (non-blocking, idle skipped).
+  private var runningThreadIDs: [Int32] = []
 
   public init(target: PythonTarget, blocking: Bool) {
     self.target = target
@@ -56,14 +58,15 @@ public final class ProcessSampler {
 
   /// Takes one sample of every thread (or only the GIL holder).
   /// With `localsBudget` > 0, every frame's arguments and locals are read too (while the target is
-  /// still paused), their reprs cut to that many characters.
+  /// still paused), their reprs cut to that many characters. Without `walkingIdleThreads`, idle
+  /// threads (see `active`) may come back without frames: a caller that drops them saves the walk.
   ///
   /// Blocking mode lists the process's tasks (to pause them all); the pause tells which of them
   /// were asleep in a system call. Non-blocking mode needs no task list: it walks first and then
   /// reads the OS run state of the threads it found that do not hold the GIL.
-  public func sample(onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0) throws(SampleError)
-    -> [ThreadStack]
-  {
+  public func sample(
+    onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0, walkingIdleThreads: Bool = true
+  ) throws(SampleError) -> [ThreadStack] {
     var pause: ProcessPause?
     if blocking {
       if let taskList { taskList.threadIDs(into: &tasks) } else { tasks = ProcFS.threadIDs(pid) }
@@ -77,8 +80,19 @@ public final class ProcessSampler {
       }
     }
     let threads: [SampledThread]
+    runningThreadIDs.removeAll(keepingCapacity: true)
     do {
-      threads = try walker.sample(onlyGILHolder: onlyGILHolder)
+      if walkingIdleThreads || onlyGILHolder {
+        threads = try walker.sample(onlyGILHolder: onlyGILHolder)
+      } else if let pause {
+        threads = try walker.sample(isIdle: { pause.idleThreadIDs.contains($0) })
+      } else {
+        threads = try walker.sample(isIdle: { tid in
+          guard self.isRunning(tid) ?? true else { return true }
+          self.runningThreadIDs.append(tid)
+          return false
+        })
+      }
     } catch {
       pause?.resume()
       if error == .processGone || !ProcFS.processExists(pid) { throw .processExited }
@@ -110,16 +124,18 @@ public final class ProcessSampler {
       // The walk ran before the offset was known (the first sample), or its read failed.
       if tidFromPthread, tid == nil { tid = walker.pthreadTID(ofThread: thread.threadID) }
       // A tid read from struct pthread counts only when the thread exists (a torn read is not one).
-      if tidFromPthread, let value = tid, statFile(value) == nil { tid = nil }
+      if tidFromPthread, let value = tid, runState(value) == nil { tid = nil }
       var active = true
-      if !onlyGILHolder, let tid {
+      if thread.skippedAsIdle {
+        active = false
+      } else if !onlyGILHolder, let tid {
         if let pause {
           // What the pause saw (a thread too new to have been held counts as running).
           active = !pause.idleThreadIDs.contains(tid)
         } else {
           // Non-blocking: the GIL holder is running Python (CPython releases the GIL around every
           // blocking call), so only the other threads' OS run states are read.
-          active = thread.ownsGIL || (isRunning(tid) ?? true)
+          active = thread.ownsGIL || runningThreadIDs.contains(tid) || (isRunning(tid) ?? true)
         }
       }
       if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }
@@ -129,38 +145,39 @@ public final class ProcessSampler {
           pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
           ownsGIL: thread.ownsGIL, frames: thread.frames, locals: locals.isEmpty ? nil : locals[index]))
     }
-    if statFiles.count > (blocking ? tasks.count : result.count) + 16 {
-      pruneStatFiles(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
+    if runStates.count > (blocking ? tasks.count : result.count) + 16 {
+      pruneRunStates(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
     }
     return result
   }
 
-  /// Closes the stat files of threads that ended: a target that starts and joins threads all the
-  /// time would otherwise pile up open descriptors in Spyglass (up to 8192 of them).
-  private func pruneStatFiles(keeping live: Set<Int32>) {
-    for tid in Array(statFiles.keys) where !live.contains(tid) { statFiles[tid] = nil }
+  /// Closes the run-state files of threads that ended: a target that starts and joins threads all
+  /// the time would otherwise pile up open descriptors in Spyglass (up to 8192 threads' worth).
+  private func pruneRunStates(keeping live: Set<Int32>) {
+    for tid in Array(runStates.keys) where !live.contains(tid) { runStates[tid] = nil }
   }
 
   /// The code object behind a frame.
   public func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
 
-  /// The kept-open stat file of a thread of this process, or nil when the thread does not exist.
-  private func statFile(_ tid: Int32) -> OpenStatFile? {
-    if let file = statFiles[tid] { return file }
-    guard let file = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
-    if statFiles.count > 8192 { statFiles.removeAll() }
-    statFiles[tid] = file
+  /// The kept-open run-state files of a thread of this process, or nil when the thread does not
+  /// exist.
+  private func runState(_ tid: Int32) -> ThreadRunState? {
+    if let file = runStates[tid] { return file }
+    guard let file = ThreadRunState(pid: pid, tid: tid) else { return nil }
+    if runStates.count > 8192 { runStates.removeAll() }
+    runStates[tid] = file
     return file
   }
 
   /// Whether the OS has the thread running (state R), nil when it is gone.
   private func isRunning(_ tid: Int32) -> Bool? {
-    guard let file = statFile(tid) else { return nil }
-    guard let state = file.readState() else {
-      statFiles[tid] = nil
+    guard let file = runState(tid) else { return nil }
+    guard let running = file.isRunning() else {
+      runStates[tid] = nil
       return nil
     }
-    return state == UInt8(ascii: "R")
+    return running
   }
 
   /// py-spy's idle heuristic for a leaf frame: waiting in threading, selectors or a poll loop.

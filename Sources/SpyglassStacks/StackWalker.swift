@@ -59,15 +59,19 @@ public struct SampledThread: Sendable {
   public var ownsGIL: Bool
   /// Innermost first.
   public var frames: [SampledFrame]
+  /// The walk was skipped because the caller's `isIdle` said so: `frames` is empty.
+  public var skippedAsIdle: Bool
 
   public init(
-    threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame]
+    threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame],
+    skippedAsIdle: Bool = false
   ) {
     self.threadState = threadState
     self.threadID = threadID
     self.nativeThreadID = nativeThreadID
     self.ownsGIL = ownsGIL
     self.frames = frames
+    self.skippedAsIdle = skippedAsIdle
   }
 }
 
@@ -194,6 +198,8 @@ public final class StackWalker<Memory: MemoryReader> {
   private var nextGuessBytes = 0
   /// The deepest stack of the previous sample: frame arrays are sized once, not grown.
   private var recentDepth = 8
+  /// `sample(isIdle:)`'s question, for the duration of one sample.
+  private var idleCheck: ((Int32) -> Bool)?
   private let prefetch = Prefetch()
   /// Frames met outside the live data-stack range, gathered per page into one range to guess.
   private var strayFrames: Range<RemoteAddress> = 0..<0
@@ -303,8 +309,16 @@ public final class StackWalker<Memory: MemoryReader> {
   /// Walks every thread. `onlyGILHolder` stops after the holder (and skips the others). The GIL
   /// state and the head of the thread list are read in one batch, and each thread state once (its
   /// `next` link comes from the same read as its frame pointer).
-  public func sample(onlyGILHolder: Bool = false) throws(ReadFault) -> [SampledThread] {
+  ///
+  /// With `isIdle`, a thread that does not hold the GIL and whose OS thread id `isIdle` calls idle
+  /// is not walked (`skippedAsIdle`): a caller that drops idle threads saves their frame reads,
+  /// most of a round with many threads waiting for the GIL.
+  public func sample(onlyGILHolder: Bool = false, isIdle: ((Int32) -> Bool)? = nil) throws(ReadFault)
+    -> [SampledThread]
+  {
     now = monotonicNanoseconds()
+    idleCheck = isIdle
+    defer { idleCheck = nil }
     let headAddress = interpreter &+ UInt64(layout.interpThreadsHead)
     if headRanges.isEmpty {
       headRanges.append((headAddress, 8))
@@ -440,6 +454,14 @@ public final class StackWalker<Memory: MemoryReader> {
       // Before 3.11 the kernel tid is only in glibc's struct pthread: read with the thread's guess.
       native = pthreadTID(ofThread: threadID)
       guess(threadID &+ UInt64(offset), 4)
+    }
+    if !ownsGIL, let native, let idleCheck, idleCheck(native) {
+      if nextGuessRanges.count > guessStart {
+        nextGuessThreads.append((tstate, guessStart, nextGuessRanges.count))
+      }
+      return SampledThread(
+        threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: false, frames: [],
+        skippedAsIdle: true)
     }
     if layout.tstateDatastackChunk != PythonLayout.absent {
       // The live part of the frame data stack, with the chunk's header (for its size).
