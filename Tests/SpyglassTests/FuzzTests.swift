@@ -10,9 +10,9 @@
 // lengths set huge, bytes scribbled or copied from elsewhere, regions cut short or deleted, and (a
 // third of them) extreme values written into the very fields the live walk read — and the
 // same code the sampler uses runs over it: `sample()` (twice, the second re-validating cached code
-// objects), `sample(onlyGILHolder:)`, `threadNames()`, and `locals(of:budget:)` both for the frames
-// that walk found and for the real frames with clean code objects (so the repr renderer meets
-// mutated objects even when the mutated frame chain is unreadable).
+// objects), `sample(onlyGILHolder:)`, `sample(isIdle:)`, `threadNames()`, and `locals(of:budget:)`
+// both for the frames that walk found and for the real frames with clean code objects (so the repr
+// renderer meets mutated objects even when the mutated frame chain is unreadable).
 //
 // Asserted for every input: no crash (a trap kills the test run; a handler first prints which input
 // it was), every call returns within `callLimit` of thread CPU time (a hang is reported by a
@@ -798,6 +798,13 @@ func runFuzz(_ seed: FuzzSeed, inputs: Int, first: Int, baseSeed: UInt64) -> Fuz
     }
     if let holder = timed("sample(onlyGILHolder: true)", { try? walker.sample(onlyGILHolder: true) }) {
       if holder.count > 1 { problems.append("\(holder.count) GIL holders") }
+    }
+    // The walk a recording without --idle makes: every other thread called idle (odd tids).
+    if let threads = timed("sample(isIdle:)", { try? walker.sample(isIdle: { $0 % 2 == 1 }) }) {
+      if threads.count > ReadLimits.threads { problems.append("\(threads.count) threads (isIdle)") }
+      for thread in threads where thread.skippedAsIdle && !thread.frames.isEmpty {
+        problems.append("a thread skipped as idle has frames")
+      }
     }
     if let names = timed("threadNames()", { try? walker.threadNames() }) {
       report.namesSucceeded += 1
