@@ -47,8 +47,6 @@ public final class ProcessSampler {
   private var pthreadOffsetSearched = false
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
-  /// Threads whose OS run state this sample already read as running (non-blocking, idle skipped).
-  private var runningThreadIDs: [Int32] = []
 
   public init(target: PythonTarget, blocking: Bool) {
     self.target = target
@@ -80,18 +78,16 @@ public final class ProcessSampler {
       }
     }
     let threads: [SampledThread]
-    runningThreadIDs.removeAll(keepingCapacity: true)
+    // Non-blocking without idle threads: the walk asks for each non-holder's run state itself, so a
+    // thread it walked with its OS id in hand was running (or its state unreadable).
+    let runStateReadInWalk = pause == nil && !walkingIdleThreads && !onlyGILHolder
     do {
       if walkingIdleThreads || onlyGILHolder {
         threads = try walker.sample(onlyGILHolder: onlyGILHolder)
       } else if let pause {
         threads = try walker.sample(isIdle: { pause.idleThreadIDs.contains($0) })
       } else {
-        threads = try walker.sample(isIdle: { tid in
-          guard self.isRunning(tid) ?? true else { return true }
-          self.runningThreadIDs.append(tid)
-          return false
-        })
+        threads = try walker.sample(isIdle: { !(self.isRunning($0) ?? true) })
       }
     } catch {
       pause?.resume()
@@ -135,7 +131,8 @@ public final class ProcessSampler {
         } else {
           // Non-blocking: the GIL holder is running Python (CPython releases the GIL around every
           // blocking call), so only the other threads' OS run states are read.
-          active = thread.ownsGIL || runningThreadIDs.contains(tid) || (isRunning(tid) ?? true)
+          active =
+            thread.ownsGIL || (runStateReadInWalk && thread.nativeThreadID != nil) || (isRunning(tid) ?? true)
         }
       }
       if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }

@@ -383,7 +383,7 @@ public final class StackWalker<Memory: MemoryReader> {
         // Skipped, but its state is read again next time to follow the list.
         let start = nextGuessRanges.count
         guess(cursor, threadStateReadSize)
-        if nextGuessRanges.count > start { nextGuessThreads.append((cursor, start, start + 1)) }
+        noteGuesses(of: cursor, from: start)
       }
       cursor = next
     }
@@ -406,6 +406,11 @@ public final class StackWalker<Memory: MemoryReader> {
     }
     for entry in guessThreads where entry.tstate == tstate { return (entry.first, entry.end) }
     return nil
+  }
+
+  /// Files the guesses made since `start` under thread state `tstate`, for the next sample.
+  private func noteGuesses(of tstate: RemoteAddress, from start: Int) {
+    if nextGuessRanges.count > start { nextGuessThreads.append((tstate, start, nextGuessRanges.count)) }
   }
 
   /// Notes what a thread's walk read, for the next sample's first batch.
@@ -456,9 +461,7 @@ public final class StackWalker<Memory: MemoryReader> {
       guess(threadID &+ UInt64(offset), 4)
     }
     if !ownsGIL, let native, let idleCheck, idleCheck(native) {
-      if nextGuessRanges.count > guessStart {
-        nextGuessThreads.append((tstate, guessStart, nextGuessRanges.count))
-      }
+      noteGuesses(of: tstate, from: guessStart)
       return SampledThread(
         threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: false, frames: [],
         skippedAsIdle: true)
@@ -519,9 +522,7 @@ public final class StackWalker<Memory: MemoryReader> {
       // Frame objects live anywhere on the heap: guess each one where it was.
       for frame in frames.prefix(ReadLimits.guessedFrameObjects) { guess(frame.frameAddress, frameReadSize) }
     }
-    if nextGuessRanges.count > guessStart {
-      nextGuessThreads.append((tstate, guessStart, nextGuessRanges.count))
-    }
+    noteGuesses(of: tstate, from: guessStart)
     return SampledThread(
       threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
   }
