@@ -231,6 +231,7 @@ struct Recording {
     let dropsIdleThreads = !options.idle && !options.gil
     let weightsByCPU = weighting == .cpu
     var stopReason = ""
+    var targetsExited = false
     var cpu = CPUTimes()
 
     loop: while true {
@@ -272,6 +273,7 @@ struct Recording {
       }
       if outcome == .allExited {
         stopReason = "the process exited"
+        targetsExited = true
         break loop
       }
       if showProgress && monotonicSeconds() - lastProgress > 0.25 {
@@ -287,6 +289,13 @@ struct Recording {
     finish(&builder, cpu: &cpu, session: session, start: start)
     session.endLaunchedProgram()
     printError("spyglass> Stopped sampling because \(stopReason).")
+    if targetsExited && builder.profile.totalSamples == 0 {
+      // Like a program that ended before Spyglass attached (which of the two happens to a program
+      // that exits at once is a race): an error, and no empty profile in place of one.
+      let who = session.launched != nil ? "The program '\(options.command[0])'" : "Process \(session.rootPID)"
+      let hint = options.idle || options.gil ? "" : " (idle threads are left out without --idle)"
+      throw Failure(message: "\(who) exited before any sample was recorded\(hint); nothing was written.")
+    }
     try write(builder.profile)
     summarize(builder.profile, session: session, elapsed: monotonicSeconds() - start)
   }

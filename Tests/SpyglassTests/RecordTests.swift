@@ -814,6 +814,16 @@ struct RecordTests {
     #expect(quickLines.count == 1 && quickLines.first?.hasPrefix("spyglass: ") == true, "\(quick)")
     #expect(quick.stderr.contains("exited"), "\(quick)")
     #expect(!FileManager.default.fileExists(atPath: directory + "/b.svg"))
+
+    // A program that only sleeps and ends: attached, but every sample was of an idle thread.
+    let sleeper = try SpyglassRunner.run(
+      ["record", "-o", directory + "/c.svg", "--", python.path, "-c", "import time; time.sleep(0.5)"],
+      timeout: .seconds(30))
+    expectPlain(sleeper)
+    #expect(sleeper.exitCode == 1, "\(sleeper)")
+    let sleeperLines = sleeper.stderr.split(separator: "\n").filter { !$0.hasPrefix("spyglass> ") }
+    #expect(sleeperLines.count == 1 && sleeperLines.first?.contains("--idle") == true, "\(sleeper)")
+    #expect(!FileManager.default.fileExists(atPath: directory + "/c.svg"))
   }
 
   /// Headless Chromium renders the flame graph into a non-blank picture; the SVG's title is the
