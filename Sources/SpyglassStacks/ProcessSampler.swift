@@ -3,7 +3,8 @@
 // Combines the OS view (which threads run, their kernel ids) with the interpreter view (frames,
 // GIL, names). Whether a thread is idle comes from the pause in blocking mode (was it stopped
 // inside a sleeping system call?) and from its OS run state in non-blocking mode; in blocking mode
-// every thread is held only for the walk itself.
+// every thread is held only for the walk itself, and when idle threads are dropped anyway, a
+// thread the kernel has asleep is not held at all.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,6 +45,9 @@ public final class ProcessSampler {
   private var runStates: [Int32: ThreadRunState] = [:]
   private lazy var taskList = TaskList(pid: target.pid)
   private var tasks: [Int32] = []
+  /// Blocking mode, per sample: the tasks to pause, and those left running because they slept.
+  private var tasksToHold: [Int32] = []
+  private var asleepThreadIDs = Set<Int32>()
   private var pthreadOffsetSearched = false
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
@@ -59,33 +63,53 @@ public final class ProcessSampler {
   /// still paused), their reprs cut to that many characters. Without `walkingIdleThreads`, idle
   /// threads (see `active`) may come back without frames: a caller that drops them saves the walk.
   ///
-  /// Blocking mode lists the process's tasks (to pause them all); the pause tells which of them
-  /// were asleep in a system call. Non-blocking mode needs no task list: it walks first and then
+  /// Blocking mode lists the process's tasks to pause them (without `walkingIdleThreads`, only
+  /// those whose wchan does not say they sleep); the pause tells which of them were asleep in a
+  /// system call. Non-blocking mode needs no task list: it walks first and then
   /// reads the OS run state of the threads it found that do not hold the GIL.
   public func sample(
     onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0, walkingIdleThreads: Bool = true
   ) throws(SampleError) -> [ThreadStack] {
     var pause: ProcessPause?
+    asleepThreadIDs.removeAll(keepingCapacity: true)
     if blocking {
-      if let taskList { taskList.threadIDs(into: &tasks) } else { tasks = ProcFS.threadIDs(pid) }
+      if let taskList { taskList.refresh(&tasks) } else { tasks = ProcFS.threadIDs(pid) }
       if tasks.isEmpty { throw .processExited }
-      do { pause = try ProcessPause(pid: pid, threads: tasks, notingIdleThreads: !onlyGILHolder) } catch {
-        switch error {
-        case .processGone: throw .processExited
-        case .permissionDenied: throw .permissionDenied
-        case .system(let code): throw .pause(errno: code)
+      // Idle threads that would be dropped are not held either: a thread the kernel has asleep
+      // cannot change its stack until it wakes, and it would be dropped as idle, so it is left
+      // alone (with 50 threads waiting for the GIL, most of a round's ptrace calls). Only a
+      // thread whose wchan names a sleeping function counts; the pause judges the rest.
+      tasksToHold.removeAll(keepingCapacity: true)
+      for tid in tasks {
+        if !walkingIdleThreads && !onlyGILHolder, runState(tid)?.isAsleepPerWchan() == true {
+          asleepThreadIDs.insert(tid)
+        } else {
+          tasksToHold.append(tid)
         }
       }
+      if !tasksToHold.isEmpty {
+        do { pause = try ProcessPause(pid: pid, threads: tasksToHold, notingIdleThreads: !onlyGILHolder) } catch {
+          switch error {
+          case .processGone: throw .processExited
+          case .permissionDenied: throw .permissionDenied
+          case .system(let code): throw .pause(errno: code)
+          }
+        }
+      }
+    }
+    // Blocking: asleep per wchan (not held) or per the pause's look at the held thread's registers.
+    let idleInBlockingMode = { (tid: Int32) in
+      self.asleepThreadIDs.contains(tid) || (pause?.idleThreadIDs.contains(tid) ?? false)
     }
     let threads: [SampledThread]
     // Non-blocking without idle threads: the walk asks for each non-holder's run state itself, so a
     // thread it walked with its OS id in hand was running (or its state unreadable).
-    let runStateReadInWalk = pause == nil && !walkingIdleThreads && !onlyGILHolder
+    let runStateReadInWalk = !blocking && !walkingIdleThreads && !onlyGILHolder
     do {
       if walkingIdleThreads || onlyGILHolder {
         threads = try walker.sample(onlyGILHolder: onlyGILHolder)
-      } else if let pause {
-        threads = try walker.sample(isIdle: { pause.idleThreadIDs.contains($0) })
+      } else if blocking {
+        threads = try walker.sample(isIdle: idleInBlockingMode)
       } else {
         threads = try walker.sample(isIdle: { !(self.isRunning($0) ?? true) })
       }
@@ -125,9 +149,9 @@ public final class ProcessSampler {
       if thread.skippedAsIdle {
         active = false
       } else if !onlyGILHolder, let tid {
-        if let pause {
+        if blocking {
           // What the pause saw (a thread too new to have been held counts as running).
-          active = !pause.idleThreadIDs.contains(tid)
+          active = !idleInBlockingMode(tid)
         } else {
           // Non-blocking: the GIL holder is running Python (CPython releases the GIL around every
           // blocking call), so only the other threads' OS run states are read.

@@ -301,6 +301,56 @@ struct TargetSafetyTests {
     #expect(target.isRunning)
   }
 
+  /// Blocking mode without --idle does not stop a thread the kernel has asleep: the six sleepers of
+  /// busy.py switch context not once during a 1 kHz recording (an interrupt would wake each one
+  /// every sample), while the spinners are recorded. The control with --idle, which must hold every
+  /// thread, does wake them: the check can see it.
+  @Test func blockingLeavesSleepingThreadsAlone() throws {
+    let folder = try makeScratchFolder("sleepers")
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let target = try PythonProcess(
+      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
+    try target.waitForCPU()
+    /// Voluntary plus involuntary context switches of every thread.
+    func switches() -> [Int32: Int] {
+      var result: [Int32: Int] = [:]
+      for tid in ProcFS.threadIDs(target.pid) {
+        guard let status = try? String(contentsOfFile: "/proc/\(target.pid)/task/\(tid)/status", encoding: .utf8)
+        else { continue }
+        result[tid] = status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+          .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
+      }
+      return result
+    }
+    // The sleepers are the threads that do not switch at all in half a second (the spinners hand
+    // the GIL over every 5 ms).
+    let first = switches()
+    usleep(500_000)
+    let second = switches()
+    let sleepers = first.keys.filter { second[$0] == first[$0] }.sorted()
+    try #require(sleepers.count == 6, "\(first) then \(second)")
+
+    func record(_ extra: [String]) throws -> (woken: [Int32], raw: String) {
+      let before = switches()
+      let output = folder + "/out\(extra.count).txt"
+      let result = try SpyglassRunner.run(
+        ["record", "-r", "1000", "-d", "1.5", "-f", "raw", "-o", output, "--pid", "\(target.pid)"] + extra,
+        timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(result)")
+      let after = switches()
+      return (sleepers.filter { after[$0] != before[$0] }, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+    let plain = try record([])
+    #expect(plain.woken.isEmpty, "blocking without --idle woke sleepers \(plain.woken)")
+    #expect(plain.raw.contains("spin (busy.py:"), "\(plain.raw.prefix(1000))")
+    #expect(!plain.raw.contains("sleeper (busy.py:"), "\(plain.raw.prefix(1000))")
+    let idle = try record(["--idle"])
+    #expect(idle.woken.count == 6, "--idle held only \(idle.woken) of the sleepers \(sleepers): the check is blind")
+    #expect(idle.raw.contains("sleeper (busy.py:"), "\(idle.raw.prefix(1000))")
+    print("blocking without --idle: 0 of 6 sleepers woken; with --idle: \(idle.woken.count) of 6")
+    #expect(target.isRunning)
+  }
+
   // MARK: never writes
 
   /// Under strace: no process_vm_writev, no ptrace request that writes or stops with a signal, no
