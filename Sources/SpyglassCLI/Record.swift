@@ -150,7 +150,7 @@ public struct Record: ParsableCommand {
   public func run() throws {
     try reportingFailures {
       let path = output ?? defaultOutputName()
-      try checkWritable(path)
+      try OutputPath(path).checkWritable()
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
         lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
@@ -169,18 +169,6 @@ public struct Record: ParsableCommand {
     }
     return "\(base)-\(localTimestamp()).\(format.fileExtension)"
   }
-}
-
-/// Opens `path` for writing (creating it) to find problems before sampling starts.
-func checkWritable(_ path: String) throws {
-  let existed = access(path, F_OK) == 0
-  let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-  if fd < 0 {
-    let reason = String(cString: strerror(errno))
-    throw Failure(message: "Cannot write the output file '\(path)': \(reason).")
-  }
-  close(fd)
-  if !existed { unlink(path) }
 }
 
 /// Local time as 2026-11-22T10:32:48 (with a Z suffix when local time is UTC).

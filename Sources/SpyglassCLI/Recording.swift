@@ -322,7 +322,7 @@ struct Recording {
     } catch {
       throw Failure(message: "Could not render the \(format.rawValue) output: \(error).")
     }
-    try writeFileAtomically(outputPath, bytes)
+    try OutputPath(outputPath).write(bytes)
   }
 
   func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {
@@ -415,35 +415,99 @@ struct CPUTimes {
   }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a failed
-/// write (disk full) never leaves a truncated profile in place of a good one.
-func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
-  let temporary = path + ".spyglass-\(getpid()).tmp"
-  let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-  if fd < 0 { throw Failure(message: "Cannot write the output file '\(path)': \(String(cString: strerror(errno))).") }
-  var offset = 0
-  while offset < bytes.count {
-    let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    if n < 0 {
-      if errno == EINTR { continue }
-      let reason = String(cString: strerror(errno))
+/// How a profile reaches its output path. A regular file (or a new one) is written as a temporary
+/// file beside it and renamed over it, so a failed write (disk full) never leaves a truncated
+/// profile in place of a good one; a symbolic link is followed, so the file it names is replaced
+/// and the link stays. Anything else that exists (/dev/null, a FIFO, /dev/stdout) is written into:
+/// renaming over it would replace the device node or the pipe with a regular file, as root even
+/// /dev/null.
+struct OutputPath {
+  /// As the user gave it (for messages, and written into directly).
+  let path: String
+  private let how: How
+
+  private enum How {
+    case replacing(file: String)
+    case writingInto
+  }
+
+  init(_ path: String) {
+    self.path = path
+    var info = stat()
+    if stat(path, &info) == 0 {
+      if info.st_mode & S_IFMT != S_IFREG {
+        how = .writingInto
+      } else if let resolved = realpath(path, nil) {
+        how = .replacing(file: String(cString: resolved))
+        free(resolved)
+      } else {
+        how = .replacing(file: path)
+      }
+    } else {
+      how = .replacing(file: path)
+    }
+  }
+
+  private static func temporary(beside file: String) -> String { file + ".spyglass-\(getpid()).tmp" }
+
+  private static func failure(_ verb: String, _ path: String, _ code: Int32) -> Failure {
+    Failure(message: "\(verb) the output file '\(path)': \(String(cString: strerror(code))).")
+  }
+
+  /// Finds, before sampling starts, what would make the final write fail: the file's directory
+  /// must take a new file (the temporary one), or the path itself must open for writing.
+  func checkWritable() throws {
+    switch how {
+    case .replacing(let file):
+      let temporary = Self.temporary(beside: file)
+      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw Self.failure("Cannot write", path, errno) }
       close(fd)
       unlink(temporary)
-      throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+    case .writingInto:
+      // Permission only: opening a FIFO and closing it again would end its reader's input.
+      if access(path, W_OK) != 0 { throw Self.failure("Cannot write", path, errno) }
     }
-    offset += n
   }
-  if fsync(fd) != 0 && errno != EINVAL {
-    let reason = String(cString: strerror(errno))
-    close(fd)
-    unlink(temporary)
-    throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+
+  /// Writes `bytes` (see the type's comment for how).
+  func write(_ bytes: [UInt8]) throws {
+    switch how {
+    case .replacing(let file):
+      let temporary = Self.temporary(beside: file)
+      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw Self.failure("Cannot write", path, errno) }
+      if let code = Self.writeAll(fd, bytes) ?? (fsync(fd) != 0 && errno != EINVAL ? errno : nil) {
+        close(fd)
+        unlink(temporary)
+        throw Self.failure("Could not write", path, code)
+      }
+      close(fd)
+      if rename(temporary, file) != 0 {
+        let code = errno
+        unlink(temporary)
+        throw Self.failure("Could not write", path, code)
+      }
+    case .writingInto:
+      let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw Self.failure("Cannot write", path, errno) }
+      defer { close(fd) }
+      if let code = Self.writeAll(fd, bytes) { throw Self.failure("Could not write", path, code) }
+    }
   }
-  close(fd)
-  if rename(temporary, path) != 0 {
-    let reason = String(cString: strerror(errno))
-    unlink(temporary)
-    throw Failure(message: "Could not write the output file '\(path)': \(reason).")
+
+  /// Writes every byte; the errno of a failed write, or nil.
+  private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    var offset = 0
+    while offset < bytes.count {
+      let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        return errno
+      }
+      offset += n
+    }
+    return nil
   }
 }
 

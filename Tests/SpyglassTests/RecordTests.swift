@@ -757,6 +757,54 @@ struct RecordTests {
     #expect(abs(1 - measured - (1 - expected)) <= 0.02)
   }
 
+  /// An output path that is not a plain file is written into, not replaced: `-o /dev/null` leaves
+  /// /dev/null a character device (renaming a temporary file over it, as root, made it a regular
+  /// file), a FIFO stays a FIFO and its reader gets the profile, and a symbolic link stays a link
+  /// while the file it names gets the profile.
+  @Test func outputThatIsNotAPlainFile() throws {
+    let python = try installedPython("3.12.1")
+    let target = try Fixture.start(python, Hot.script)
+    defer { target.stop() }
+    try target.waitForCPU()
+    let directory = try makeTemporaryDirectory("spyglass-outputs")
+    defer { removeDirectory(directory) }
+    func record(_ output: String) throws -> CommandResult {
+      try SpyglassRunner.run(
+        ["record", "-d", "1", "-r", "100", "-f", "raw", "-o", output, "--pid", "\(target.pid)"], timeout: .seconds(30))
+    }
+    func kind(_ path: String) -> mode_t {
+      var info = stat()
+      return lstat(path, &info) == 0 ? info.st_mode & S_IFMT : 0
+    }
+
+    let null = try record("/dev/null")
+    #expect(null.exitCode == 0, "\(null)")
+    #expect(kind("/dev/null") == S_IFCHR, "/dev/null is no longer a character device")
+    let strays = (try? FileManager.default.contentsOfDirectory(atPath: "/dev"))?.filter { $0.contains(".spyglass-") }
+    #expect(strays == [], "\(strays ?? [])")
+
+    let fifo = directory + "/pipe"
+    try #require(mkfifo(fifo, 0o644) == 0)
+    let received = directory + "/received.txt"
+    let reader = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "cat \"$0\" > \"$1\"", fifo, received])
+    let piped = try record(fifo)
+    #expect(piped.exitCode == 0, "\(piped)")
+    #expect(reader.wait(timeout: .seconds(10)) == .exited(0))
+    #expect(kind(fifo) == S_IFIFO)
+    let pipedText = (try? String(contentsOfFile: received, encoding: .utf8)) ?? ""
+    #expect(pipedText.contains(Hot.collapsed), "\(pipedText.prefix(500))")
+
+    let real = directory + "/real.txt"
+    let link = directory + "/link.txt"
+    try "old".write(toFile: real, atomically: false, encoding: .utf8)
+    try #require(symlink(real, link) == 0)
+    let linked = try record(link)
+    #expect(linked.exitCode == 0, "\(linked)")
+    #expect(kind(link) == S_IFLNK, "the symbolic link was replaced")
+    let linkedText = (try? String(contentsOfFile: real, encoding: .utf8)) ?? ""
+    #expect(linkedText.contains(Hot.collapsed), "\(linkedText.prefix(500))")
+  }
+
   /// Errors found before sampling, option checks, programs that cannot be profiled.
   @Test func errorPaths() throws {
     let python = try installedPython("3.12.1")
