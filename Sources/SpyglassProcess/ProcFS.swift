@@ -230,34 +230,38 @@ public final class OpenStatFile {
 
   deinit { close(fd) }
 
-  /// Only the state letter, without parsing the rest of the line (the sampling path).
-  public func readState() -> UInt8? {
+  /// Re-reads the line: its length and where the fields after the command name start (past the
+  /// last ")": the name itself may contain one). Nil when the file cannot be read.
+  private func reread() -> (count: Int, fields: Int)? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 2 else { return nil }
     var i = n - 1
     while i > 0 && buffer[i] != UInt8(ascii: ")") { i -= 1 }
-    guard i > 0, i + 2 < n else { return nil }
-    return buffer[i + 2]
+    guard i > 0 else { return nil }
+    return (n, i + 1)
+  }
+
+  /// Only the state letter, without parsing the rest of the line (the sampling path).
+  public func readState() -> UInt8? {
+    guard let line = reread(), line.fields + 1 < line.count else { return nil }
+    return buffer[line.fields + 1]
   }
 
   /// Field 20, the number of threads, without parsing the rest of the line. Nil when the process
   /// is gone or the line does not parse.
   public func readThreadCount() -> Int? {
-    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-    guard n > 2 else { return nil }
-    var i = n - 1
-    while i > 0 && buffer[i] != UInt8(ascii: ")") { i -= 1 }
-    // After ")" each field follows a space, field 3 the first: field 20 follows the 18th.
+    guard let line = reread() else { return nil }
+    // Each field follows a space, field 3 (the state) the first: field 20 follows the 18th.
+    var i = line.fields
     var spaces = 0
-    i += 1
-    while i < n && spaces < 18 {
+    while i < line.count && spaces < 18 {
       if buffer[i] == UInt8(ascii: " ") { spaces += 1 }
       i += 1
     }
     guard spaces == 18 else { return nil }
     var value = 0
     var digits = 0
-    while i < n, buffer[i] >= 48, buffer[i] <= 57, digits < 9 {
+    while i < line.count, buffer[i] >= 48, buffer[i] <= 57, digits < 9 {
       value = value * 10 + Int(buffer[i] - 48)
       digits += 1
       i += 1
