@@ -213,6 +213,14 @@ func safetyPython() throws -> PythonInterpreter {
   try #require(PythonInterpreter.all().first { $0.label == "3.12.1" } ?? PythonInterpreter.all().last)
 }
 
+/// `SafetyScripts.busy` on the safety interpreter, started in `folder` and burning CPU.
+func startBusyTarget(in folder: String) throws -> PythonProcess {
+  let target = try PythonProcess(
+    try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
+  try target.waitForCPU()
+  return target
+}
+
 @Suite("Target safety", .timeLimit(.minutes(10)))
 struct TargetSafetyTests {
   // MARK: never left stopped
@@ -222,9 +230,7 @@ struct TargetSafetyTests {
   @Test func killNineNeverLeavesTheTargetStopped() throws {
     let folder = try makeScratchFolder("kill9")
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = try PythonProcess(
-      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
-    try target.waitForCPU()
+    let target = try startBusyTarget(in: folder)
     var random = SystemRandomNumberGenerator()
     var killedWhilePaused = 0
     var stoppedRightAfterKill = 0
@@ -269,9 +275,7 @@ struct TargetSafetyTests {
   @Test func nonblockingNeverStopsTheTarget() throws {
     let folder = try makeScratchFolder("nonblocking")
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = try PythonProcess(
-      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
-    try target.waitForCPU()
+    let target = try startBusyTarget(in: folder)
 
     func watch(_ extra: [String], seconds: Double) throws -> (polls: Int, stopped: Int, stderr: String) {
       let spyglass = try BackgroundSpyglass(
@@ -308,9 +312,7 @@ struct TargetSafetyTests {
   @Test func blockingLeavesSleepingThreadsAlone() throws {
     let folder = try makeScratchFolder("sleepers")
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = try PythonProcess(
-      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
-    try target.waitForCPU()
+    let target = try startBusyTarget(in: folder)
     /// Voluntary plus involuntary context switches of every thread.
     func switches() -> [Int32: Int] {
       var result: [Int32: Int] = [:]
@@ -361,9 +363,7 @@ struct TargetSafetyTests {
       findOnPath("strace"), "strace is required for this test (apt-get install strace; ./test.sh installs it)")
     let folder = try makeScratchFolder("nowrite")
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = try PythonProcess(
-      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
-    try target.waitForCPU()
+    let target = try startBusyTarget(in: folder)
     let fields = target.readyLine.split(separator: " ").compactMap {
       $0.split(separator: "=").last.flatMap { UInt64($0) }
     }
@@ -538,9 +538,7 @@ struct TargetSafetyTests {
   @Test func fullDiskKeepsThePreviousProfile() throws {
     let folder = try makeScratchFolder("fulldisk")
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let target = try PythonProcess(
-      try safetyPython(), script: try SafetyScripts.write(SafetyScripts.busy, "busy.py", in: folder))
-    try target.waitForCPU()
+    let target = try startBusyTarget(in: folder)
     let disk = folder + "/disk"
     try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
     let mounted = (try? runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk]))?.exitCode == 0
