@@ -1,7 +1,7 @@
 //===--- ProcFSTests.swift - the kept-open /proc readers of the sampling path -===//
 //
-// The sampling path reads single fields of stat lines without parsing the rest, and keeps the
-// task list between rounds while the thread count says it is current. Checked against this test
+// The sampling path reads a stat line's state without parsing the rest, and keeps the task list
+// between rounds while the thread count (the task directory's link count) says it is current. Checked against this test
 // process, whose threads the checks start and end themselves.
 //
 //===----------------------------------------------------------------------===//
@@ -33,15 +33,16 @@ import Testing
     func end() { for _ in threads { release.signal() } }
   }
 
-  @Test func statFieldsWithoutParsing() throws {
+  @Test func stateAndThreadCountWithoutParsing() throws {
     let stat = try #require(OpenStatFile(path: "/proc/thread-self/stat"))
     #expect(stat.readState() == UInt8(ascii: "R"))
+    let tasks = try #require(TaskList(pid: getpid()))
     let sleepers = SleepingThreads(count: 5)
     defer { sleepers.end() }
     // The test runner's own threads come and go: the two counts must agree at some point.
     var counts: [(read: Int?, listed: Int)] = []
     for _ in 0..<100 {
-      counts.append((stat.readThreadCount(), ProcFS.threadIDs(getpid()).count))
+      counts.append((tasks.threadCount(), ProcFS.threadIDs(getpid()).count))
       if counts.last?.read == counts.last?.listed { break }
     }
     #expect(counts.last?.read == counts.last?.listed, "\(counts)")
