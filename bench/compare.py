@@ -94,6 +94,37 @@ def wakeup_floor(work):
     return result
 
 
+def sample_reads(spyglass, python, work):
+    """The remote ranges of the read a typical Spyglass sample makes of a 10-deep target (strace's
+    record of process_vm_readv; the most common list among the later calls), as ADDRESS:LENGTH."""
+    import re, collections, time
+    target = subprocess.Popen([python, os.path.join(HARNESS, "workloads", "cpu_stack.py")], stdout=subprocess.DEVNULL)
+    time.sleep(1.0)
+    trace = os.path.join(work, "reads-%d.strace" % target.pid)
+    subprocess.run(["strace", "-f", "-e", "trace=process_vm_readv", "-o", trace, spyglass, "record", "-p",
+                    str(target.pid), "-r", "100", "-d", "1", "--nonblocking", "-f", "raw", "-o", os.devnull],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    calls = []
+    with open(trace) as fh:
+        for line in fh:
+            m = re.search(r"process_vm_readv\(\d+, \[.*?\], \d+, \[(.*)\], \d+, 0\) = \d+", line)
+            if m:
+                calls.append(tuple(re.findall(r"\{iov_base=(0x[0-9a-f]+), iov_len=(\d+)\}", m.group(1))))
+    later = calls[len(calls) // 2:]
+    ranges = ["%s:%s" % r for r in collections.Counter(later).most_common(1)[0][0]] if later else []
+    return target, ranges
+
+
+def lower_bound(binary, pid, rate, mode, ranges):
+    """CPU µs per tick of bench/lower_bound.c (median of 3 runs of 3 s)."""
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([binary, str(pid), str(rate), mode] + ranges, stdout=subprocess.PIPE, text=True).stdout
+        if out.split():
+            runs.append(float(out.split()[0]))
+    return med(runs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spyglass", default=os.path.join(ROOT, ".build", "release", "spyglass"))
@@ -123,6 +154,12 @@ def main():
     for rate, micros in floor:
         out.append("| %d | %.1f |" % (rate, micros))
 
+    bound = os.path.join(work, "lower_bound")
+    if not shutil.which("strace") or subprocess.run(
+            ["cc", "-O2", "-o", bound, os.path.join(HERE, "lower_bound.c")]).returncode != 0:
+        bound = None
+        out.append("\n(strace or cc missing: the per-target lower bounds are left out.)")
+
     # 1. CPU per sample, achieved rate, RSS (overhead.py), blocking and non-blocking, per target.
     targets = [("3.12.1", "100,1000,10000")] + [(v, "1000,10000") for v in ("3.8.18", "2.7.18")]
     if args.quick:
@@ -140,6 +177,7 @@ def main():
                    "target CPU% py-spy / Spyglass |")
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         floors = dict(floor)
+        costs = {}
         for key in sorted(overhead["spyglass"]["results"], key=lambda k: (k.rsplit("_", 1)[0], int(k.rsplit("_", 1)[1]))):
             mode, rate = key.rsplit("_", 1)
             p = overhead["py-spy"]["results"].get(key, [])
@@ -147,11 +185,33 @@ def main():
             pu = med([r["us_per_sample"] for r in p])
             su = med([r["us_per_sample"] for r in s])
             above = su - floors[int(rate)] if su is not None and int(rate) in floors else None
+            costs[(mode, int(rate))] = (pu, su)
             out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
                 mode, rate, fmt(pu), fmt(su), ratio(pu, su), fmt(above),
                 fmt(med([r["rate_per_wall"] for r in p]), "%.0f"), fmt(med([r["rate_per_wall"] for r in s]), "%.0f"),
                 fmt(med([r["maxrss_kb"] / 1024.0 for r in p])), fmt(med([r["maxrss_kb"] / 1024.0 for r in s])),
                 fmt(med([r["target_cpu_pct"] for r in p]), "%.0f"), fmt(med([r["target_cpu_pct"] for r in s]), "%.0f")))
+
+        # The least any sampler spends here: sleep, the same read, and in blocking mode the pause.
+        if bound:
+            target, ranges = sample_reads(args.spyglass, python, work)
+            share = 20 if version.startswith("3.12") else 10
+            out.append("\nThe least any sampler can spend per sample on this target here (`bench/lower_bound.c`: "
+                       "a C loop that sleeps to the tick and makes only the one `process_vm_readv` of the "
+                       "%d ranges, %d bytes, a Spyglass sample reads; blocking adds PTRACE_SEIZE, "
+                       "PTRACE_INTERRUPT, polled waitpid and PTRACE_DETACH), against the bar (1/%d of py-spy's "
+                       "figure above):\n" % (len(ranges), sum(int(r.split(":")[1]) for r in ranges), share, share))
+            out.append("| rate Hz | sleep only | non-blocking least | bar | Spyglass | blocking least | bar | Spyglass |")
+            out.append("|---|---|---|---|---|---|---|---|")
+            for rate in [int(r) for r in rates.split(",") if int(r) >= 1000]:
+                least = {m: lower_bound(bound, target.pid, rate, m, ranges) for m in ("sleep", "read", "pause")}
+                nb = costs.get(("nonblocking", rate), (None, None))
+                blk = costs.get(("blocking", rate), (None, None))
+                out.append("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                    rate, fmt(least["sleep"]), fmt(least["read"]), fmt(nb[0] / share if nb[0] else None), fmt(nb[1]),
+                    fmt(least["pause"]), fmt(blk[0] / share if blk[0] else None), fmt(blk[1])))
+            target.kill()
+            target.wait()
 
     # 2. 20 kHz non-blocking for 10 s (Spyglass only: py-spy tops out far below).
     twenty = run("overhead.py", args.spyglass, os.path.join(work, "overhead20k-spyglass.json"),
