@@ -125,7 +125,8 @@ struct ProfileBuilder {
         let code = sampler.code(frame.code)
         let id = profile.intern(
           Frame(
-            name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line)))
+            name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line),
+            firstLine: code.firstLine))
         frameCache[key] = id
         scratch.append(id)
       }

@@ -5,8 +5,9 @@
 //
 // - sample types `samples/count` and `cpu/nanoseconds` (a stack's count and total weight);
 //   period type `cpu/nanoseconds`, period 1e9/rate;
-// - one Function per distinct (name, full file name), one Location per distinct (function, line)
-//   (line 0 when line numbers are off), no mappings;
+// - one Function per distinct (name, full file name, first line), its start_line the code object's
+//   first line; one Location per distinct (function, line) (line 0 when line numbers are off), no
+//   mappings;
 // - one Sample per (thread, stack) with location ids leaf first, a `thread` string label and a
 //   `pid` numeric label;
 // - time_nanos = start of the recording, duration_nanos = its length; comments name the exporter,
@@ -53,6 +54,7 @@ enum PprofWriter {
     struct FunctionKey: Hashable {
       var name: String
       var file: String
+      var firstLine: Int
     }
     struct LocationKey: Hashable {
       var function: UInt64
@@ -63,7 +65,7 @@ enum PprofWriter {
     var locationOfFrame = [UInt64](repeating: 0, count: profile.frames.count)
     for (i, frame) in profile.frames.enumerated() {
       let shown = frame.shown(options)
-      let functionKey = FunctionKey(name: shown.name, file: shown.filename)
+      let functionKey = FunctionKey(name: shown.name, file: shown.filename, firstLine: frame.firstLine)
       let functionID: UInt64
       if let id = functionIDs[functionKey] {
         functionID = id
@@ -75,6 +77,7 @@ enum PprofWriter {
         function.name = strings[shown.name]
         function.systemName = function.name
         function.filename = strings[shown.filename]
+        function.startLine = Int64(frame.firstLine)
         result.function.append(function)
       }
       let locationKey = LocationKey(function: functionID, line: shown.line)

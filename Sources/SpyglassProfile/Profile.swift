@@ -18,14 +18,20 @@ public struct Frame: Hashable, Sendable {
   public var shortFilename: String
   /// Line number; 0 means "no line" (--nolineno, or unknown).
   public var line: Int
+  /// The line the function starts on (its code object's first line); 0 when unknown.
+  public var firstLine: Int
   /// True for synthetic frames (thread/process labels, native frames).
   public var isPseudo: Bool
 
-  public init(name: String, filename: String, shortFilename: String? = nil, line: Int, isPseudo: Bool = false) {
+  public init(
+    name: String, filename: String, shortFilename: String? = nil, line: Int, firstLine: Int = 0,
+    isPseudo: Bool = false
+  ) {
     self.name = name
     self.filename = filename
     self.shortFilename = shortFilename ?? filename
     self.line = line
+    self.firstLine = firstLine
     self.isPseudo = isPseudo
   }
 

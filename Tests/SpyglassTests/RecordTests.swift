@@ -26,11 +26,14 @@ import Testing
 
 // MARK: - The hot fixture and the formats
 
-/// hot.py: `hot_function` loops on line 9, called from `<module>` at line 14.
+/// hot.py: `hot_function` (defined on line 7) loops on line 9, called from `<module>` at line 14;
+/// the module's first statement is on line 3.
 private enum Hot {
   static let script = "hot.py"
   static let moduleLine = 14
   static let functionLine = 9
+  static let functionStartLine = 7
+  static let firstStatementLine = 3
   static var path: String { Fixture.path(script) }
   /// The hot stack as a collapsed (raw/flamegraph) line, root first.
   static let collapsed = "<module> (hot.py:14);hot_function (hot.py:9)"
@@ -51,7 +54,7 @@ private let pprofDecoderPath = URL(fileURLWithPath: Fixture.directory).deletingL
 private let pngStatsPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
   .appendingPathComponent("png_stats.py").path
 
-/// Lists every pprof function as [name, filename], using pprof_decode.py's message classes.
+/// Lists every pprof function as [name, filename, start_line], using pprof_decode.py's message classes.
 private let pprofFunctionsScript = """
   import gzip, json, sys
   sys.path.insert(0, sys.argv[1])
@@ -59,7 +62,7 @@ private let pprofFunctionsScript = """
   profile = pprof_decode.profile_class()()
   profile.ParseFromString(gzip.decompress(open(sys.argv[2], "rb").read()))
   strings = list(profile.string_table)
-  print(json.dumps(sorted([strings[f.name], strings[f.filename]] for f in profile.function)))
+  print(json.dumps(sorted([strings[f.name], strings[f.filename], str(f.start_line)] for f in profile.function)))
   """
 
 // MARK: - Reading what spyglass wrote
@@ -140,7 +143,7 @@ private struct RecordRun: Sendable, CustomStringConvertible {
   let output: [UInt8]?
   /// The external validator (minidom, jsonschema, pprof_decode.py), when the format has one.
   let validation: CommandResult?
-  /// pprof only: the functions as [[name, filename]].
+  /// pprof only: the functions as [[name, filename, start_line]].
   let functions: CommandResult?
   /// The fixture's stdout readiness line (--pid runs) or spyglass's stdout (launched runs).
   let programOutput: String
@@ -350,8 +353,14 @@ private func checkHotPprof(_ run: RecordRun, sourceLocation: SourceLocation = #_
   #expect(hot > 0 && hot * 5 >= samples * 4, "\(run.label): \(stacks)", sourceLocation: sourceLocation)
   let functions = try #require(run.functions, sourceLocation: sourceLocation)
   let list = try decodeJSONBytes(Array(functions.stdout.utf8)) as? [[String]] ?? []
-  #expect(list.contains(["hot_function", Hot.path]), "\(run.label): \(functions)", sourceLocation: sourceLocation)
-  #expect(list.contains(["<module>", Hot.path]), "\(run.label): \(functions)", sourceLocation: sourceLocation)
+  #expect(
+    list.contains(["hot_function", Hot.path, "\(Hot.functionStartLine)"]), "\(run.label): \(functions)",
+    sourceLocation: sourceLocation)
+  // A module's code starts on line 1 from 3.10 on, before that on its first statement.
+  let moduleStart = run.python.version.atLeast(3, 10) ? 1 : Hot.firstStatementLine
+  #expect(
+    list.contains(["<module>", Hot.path, "\(moduleStart)"]), "\(run.label): \(functions)",
+    sourceLocation: sourceLocation)
 }
 
 private func checkHot(_ run: RecordRun, sourceLocation: SourceLocation = #_sourceLocation) throws {
