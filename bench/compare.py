@@ -200,7 +200,7 @@ def main():
                        "a C loop that sleeps to the tick and makes only the one `process_vm_readv` of the "
                        "%d ranges, %d bytes, a Spyglass sample reads; blocking adds PTRACE_SEIZE, "
                        "PTRACE_INTERRUPT, polled waitpid and PTRACE_DETACH), against the bar (1/%d of py-spy's "
-                       "figure above):\n" % (len(ranges), sum(int(r.split(":")[1]) for r in ranges), share, share))
+                       "figure above):\n" % (len(ranges), sum(int(r.split(":")[1]) for r in ranges), share))
             out.append("| rate Hz | sleep only | non-blocking least | bar | Spyglass | blocking least | bar | Spyglass |")
             out.append("|---|---|---|---|---|---|---|---|")
             for rate in [int(r) for r in rates.split(",") if int(r) >= 1000]:
