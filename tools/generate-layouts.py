@@ -206,6 +206,8 @@ LAYOUT = {
         ((3, 11), LAST, Off("PyCodeObject", "co_localsplusnames")),
     ),
     "codeLocalspluskinds": rules(((3, 11), LAST, Off("PyCodeObject", "co_localspluskinds"))),
+    "codeCellvars": rules((ALL, (3, 10), Off("PyCodeObject", "co_cellvars"))),
+    "codeFreevars": rules((ALL, (3, 10), Off("PyCodeObject", "co_freevars"))),
     "codeFilename": rules((ALL, LAST, Off("PyCodeObject", "co_filename"))),
     "codeName": rules((ALL, LAST, Off("PyCodeObject", "co_name"))),
     "codeQualname": rules(((3, 11), LAST, Off("PyCodeObject", "co_qualname"))),

@@ -101,6 +101,10 @@ public struct PythonLayout: Sendable, Equatable, Hashable {
   public var codeVarnames = absent
   /// `co_localspluskinds` (3.11+): a bytes object of kinds.
   public var codeLocalspluskinds = absent
+  /// `co_cellvars` and `co_freevars` (≤3.10): tuples of the names of the cells after the fast
+  /// locals in `f_localsplus` (3.11+ names them in `co_localsplusnames`).
+  public var codeCellvars = absent
+  public var codeFreevars = absent
   public var codeFilename = absent
   public var codeName = absent
   /// `co_qualname` (3.11+).

@@ -23,11 +23,29 @@ public struct LocalVariable: Sendable, Equatable {
 
 extension StackWalker {
   /// The arguments and locals of a sampled frame, with reprs of at most `budget` characters.
+  ///
+  /// Cell and free variables are listed too, with the value their cell holds (py-spy leaves them
+  /// out): a local that a nested function captures, and in the nested function the variable it
+  /// captured. 3.11+ names every slot in `co_localsplusnames`; before, the cells follow the fast
+  /// locals, named by `co_cellvars` then `co_freevars`, and an argument that is captured moves
+  /// into its cell (its own slot is cleared), so it is named an argument there. A cell with
+  /// nothing in it yet is left out like an unbound local.
   public func locals(of frame: SampledFrame, budget: Int) -> [LocalVariable] {
     let code = codes[Int(frame.code)]
-    let count = Swift.min(Swift.max(code.localCount, 0), 512)
-    guard count > 0, code.varnames != 0 else { return [] }
-    guard let names = try? tupleItems(code.varnames, limit: 4096) else { return [] }
+    guard code.varnames != 0, var names = try? tupleItems(code.varnames, limit: Self.maximumSlots) else {
+      return []
+    }
+    let fastLocals = Swift.min(Swift.max(code.localCount, 0), names.count)
+    if code.localsKinds == 0 {
+      // ≤3.10: only the first co_nlocals of co_varnames have slots, then the cells.
+      names.removeLast(names.count - fastLocals)
+      for tuple in [code.cellvars, code.freevars] where tuple != 0 && names.count < Self.maximumSlots {
+        guard let more = try? tupleItems(tuple, limit: Self.maximumSlots - names.count) else { break }
+        names += more
+      }
+    }
+    let count = names.count
+    guard count > 0 else { return [] }
     let base: Int
     switch model.frameModel {
     case .frameObject: base = layout.frameLocalsplus
@@ -37,17 +55,32 @@ extension StackWalker {
     let values = ByteView(slots)
     var renderer = ReprRenderer(objects: objects)
     var result: [LocalVariable] = []
-    for index in 0..<Swift.min(count, names.count) {
-      let value = values.u64(index * 8)
+    func name(_ index: Int) -> String { (try? objects.string(at: names[index], limit: 256)) ?? "?" }
+    let argumentCount = Swift.min(Swift.max(code.argumentCount, 0), fastLocals)
+    let argumentNames = Set((0..<argumentCount).map(name))
+    for index in 0..<count {
+      var value = values.u64(index * 8)
       guard value != 0 else { continue }  // unbound
-      let name = (try? objects.string(at: names[index], limit: 256)) ?? "?"
+      let name = name(index)
+      var isArgument = index < argumentCount
+      if let contents = renderer.cellContents(value) {
+        guard contents != 0 else { continue }  // a cell not yet assigned
+        value = contents
+        if index >= fastLocals && argumentNames.contains(name) {
+          // A captured argument's cell (≤3.10): 2.7 also keeps the value it was called with in
+          // the argument's own slot; the cell holds the current one.
+          isArgument = true
+          result.removeAll { $0.isArgument && $0.name == name }
+        }
+      }
       result.append(
-        LocalVariable(
-          name: name, address: value, isArgument: index < code.argumentCount, repr: renderer.repr(value, budget: budget)
-        ))
+        LocalVariable(name: name, address: value, isArgument: isArgument, repr: renderer.repr(value, budget: budget)))
     }
     return result
   }
+
+  /// The most variables listed for one frame.
+  static var maximumSlots: Int { 512 }
 
   func tupleItems(_ tuple: RemoteAddress, limit: Int) throws(ReadFault) -> [RemoteAddress] {
     try objects.sequenceItems(tuple, isTuple: true, limit: limit)
@@ -90,6 +123,15 @@ struct ReprRenderer<Memory: MemoryReader> {
     guard (try? render(object, budget: budget, depth: 0, into: &out)) != nil else { return nil }
     return out
   }
+
+  /// What `object` holds when it is a cell (0 when the cell is empty), nil for any other object.
+  mutating func cellContents(_ object: RemoteAddress) -> RemoteAddress? {
+    guard let type = try? objects.typeAddress(of: object), typeName(type) == "cell" else { return nil }
+    return (try? objects.memory.readUInt64(at: object &+ Self.cellReference)) ?? 0
+  }
+
+  /// `PyCellObject.ob_ref`, right after the object header in every version.
+  static var cellReference: UInt64 { 16 }
 
   private mutating func typeName(_ type: RemoteAddress) -> String {
     if let name = typeNames[type] { return name }
@@ -153,7 +195,7 @@ struct ReprRenderer<Memory: MemoryReader> {
     } else if (name == "set" || name == "frozenset"), objects.layout.setTable != PythonLayout.absent {
       try renderSet(object, frozen: name == "frozenset", budget: budget, depth: depth, into: &out)
     } else if name == "cell", depth < Self.maximumDepth {
-      let contents = try objects.memory.readUInt64(at: object &+ 16)
+      let contents = try objects.memory.readUInt64(at: object &+ Self.cellReference)
       if contents == 0 {
         emit("<empty cell>")
       } else {

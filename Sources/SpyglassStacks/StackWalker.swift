@@ -29,6 +29,9 @@ public struct CodeInfo: Sendable, Equatable {
   public var localCount: Int
   public var varnames: RemoteAddress
   public var localsKinds: RemoteAddress
+  /// ≤3.10: the names of the cell and free variables, whose cells follow the fast locals (0 on 3.11+).
+  public var cellvars: RemoteAddress = 0
+  public var freevars: RemoteAddress = 0
 
   public static func == (a: CodeInfo, b: CodeInfo) -> Bool {
     a.name == b.name && a.filename == b.filename && a.firstLine == b.firstLine && a.identity == b.identity
@@ -257,7 +260,8 @@ public final class StackWalker<Memory: MemoryReader> {
     codeReadSize =
       [
         layout.codeArgcount, layout.codeKwonlyargcount, layout.codePosonlyargcount, layout.codeNlocals,
-        layout.codeFirstlineno, layout.codeVarnames, layout.codeLocalspluskinds, layout.codeFilename, layout.codeName,
+        layout.codeFirstlineno, layout.codeVarnames, layout.codeLocalspluskinds, layout.codeCellvars,
+        layout.codeFreevars, layout.codeFilename, layout.codeName,
         layout.codeQualname, layout.codeLinetable, layout.codeFirstTraceable,
       ].max()! + 8
   }
@@ -721,11 +725,14 @@ public final class StackWalker<Memory: MemoryReader> {
     func int32(_ offset: Int) -> Int { offset == PythonLayout.absent ? 0 : Int(code.i32(offset)) }
     // As py-spy: positional parameters (co_argcount) are "arguments"; keyword-only ones are listed as locals.
     let argumentCount = int32(layout.codeArgcount)
-    return CodeInfo(
+    func pointer(_ offset: Int) -> RemoteAddress { offset == PythonLayout.absent ? 0 : code.u64(offset) }
+    var info = CodeInfo(
       name: name, shortName: shortName, filename: filename, firstLine: int32(layout.codeFirstlineno), lineTable: table,
       firstTraceable: Swift.max(0, int32(layout.codeFirstTraceable)), identity: (filenamePointer, namePointer),
       argumentCount: argumentCount, localCount: int32(layout.codeNlocals),
-      varnames: layout.codeVarnames == PythonLayout.absent ? 0 : code.u64(layout.codeVarnames),
-      localsKinds: layout.codeLocalspluskinds == PythonLayout.absent ? 0 : code.u64(layout.codeLocalspluskinds))
+      varnames: pointer(layout.codeVarnames), localsKinds: pointer(layout.codeLocalspluskinds))
+    info.cellvars = pointer(layout.codeCellvars)
+    info.freevars = pointer(layout.codeFreevars)
+    return info
   }
 }

@@ -189,4 +189,42 @@ struct LocalsTests {
     #expect(text.stdout.contains(block), "\(python): text dump:\n\(text.stdout)")
     #expect(text.stdout.contains("\n    <module> (local_vars.py:\(LocalVars.moduleLine))\n"), "\(text.stdout)")
   }
+
+  /// Cell and free variables (py-spy leaves them out), with what their cells hold: `outer`'s
+  /// captured local and captured argument, and `inner`'s view of both (closures.py).
+  @Test("closures.py", arguments: PythonInterpreter.all())
+  func closureCells(_ python: PythonInterpreter) throws {
+    let process = try PythonProcess(python, script: Fixture.path("closures.py"), timeout: .seconds(60))
+    try process.waitUntilSleeping()
+    let result = try SpyglassRunner.run(
+      ["dump", "--pid", "\(process.pid)", "--locals", "--json"], timeout: .seconds(20))
+    try #require(result.exitCode == 0, "\(result)")
+    let threads = try DumpJSON.decode(result.stdout)
+    let thread = try #require(threads.first { $0.frames.first?.line == 14 }, "\(threads)")
+    try #require(thread.frames.count == 3, "\(thread)")
+    #expect(thread.frames[0].name.hasSuffix("inner") && thread.frames[1].name == "outer", "\(thread)")
+    #expect(thread.frames[1].line == 17 && thread.frames[2].line == 20, "\(thread)")
+    /// name → (argument, repr); a repr ending in "…" is a prefix.
+    let expected: [[String: (Bool, String)]] = [
+      [
+        "extra": (true, "7"), "own": (false, "\"cell-value!from-arg\""), "captured": (false, "\"cell-value\""),
+        "shared": (false, "\"from-arg\""),
+      ],
+      [
+        "arg": (true, "1"), "shared": (true, "\"from-arg\""), "plain": (false, "42"), "inner": (false, "<function…"),
+        "captured": (false, "\"cell-value\""),
+      ],
+    ]
+    for (frame, want) in zip(thread.frames, expected) {
+      let locals = frame.locals ?? []
+      #expect(locals.map(\.name).sorted() == want.keys.sorted(), "\(python) \(frame.name): \(locals)")
+      for local in locals {
+        guard let (isArgument, repr) = want[local.name] else { continue }
+        #expect(local.arg == isArgument, "\(python) \(frame.name) \(local.name): argument")
+        let got = local.repr ?? "<nil>"
+        let matches = repr.hasSuffix("…") ? got.hasPrefix(String(repr.dropLast())) : got == repr
+        #expect(matches, "\(python) \(frame.name) \(local.name): got \(got), want \(repr)")
+      }
+    }
+  }
 }

@@ -48,6 +48,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 96  // PyCodeObject.co_firstlineno
     layout.codeCode = 32  // PyCodeObject.co_code
     layout.codeVarnames = 56  // PyCodeObject.co_varnames
+    layout.codeCellvars = 72  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 64  // PyCodeObject.co_freevars
     layout.codeFilename = 80  // PyCodeObject.co_filename
     layout.codeName = 88  // PyCodeObject.co_name
     layout.codeLinetable = 104  // PyCodeObject.co_lnotab
@@ -106,6 +108,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 36  // PyCodeObject.co_firstlineno
     layout.codeCode = 40  // PyCodeObject.co_code
     layout.codeVarnames = 64  // PyCodeObject.co_varnames
+    layout.codeCellvars = 80  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 72  // PyCodeObject.co_freevars
     layout.codeFilename = 96  // PyCodeObject.co_filename
     layout.codeName = 104  // PyCodeObject.co_name
     layout.codeLinetable = 112  // PyCodeObject.co_lnotab
@@ -183,6 +187,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 36  // PyCodeObject.co_firstlineno
     layout.codeCode = 40  // PyCodeObject.co_code
     layout.codeVarnames = 64  // PyCodeObject.co_varnames
+    layout.codeCellvars = 80  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 72  // PyCodeObject.co_freevars
     layout.codeFilename = 96  // PyCodeObject.co_filename
     layout.codeName = 104  // PyCodeObject.co_name
     layout.codeLinetable = 112  // PyCodeObject.co_lnotab
@@ -261,6 +267,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 40  // PyCodeObject.co_firstlineno
     layout.codeCode = 48  // PyCodeObject.co_code
     layout.codeVarnames = 72  // PyCodeObject.co_varnames
+    layout.codeCellvars = 88  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 80  // PyCodeObject.co_freevars
     layout.codeFilename = 104  // PyCodeObject.co_filename
     layout.codeName = 112  // PyCodeObject.co_name
     layout.codeLinetable = 120  // PyCodeObject.co_lnotab
@@ -339,6 +347,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 40  // PyCodeObject.co_firstlineno
     layout.codeCode = 48  // PyCodeObject.co_code
     layout.codeVarnames = 72  // PyCodeObject.co_varnames
+    layout.codeCellvars = 88  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 80  // PyCodeObject.co_freevars
     layout.codeFilename = 104  // PyCodeObject.co_filename
     layout.codeName = 112  // PyCodeObject.co_name
     layout.codeLinetable = 120  // PyCodeObject.co_lnotab
@@ -417,6 +427,8 @@ extension PythonLayout {
     layout.codeFirstlineno = 40  // PyCodeObject.co_firstlineno
     layout.codeCode = 48  // PyCodeObject.co_code
     layout.codeVarnames = 72  // PyCodeObject.co_varnames
+    layout.codeCellvars = 88  // PyCodeObject.co_cellvars
+    layout.codeFreevars = 80  // PyCodeObject.co_freevars
     layout.codeFilename = 104  // PyCodeObject.co_filename
     layout.codeName = 112  // PyCodeObject.co_name
     layout.codeLinetable = 120  // PyCodeObject.co_linetable
