@@ -447,7 +447,9 @@ struct DumpTests {
   /// frames (a frame pushed whose first instruction has not run; CPython's sys._current_frames()
   /// hides them), so while `recursive.py` is stopped mid-call py-spy may show one extra leaf
   /// `recurse (recursive.py:1)`. That leaf is dropped from py-spy's side only if everything
-  /// else matches. Both tools print co_qualname on 3.11+.
+  /// else matches. Before 3.11, a frame stopped before its first instruction (f_lasti -1) is on
+  /// its `def` line for CPython (`frame.f_lineno`) and for spyglass, on the first statement's line
+  /// for py-spy: that one leaf line may differ. Both tools print co_qualname on 3.11+.
   @Test(
     "py-spy and spyglass agree on a stopped process",
     arguments: PythonInterpreter.all(), ["longsleep.py", "recursive.py", "oracle.py"])
@@ -482,6 +484,14 @@ struct DumpTests {
         theirs.removeFirst()  // py-spy's incomplete-frame leaf, see above
         print(
           "note: \(python) recursive.py: py-spy showed an incomplete leaf recurse (recursive.py:1); spyglass hid it")
+      }
+      if !python.version.atLeast(3, 11), script == "recursive.py", theirs.count == mine.count,
+        let leaf = theirs.first, leaf.name == "recurse", leaf.line == 2,
+        mine.first == OracleFrame(name: leaf.name, filename: leaf.filename, line: 1),
+        Array(theirs.dropFirst()) == Array(mine.dropFirst())
+      {
+        theirs[0] = mine[0]  // a leaf stopped before its first instruction, see above
+        print("note: \(python) recursive.py: leaf recurse before its first instruction (py-spy line 2, spyglass 1)")
       }
       #expect(mine == theirs, "frames differ:\npy-spy:\n\(other)\nspyglass:\n\(thread)")
       if !python.isPython2 {
