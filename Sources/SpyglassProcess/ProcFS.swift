@@ -114,7 +114,7 @@ public final class TaskList {
   private var listedAt: UInt64 = 0
 
   public init?(pid: Int32) {
-    let fd = open("/proc/\(pid)/task", O_RDONLY | O_CLOEXEC | O_DIRECTORY)
+    let fd = open("/proc/\(pid)/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if fd < 0 { return nil }
     self.fd = fd
   }
@@ -237,21 +237,15 @@ public final class OpenStatFile {
 
   deinit { close(fd) }
 
-  /// Re-reads the line: its length and where the fields after the command name start (past the
-  /// last ")": the name itself may contain one). Nil when the file cannot be read.
-  private func reread() -> (count: Int, fields: Int)? {
+  /// Only the state letter, without parsing the rest of the line (the sampling path): it follows
+  /// the last ")" (the command name itself may contain one) and a space.
+  public func readState() -> UInt8? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 2 else { return nil }
     var i = n - 1
     while i > 0 && buffer[i] != UInt8(ascii: ")") { i -= 1 }
-    guard i > 0 else { return nil }
-    return (n, i + 1)
-  }
-
-  /// Only the state letter, without parsing the rest of the line (the sampling path).
-  public func readState() -> UInt8? {
-    guard let line = reread(), line.fields + 1 < line.count else { return nil }
-    return buffer[line.fields + 1]
+    guard i > 0, i + 2 < n else { return nil }
+    return buffer[i + 2]
   }
 
   public func read() -> ProcStat? {
