@@ -12,13 +12,16 @@ Markdown tables with medians and ratios (py-spy / Spyglass: how many times cheap
 Not part of `swift test`: timings do not belong in unit tests.
 """
 import argparse
+import collections
 import datetime
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -56,48 +59,15 @@ def ratio(a, b):
     return "-" if not a or not b else "%.1f×" % (a / b)
 
 
-FLOOR_C = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
-#include <time.h>
-int main(int argc, char **argv) {
-  long hz = atol(argv[1]), n = hz * 3;
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  for (long i = 0; i < n; i++) {
-    t.tv_nsec += 1000000000L / hz;
-    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, 0);
-  }
-  struct rusage r;
-  getrusage(RUSAGE_SELF, &r);
-  double cpu = r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
-  printf("%.2f\n", cpu * 1e6 / n);
-  return 0;
-}
-"""
-
-
-def wakeup_floor(work):
-    """CPU µs per wake-up of a program that only sleeps until the next tick (median of 3 runs of 3 s)."""
-    source = os.path.join(work, "floor.c")
-    binary = os.path.join(work, "floor")
-    with open(source, "w") as fh:
-        fh.write(FLOOR_C)
-    if subprocess.run(["cc", "-O2", "-o", binary, source]).returncode != 0:
-        return []
-    result = []
-    for rate in (100, 1000, 10000, 20000):
-        runs = [float(subprocess.run([binary, str(rate)], stdout=subprocess.PIPE, text=True).stdout) for _ in range(3)]
-        result.append((rate, statistics.median(runs)))
-    return result
+def wakeup_floor(bound):
+    """CPU µs per wake-up of bench/lower_bound.c doing nothing but sleeping to each tick, with no
+    target (median of 3 runs of 3 s per rate)."""
+    return [(rate, lower_bound(bound, 0, rate, "sleep", [])) for rate in (100, 1000, 10000, 20000)]
 
 
 def sample_reads(spyglass, python, work):
     """The remote ranges of the read a typical Spyglass sample makes of a 10-deep target (strace's
     record of process_vm_readv; the most common list among the later calls), as ADDRESS:LENGTH."""
-    import re, collections, time
     target = subprocess.Popen([python, os.path.join(HARNESS, "workloads", "cpu_stack.py")], stdout=subprocess.DEVNULL)
     time.sleep(1.0)
     trace = os.path.join(work, "reads-%d.strace" % target.pid)
@@ -146,19 +116,21 @@ def main():
     out.append("Command: `python3 bench/compare.py%s` (%s UTC), 2-core VM; every cell is the median of %s runs." % (
         " --quick" if args.quick else "", stamp, reps))
 
+    # bench/lower_bound.c: the least any sampler spends (the wake-up floor, and per target below).
+    bound = os.path.join(work, "lower_bound")
+    if subprocess.run(["cc", "-O2", "-o", bound, os.path.join(HERE, "lower_bound.c")]).returncode != 0:
+        bound = None
+        out.append("\n(cc missing: the wake-up floor and the lower bounds are left out.)")
+    elif not shutil.which("strace"):
+        out.append("\n(strace missing: the per-target lower bounds are left out.)")
+
     # 0. The floor: what one timer wake-up costs a process that does nothing else on this machine.
     out.append("\n## The wake-up floor\n")
-    out.append("| rate Hz | CPU µs per wake-up of a C loop doing only clock_nanosleep |")
+    out.append("| rate Hz | CPU µs per wake-up of a C loop doing only clock_nanosleep (`lower_bound PID HZ sleep`) |")
     out.append("|---|---|")
-    floor = wakeup_floor(work)
+    floor = wakeup_floor(bound) if bound else []
     for rate, micros in floor:
         out.append("| %d | %.1f |" % (rate, micros))
-
-    bound = os.path.join(work, "lower_bound")
-    if not shutil.which("strace") or subprocess.run(
-            ["cc", "-O2", "-o", bound, os.path.join(HERE, "lower_bound.c")]).returncode != 0:
-        bound = None
-        out.append("\n(strace or cc missing: the per-target lower bounds are left out.)")
 
     # 1. CPU per sample, achieved rate, RSS (overhead.py), blocking and non-blocking, per target.
     targets = [("3.12.1", "100,1000,10000")] + [(v, "1000,10000") for v in ("3.8.18", "2.7.18")]
@@ -193,7 +165,7 @@ def main():
                 fmt(med([r["target_cpu_pct"] for r in p]), "%.0f"), fmt(med([r["target_cpu_pct"] for r in s]), "%.0f")))
 
         # The least any sampler spends here: sleep, the same read, and in blocking mode the pause.
-        if bound:
+        if bound and shutil.which("strace"):
             target, ranges = sample_reads(args.spyglass, python, work)
             share = 20 if version.startswith("3.12") else 10
             out.append("\nThe least any sampler can spend per sample on this target here (`bench/lower_bound.c`: "

@@ -5,7 +5,8 @@
 // real process, so the same pages and the same number of ranges), and in blocking mode also the
 // pause of the thread around it (PTRACE_SEIZE, PTRACE_INTERRUPT, waitpid polled until the stop,
 // PTRACE_DETACH). No walking, no symbols, no profile: whatever Spyglass spends above this is its
-// own work. bench/compare.py builds and runs it; by hand:
+// own work. Mode `sleep` (with any PID) is the wake-up floor alone. bench/compare.py builds and
+// runs it; by hand:
 //
 //     cc -O2 -o lower_bound bench/lower_bound.c
 //     ./lower_bound PID HZ sleep|read|pause [ADDRESS:LENGTH ...]
