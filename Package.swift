@@ -81,7 +81,7 @@ let package = Package(
     .target(
       name: "SpyglassCLI",
       dependencies: [
-        "SpyglassProcess", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
+        "SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: samplingPath + functionSections

@@ -44,8 +44,24 @@ DEBUG_SWIFT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/DebugOffsets.swift"
 OUTPUT = os.path.join(PACKAGE, "Sources/SpyglassLayouts/Generated/PythonLayouts.generated.swift")
 GENERATOR_PATH = "tools/generate-layouts.py"
 
-# The minor versions Spyglass supports. Each must be installed under $(pyenv root)/versions.
-VERSIONS = [(2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13)]
+# The minor versions Spyglass supports, and where their headers come from: "pyenv" (installed under
+# $(pyenv root)/versions, headers in include/) or "debian:SUITE" (the -dev packages of Debian SUITE,
+# in the root tools/debian-roots.sh makes: $SPYGLASS_ROOTS/SUITE/usr/include/pythonX.Y).
+# This is the one list of supported versions: the Swift side reads it back from the generated file
+# (PythonTraits.supportedVersions), and the tests check their interpreters cover each one.
+VERSIONS = [
+    ((2, 7), "pyenv"),
+    ((3, 6), "pyenv"),
+    ((3, 7), "pyenv"),
+    ((3, 8), "pyenv"),
+    ((3, 9), "pyenv"),
+    ((3, 10), "pyenv"),
+    ((3, 11), "pyenv"),
+    ((3, 12), "pyenv"),
+    ((3, 13), "pyenv"),
+    ((3, 14), "debian:sid"),
+    ((3, 15), "debian:sid"),
+]
 
 LAST = (3, 99)
 
@@ -343,7 +359,12 @@ CONSTANTS = {
         ((3, 11), LAST, Expr("FRAME_OWNED_BY_GENERATOR", "FRAME_OWNED_BY_GENERATOR"))),
     "frameOwnedByFrameObject": rules(
         ((3, 11), LAST, Expr("FRAME_OWNED_BY_FRAME_OBJECT", "FRAME_OWNED_BY_FRAME_OBJECT"))),
-    "frameOwnedByCStack": rules(((3, 12), LAST, Expr("FRAME_OWNED_BY_CSTACK", "FRAME_OWNED_BY_CSTACK"))),
+    "frameOwnedByCStack": rules(((3, 12), (3, 14), Expr("FRAME_OWNED_BY_CSTACK", "FRAME_OWNED_BY_CSTACK"))),
+    "frameOwnedByInterpreter": rules(
+        ((3, 14), LAST, Expr("FRAME_OWNED_BY_INTERPRETER", "FRAME_OWNED_BY_INTERPRETER"))),
+    # _PyStackRef (3.14+: frames' f_executable and localsplus are tagged words)
+    "stackRefTagBits": rules(((3, 14), LAST, Expr("Py_TAG_BITS", "Py_TAG_BITS"))),
+    "stackRefIntTag": rules(((3, 14), LAST, Expr("Py_INT_TAG", "Py_INT_TAG"))),
     "managedDictOffset": rules(
         ((3, 11), (3, 11), Expr(fake_delta("_PyObject_ManagedDictPointer"), "_PyObject_ManagedDictPointer")),
         ((3, 12), (3, 12), Expr(fake_delta("_PyObject_DictOrValuesPointer"), "_PyObject_DictOrValuesPointer")),
@@ -353,7 +374,14 @@ CONSTANTS = {
         ((3, 11), (3, 11), Expr(fake_delta("_PyObject_ValuesPointer"), "_PyObject_ValuesPointer")),
     ),
     "inlineValuesOffset": rules(
-        ((3, 13), LAST, Expr(fake_delta("_PyObject_InlineValues"), "_PyObject_InlineValues")),
+        ((3, 13), (3, 13), Expr(fake_delta("_PyObject_InlineValues"), "_PyObject_InlineValues")),
+    ),
+    # 3.14 moved inline values from sizeof(PyObject) to the type's tp_basicsize: 1 when
+    # _PyObject_InlineValues of an object whose (fake, static) type has tp_basicsize 48 is 48 past it.
+    "inlineValuesAfterBasicSize": rules(
+        ((3, 14), LAST, Expr("({ static PyTypeObject t; static PyObject o; t.tp_basicsize = 48; "
+                             "o.ob_type = &t; (char *)_PyObject_InlineValues(&o) - (char *)&o == 48; })",
+                             "_PyObject_InlineValues at tp_basicsize")),
     ),
     "tpflagsManagedDict": rules(((3, 11), LAST, Expr("Py_TPFLAGS_MANAGED_DICT", "Py_TPFLAGS_MANAGED_DICT"))),
     "tpflagsInlineValues": rules(((3, 13), LAST, Expr("Py_TPFLAGS_INLINE_VALUES", "Py_TPFLAGS_INLINE_VALUES"))),
@@ -406,6 +434,7 @@ DEBUG_MEMBERS = [
     "interpreter_state.id",
     "interpreter_state.next",
     "interpreter_state.threads_head",
+    "interpreter_state.threads_main",
     "interpreter_state.gc",
     "interpreter_state.imports_modules",
     "interpreter_state.sysdict",
@@ -415,21 +444,33 @@ DEBUG_MEMBERS = [
     "interpreter_state.gil_runtime_state_enabled",
     "interpreter_state.gil_runtime_state_locked",
     "interpreter_state.gil_runtime_state_holder",
+    "interpreter_state.code_object_generation",
+    "interpreter_state.tlbc_generation",
     "thread_state.size",
     "thread_state.prev",
     "thread_state.next",
     "thread_state.interp",
     "thread_state.current_frame",
+    "thread_state.base_frame",
+    "thread_state.last_profiled_frame",
+    "thread_state.last_profiled_frame_seq",
     "thread_state.thread_id",
     "thread_state.native_thread_id",
     "thread_state.datastack_chunk",
     "thread_state.status",
+    "thread_state.holds_gil",
+    "thread_state.gil_requested",
+    "thread_state.current_exception",
+    "thread_state.exc_state",
+    "err_stackitem.exc_value",
     "interpreter_frame.size",
     "interpreter_frame.previous",
     "interpreter_frame.executable",
     "interpreter_frame.instr_ptr",
     "interpreter_frame.localsplus",
     "interpreter_frame.owner",
+    "interpreter_frame.stackpointer",
+    "interpreter_frame.tlbc_index",
     "code_object.size",
     "code_object.filename",
     "code_object.name",
@@ -440,18 +481,27 @@ DEBUG_MEMBERS = [
     "code_object.localsplusnames",
     "code_object.localspluskinds",
     "code_object.co_code_adaptive",
+    "code_object.co_tlbc",
     "pyobject.size",
     "pyobject.ob_type",
     "type_object.size",
     "type_object.tp_name",
     "type_object.tp_repr",
     "type_object.tp_flags",
+    "type_object.tp_basicsize",
+    "type_object.tp_dictoffset",
+    "heap_type_object.size",
+    "heap_type_object.ht_cached_keys",
     "tuple_object.size",
     "tuple_object.ob_item",
     "tuple_object.ob_size",
     "list_object.size",
     "list_object.ob_item",
     "list_object.ob_size",
+    "set_object.size",
+    "set_object.used",
+    "set_object.table",
+    "set_object.mask",
     "dict_object.size",
     "dict_object.ma_keys",
     "dict_object.ma_values",
@@ -467,8 +517,24 @@ DEBUG_MEMBERS = [
     "unicode_object.state",
     "unicode_object.length",
     "unicode_object.asciiobject_size",
+    "unicode_object.compactunicodeobject_size",
     "gc.size",
     "gc.collecting",
+    "gc.frame",
+    "gc.generation_stats_size",
+    "gc.generation_stats",
+    "gen_object.size",
+    "gen_object.gi_name",
+    "gen_object.gi_iframe",
+    "gen_object.gi_frame_state",
+    "llist_node.next",
+    "llist_node.prev",
+    "debugger_support.eval_breaker",
+    "debugger_support.remote_debugger_support",
+    "debugger_support.remote_debugging_enabled",
+    "debugger_support.debugger_pending_call",
+    "debugger_support.debugger_script_path",
+    "debugger_support.debugger_script_path_size",
 ]
 
 
@@ -517,16 +583,22 @@ def public_headers(version):
 
 
 class Install:
-    def __init__(self, version, patch, prefix, include, libpython, root):
+    def __init__(self, version, patch, prefix, include, libpython, root, shown_root="$(pyenv root)",
+                 extra_includes=(), dwarf_note=None):
         self.version, self.patch, self.prefix = version, patch, prefix
         self.include, self.libpython, self.root = include, libpython, root
+        # How the include folder is shown in the generated file, and folders searched after the
+        # host's own system headers (Debian's multiarch pyconfig.h lives under <root>/usr/include).
+        self.shown_root, self.extra_includes = shown_root, list(extra_includes)
+        # Why the DWARF cross-check cannot run for this install, when it cannot.
+        self.dwarf_note = dwarf_note
 
     @property
     def name(self):
         return "%d.%d" % self.version
 
     def shown_include(self):
-        return "$(pyenv root)" + self.include[len(self.root):]
+        return self.shown_root + self.include[len(self.root):]
 
 
 def pyenv_root(explicit):
@@ -541,6 +613,13 @@ def pyenv_root(explicit):
     except (OSError, subprocess.CalledProcessError):
         pass
     return os.path.expanduser("~/.pyenv")
+
+
+def debian_roots(explicit):
+    """The folder tools/debian-roots.sh keeps its roots in."""
+    if explicit:
+        return explicit
+    return os.environ.get("SPYGLASS_ROOTS") or "/var/cache/spyglass/debian-roots"
 
 
 def find_install(root, version):
@@ -563,6 +642,23 @@ def find_install(root, version):
     libs = sorted(glob.glob(os.path.join(prefix, "lib", "libpython%d.%d*.so*" % version)))
     libpython = libs[-1] if libs else None
     return Install(version, patch, prefix, include, libpython, root), None
+
+
+def find_debian_install(roots, suite, version):
+    """The headers of Debian SUITE's pythonX.Y-dev in the root tools/debian-roots.sh made."""
+    root = os.path.join(roots, suite)
+    include = os.path.join(root, "usr/include/python%d.%d" % version)
+    if not os.path.isfile(os.path.join(include, "Python.h")) or not os.path.isdir(os.path.join(include, "internal")):
+        return None, ("%d.%d: %s has no Python.h and internal/ headers (run tools/debian-roots.sh, which installs "
+                      "Debian %s's python%d.%d-dev)" % (version + (include, suite) + version))
+    text = open(os.path.join(include, "patchlevel.h")).read()
+    m = re.search(r'#define PY_VERSION\s+"([^"]+)"', text)
+    if not m:
+        return None, "%s/patchlevel.h has no PY_VERSION" % include
+    lib = os.path.join(root, "usr/lib/x86_64-linux-gnu/libpython%d.%d.so.1.0" % version)
+    return Install(version, m.group(1), root, include, lib if os.path.isfile(lib) else None, root,
+                   shown_root="<debian %s root>" % suite, extra_includes=[os.path.join(root, "usr/include")],
+                   dwarf_note="Debian's libpython is stripped; its DWARF is in the -dbgsym package"), None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -624,7 +720,9 @@ def compile_and_run(install, source, workdir):
     exe = c_path[:-2]
     with open(c_path, "w") as f:
         f.write(source)
-    cmd = ["gcc", "-std=gnu11", "-w", "-I" + install.include, "-o", exe, c_path]
+    cmd = ["gcc", "-std=gnu11", "-w", "-I" + install.include]
+    cmd += ["-idirafter" + extra for extra in install.extra_includes]
+    cmd += ["-o", exe, c_path]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise Failure("gcc failed for %s (%s):\n%s" % (install.patch, " ".join(cmd), proc.stderr[-6000:]))
@@ -650,8 +748,10 @@ def debug_leaves(install):
         if not m:
             continue
         body = re.sub(r"//[^\n]*|/\*.*?\*/", "", m.group(1), flags=re.S)
+        # Attribute macros after a declarator (3.14: `char cookie[8] _Py_NONSTRING;`).
+        body = re.sub(r"\b_Py_NONSTRING\b", "", body)
         leaves, stack, pending = [], [], []
-        for token in re.finditer(r"struct\s+\w+\s*\{|\}\s*(\w+)\s*;|[\w\s\[\]]+?(\w+)\s*(\[\s*\w+\s*\])?\s*;", body):
+        for token in re.finditer(r"struct(?:\s+\w+)?\s*\{|\}\s*(\w+)\s*;|[\w\s\[\]]+?(\w+)\s*(\[\s*\w+\s*\])?\s*;", body):
             text_token = token.group(0)
             if text_token.startswith("struct"):
                 stack.append([])
@@ -743,7 +843,9 @@ def measure(install, field_order, use_dwarf, workdir):
     debug_size = values["D"].get("sizeof")
 
     dwarf_report = "not checked"
-    if use_dwarf:
+    if use_dwarf and install.dwarf_note:
+        dwarf_report = "not checked (%s)" % install.dwarf_note
+    elif use_dwarf:
         # (what, value, gdb expression, must verify)
         checks = [(field, value, rule.gdb(), isinstance(rule, Const))
                   for field, (value, rule) in layout.items() if rule.gdb()]
@@ -875,6 +977,12 @@ def render(measured, field_order):
         out.append("    return layout")
         out.append("  }()")
         out.append("")
+    out.append("  /// The minor versions with a generated table, oldest first: the versions Spyglass supports")
+    out.append("  /// (VERSIONS in the generator, the one list of them).")
+    out.append("  public static let generatedVersions: [(major: Int, minor: Int)] = [")
+    out.append("    " + ", ".join("(%d, %d)" % m.install.version for m in measured) + ",")
+    out.append("  ]")
+    out.append("")
     out.append("  /// The generated table for a minor version, or nil when the version is not supported.")
     out.append("  public static func generated(major: Int, minor: Int) -> PythonLayout? {")
     out.append("    switch (major, minor) {")
@@ -946,6 +1054,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="verify the committed file is current")
     parser.add_argument("--pyenv-root", help="pyenv root (default: $PYENV_ROOT, `pyenv root`, ~/.pyenv)")
+    parser.add_argument("--debian-roots", help="Debian roots (default: $SPYGLASS_ROOTS, "
+                        "/var/cache/spyglass/debian-roots; tools/debian-roots.sh makes them)")
     parser.add_argument("--no-dwarf", action="store_true", help="skip the gdb/DWARF cross-check")
     parser.add_argument("--output", default=OUTPUT, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -962,8 +1072,11 @@ def main():
         use_dwarf = False
 
     installs, missing = [], []
-    for version in VERSIONS:
-        install, problem = find_install(root, version)
+    for version, source in VERSIONS:
+        if source == "pyenv":
+            install, problem = find_install(root, version)
+        else:
+            install, problem = find_debian_install(debian_roots(args.debian_roots), source.split(":", 1)[1], version)
         if install is None:
             missing.append(problem)
         else:
@@ -974,7 +1087,8 @@ def main():
               % len(missing), file=sys.stderr)
         for problem in missing:
             print("  MISSING: " + problem, file=sys.stderr)
-        print("Install them with `pyenv install X.Y.Z` (they ship their headers).", file=sys.stderr)
+        print("Install them with `pyenv install X.Y.Z` (they ship their headers), or tools/debian-roots.sh for the "
+              "Debian ones.", file=sys.stderr)
         print("=" * 78, file=sys.stderr)
         return 1
 

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import Glibc
+import SpyglassLayouts
 import SpyglassProcess
 import SpyglassStacks
 
@@ -44,7 +45,18 @@ struct Failure: Error, CustomStringConvertible {
     case .unsupportedVersion(let pid, let version):
       self.init(
         message:
-          "Process \(pid) runs Python \(version), which Spyglass does not support (supported: 2.7 and 3.6 to 3.13).")
+          "Process \(pid) runs Python \(version), which Spyglass does not support (supported: \(PythonTraits.supportedVersionsDescription))."
+      )
+    case .freeThreaded(let pid, let version):
+      self.init(
+        message:
+          "Process \(pid) runs a free-threaded build of Python \(version) (Py_GIL_DISABLED), which Spyglass does not support yet."
+      )
+    case .unknownDebugOffsets(let pid, let version):
+      self.init(
+        message:
+          "Process \(pid): Spyglass does not know this interpreter's debug offsets (version \(version)), so it cannot read it safely (supported: \(PythonTraits.supportedVersionsDescription))."
+      )
     case .interpreterNotFound(let pid, let version):
       self.init(
         message:

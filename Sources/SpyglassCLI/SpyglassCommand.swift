@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import SpyglassLayouts
 
 public struct SpyglassCommand: ParsableCommand {
   public static let version = "0.1.0"
@@ -15,7 +16,7 @@ public struct SpyglassCommand: ParsableCommand {
     abstract: "Sampling profiler for Python programs",
     discussion: """
       Spyglass reads a running CPython process's memory from outside (no code injected, nothing to \
-      import) and rebuilds every thread's Python stack. Supports CPython 2.7 and 3.6–3.13.
+      import) and rebuilds every thread's Python stack. Supports CPython \(PythonTraits.supportedVersionsDescription).
       """,
     version: "spyglass \(version)",
     subcommands: [Record.self, Top.self, Dump.self, Completions.self]

@@ -22,13 +22,21 @@ public struct HeaderConstants: Sendable, Equatable, Hashable {
   public var frameOwnedByFrameObject: Int?
   /// `FRAME_OWNED_BY_CSTACK` (3.12+).
   public var frameOwnedByCStack: Int?
+  /// `FRAME_OWNED_BY_INTERPRETER` (3.14+).
+  public var frameOwnedByInterpreter: Int?
+  /// `Py_TAG_BITS` and `Py_INT_TAG` (3.14+): the low bits of a `_PyStackRef`, and their value when
+  /// the word is a tagged int rather than an object pointer.
+  public var stackRefTagBits: Int?
+  public var stackRefIntTag: Int?
   /// Where the managed dict pointer is, relative to the object: `_PyObject_ManagedDictPointer`
   /// (3.11), `_PyObject_DictOrValuesPointer` (3.12), `MANAGED_DICT_OFFSET` (3.13+).
   public var managedDictOffset: Int?
   /// `_PyObject_ValuesPointer` relative to the object (3.11).
   public var managedValuesOffset: Int?
-  /// `_PyObject_InlineValues` relative to the object (3.13+).
+  /// `_PyObject_InlineValues` relative to the object (3.13, where it is sizeof(PyObject)).
   public var inlineValuesOffset: Int?
+  /// 1 when `_PyObject_InlineValues` is at the type's `tp_basicsize` (3.14+).
+  public var inlineValuesAfterBasicSize: Int?
   /// `Py_TPFLAGS_*`.
   public var tpflagsManagedDict: Int?
   public var tpflagsInlineValues: Int?
@@ -67,7 +75,9 @@ public struct PythonTraits: Sendable, Equatable {
 
   /// The format of the code object's line table (`PythonLayout.codeLinetable`).
   public enum LineTableKind: Sendable, Equatable {
-    /// 2.7–3.9 `co_lnotab`: (byte offset delta, line delta) pairs; line deltas signed from 3.6.
+    /// 2.7 `co_lnotab`: (byte offset delta, line delta) pairs, line deltas unsigned.
+    case lnotab27
+    /// 3.6–3.9 `co_lnotab`: (byte offset delta, line delta) pairs, line deltas signed.
     case lnotab
     /// 3.10 `co_linetable`: (byte range, line delta) pairs, -128 meaning "no line".
     case linetable310
@@ -123,10 +133,10 @@ public struct PythonTraits: Sendable, Equatable {
     /// minus one, else a dict pointer.
     case taggedDictOrValues(offset: Int)
     /// 3.13+: a dict pointer at `object + dictOffset` (−3 words); when it is null and the type
-    /// also has `Py_TPFLAGS_INLINE_VALUES`, the values live inline at `object + valuesOffset`
-    /// (`tp_basicsize`, which is sizeof(PyObject) for such types) as a `_PyDictValues`, valid
-    /// while its `valid` byte (`PythonLayout.dictValuesValid`) is set.
-    case dictPointerAndInlineValues(dictOffset: Int, valuesOffset: Int)
+    /// also has `Py_TPFLAGS_INLINE_VALUES`, the values live inline at `object + tp_basicsize`
+    /// (which 3.13 requires to be sizeof(PyObject) for such types; 3.14 lifted that) as a
+    /// `_PyDictValues`, valid while its `valid` byte (`PythonLayout.dictValuesValid`) is set.
+    case dictPointerAndInlineValues(dictOffset: Int)
   }
 
   /// `tp_flags` bits.
@@ -157,20 +167,50 @@ public struct PythonTraits: Sendable, Equatable {
     public var asciiShift = 6
   }
 
-  public let major: Int
-  public let minor: Int
+  public private(set) var major: Int
+  public private(set) var minor: Int
   public let frameModel: FrameModel
   public let lineTable: LineTableKind
   public let stringModel: StringModel
   public let gilModel: GILModel
   public let interpreterDiscovery: InterpreterDiscovery
   public let instructionAddressing: InstructionAddressing
+  /// How dict objects store their entries.
+  public enum DictModel: Sendable, Equatable {
+    /// 2.7: one open-addressing table of (hash, key, value) entries (`dict27Mask`, `dict27Table`).
+    case table27
+    /// 3.6+: a keys object (indices, then entries) and, for split dicts, a values array.
+    case compact
+  }
+  public let dictModel: DictModel
+  /// The attribute of a `threading.Thread` that holds its name: `_Thread__name` on 2.7 (a
+  /// name-mangled private attribute), `_name` on 3.x.
+  public let threadNameAttribute: String
   /// Whether code objects have `co_qualname` (3.11+).
   public let hasQualname: Bool
-  /// `FRAME_OWNED_BY_CSTACK` (3.12+): the interpreter's entry shim frames, which the walkers skip.
-  /// Nil before; 3.11 has no such owner and marks the first frame of each C-level evaluation with
-  /// `is_entry` instead (`PythonLayout.iframeIsEntry`).
-  public let cstackFrameOwner: UInt8?
+  /// The `_PyInterpreterFrame.owner` values of the interpreter's shim frames, which the walkers
+  /// skip and whose caller they mark as entered from C: `FRAME_OWNED_BY_CSTACK` (3.12, 3.13),
+  /// `FRAME_OWNED_BY_INTERPRETER` and `FRAME_OWNED_BY_CSTACK` (3.14), `FRAME_OWNED_BY_INTERPRETER`
+  /// (3.15+, which also embeds one at the bottom of every thread's stack as its base frame). Empty
+  /// before 3.12; 3.11 marks the first frame of each C-level evaluation with `is_entry` instead
+  /// (`PythonLayout.iframeIsEntry`).
+  public let shimFrameOwners: [UInt8]
+  /// `FRAME_OWNED_BY_GENERATOR` (3.11+): a generator's frame is shown even before its first
+  /// traceable instruction.
+  public let generatorFrameOwner: UInt8?
+  /// The tag bits of a `_PyStackRef` (3.14+: `f_executable` and the local variables are tagged
+  /// words, not plain pointers). Nil before.
+  public struct StackRefTags: Sendable, Equatable {
+    /// `Py_TAG_BITS`: the low bits that are not part of the object pointer.
+    public var tagBits: UInt64
+    /// `Py_INT_TAG`: the tag of a word that holds an integer (`bits >> 2`), not a pointer.
+    public var intTag: UInt64
+    /// How far a tagged int is shifted (`Py_TAGGED_SHIFT`).
+    public var intShift: UInt64 = 2
+  }
+  public let stackRef: StackRefTags?
+  /// Whether `_PyRuntime` starts with `_Py_DebugOffsets` (3.13+).
+  public let hasDebugOffsets: Bool
   /// Whether `_PyInterpreterFrame.is_entry` exists (3.11 only).
   public let hasIsEntry: Bool
   /// Bytes per bytecode unit: 1 on 2.7 (instructions are 1 or 3 bytes), 2 (`_Py_CODEUNIT`) on 3.6+.
@@ -190,10 +230,22 @@ public struct PythonTraits: Sendable, Equatable {
   /// The generated offset table of this version.
   public let layout: PythonLayout
 
-  /// The traits of a supported minor version (2.7, 3.6–3.13); nil for any other, which callers
-  /// report as an unsupported version.
+  /// The traits of a supported minor version (`supportedVersions`); nil for any other, which
+  /// callers report as an unsupported version.
   public init?(version: PythonVersion) {
     self.init(major: version.major, minor: version.minor)
+  }
+
+  /// The traits of the newest supported version, for a newer 3.x target whose `_Py_DebugOffsets`
+  /// has the newest known shape (`DebugOffsets` checks that): its struct offsets then come from
+  /// the target's own table, and the semantics are assumed unchanged. `version` is recorded.
+  public init?(assumingNewestFor version: PythonVersion) {
+    guard let newest = Self.supportedVersions.last, (version.major, version.minor) > newest,
+      let traits = PythonTraits(major: newest.major, minor: newest.minor)
+    else { return nil }
+    self = traits
+    self.major = version.major
+    self.minor = version.minor
   }
 
   public init?(major: Int, minor: Int) {
@@ -207,7 +259,7 @@ public struct PythonTraits: Sendable, Equatable {
     frameModel =
       !atLeast(3, 11)
       ? .frameObject : !atLeast(3, 13) ? .interpreterFrameViaCFrame : .interpreterFrame
-    lineTable = !atLeast(3, 10) ? .lnotab : !atLeast(3, 11) ? .linetable310 : .locationTable
+    lineTable = major == 2 ? .lnotab27 : !atLeast(3, 10) ? .lnotab : !atLeast(3, 11) ? .linetable310 : .locationTable
     stringModel = major == 2 ? .bytes27 : .unicode
     gilModel =
       !atLeast(3, 7)
@@ -217,7 +269,12 @@ public struct PythonTraits: Sendable, Equatable {
       !atLeast(3, 10)
       ? .lastiByteOffset : !atLeast(3, 11) ? .lastiCodeUnitIndex : .instructionPointer
     hasQualname = atLeast(3, 11)
-    cstackFrameOwner = atLeast(3, 12) ? 3 : nil
+    dictModel = major == 2 ? .table27 : .compact
+    threadNameAttribute = major == 2 ? "_Thread__name" : "_name"
+    shimFrameOwners = !atLeast(3, 12) ? [] : !atLeast(3, 14) ? [3] : v == (3, 14) ? [3, 4] : [3]
+    generatorFrameOwner = atLeast(3, 11) ? 1 : nil
+    hasDebugOffsets = atLeast(3, 13)
+    stackRef = atLeast(3, 14) ? StackRefTags(tagBits: 3, intTag: 3) : nil
     hasIsEntry = v == (3, 11)
     codeUnitSize = major == 2 ? 1 : 2
     longUsesLvTag = atLeast(3, 12)
@@ -231,8 +288,7 @@ public struct PythonTraits: Sendable, Equatable {
     } else if v == (3, 12) {
       managedDict = .taggedDictOrValues(offset: -3 * word)
     } else {
-      // sizeof(PyObject): the only tp_basicsize a type with inline values has.
-      managedDict = .dictPointerAndInlineValues(dictOffset: -3 * word, valuesOffset: 2 * word)
+      managedDict = .dictPointerAndInlineValues(dictOffset: -3 * word)
     }
 
     var flags = TypeFlags()
@@ -250,8 +306,31 @@ public struct PythonTraits: Sendable, Equatable {
     PythonLayout.generated(major: version.major, minor: version.minor)
   }
 
-  /// The minor versions with generated tables (and so traits).
-  public static let supportedVersions: [(major: Int, minor: Int)] = [
-    (2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13),
-  ]
+  /// The minor versions Spyglass supports, oldest first: those with generated tables (and so
+  /// traits). The one list: messages, `--help` and the tests' interpreter matrix derive from it.
+  public static let supportedVersions: [(major: Int, minor: Int)] = PythonLayout.generatedVersions
+
+  /// The newest supported version (x.y.255, so every micro version of it counts as supported).
+  public static var newestSupported: PythonVersion {
+    let newest = supportedVersions.last ?? (3, 0)
+    return PythonVersion(major: newest.major, minor: newest.minor, micro: 255)
+  }
+
+  /// "2.7 and 3.6 to 3.15": the supported versions as a phrase for messages and `--help`.
+  public static var supportedVersionsDescription: String {
+    var runs: [(first: (Int, Int), last: (Int, Int))] = []
+    for version in supportedVersions {
+      if let last = runs.last?.last, last.0 == version.major, last.1 + 1 == version.minor {
+        runs[runs.count - 1].last = version
+      } else {
+        runs.append((version, version))
+      }
+    }
+    let parts = runs.map { run in
+      run.first == run.last
+        ? "\(run.first.0).\(run.first.1)" : "\(run.first.0).\(run.first.1) to \(run.last.0).\(run.last.1)"
+    }
+    return parts.count <= 1
+      ? parts.joined() : parts.dropLast().joined(separator: ", ") + " and " + parts[parts.count - 1]
+  }
 }

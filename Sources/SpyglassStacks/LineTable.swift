@@ -24,7 +24,8 @@ extension PythonTraits {
   /// The decoder for this version's line tables.
   public var lineTableFormat: LineTableFormat {
     switch lineTable {
-    case .lnotab: return major == 2 ? .lnotab27 : .lnotab
+    case .lnotab27: return .lnotab27
+    case .lnotab: return .lnotab
     case .linetable310: return .linetable310
     case .locationTable: return .locationTable
     }

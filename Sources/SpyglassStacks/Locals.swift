@@ -60,6 +60,16 @@ extension StackWalker {
     let argumentNames = Set((0..<argumentCount).map(name))
     for index in 0..<count {
       var value = values.u64(index * 8)
+      if let tags = model.stackRef {
+        // 3.14+: a `_PyStackRef`. A tagged int holds its value in the word itself.
+        if value & tags.tagBits == tags.intTag {
+          let number = Int64(bitPattern: value) >> Int64(tags.intShift)
+          result.append(
+            LocalVariable(name: name(index), address: value, isArgument: index < argumentCount, repr: String(number)))
+          continue
+        }
+        value &= ~tags.tagBits
+      }
       guard value != 0 else { continue }  // unbound
       let name = name(index)
       var isArgument = index < argumentCount
@@ -148,24 +158,31 @@ struct ReprRenderer<Memory: MemoryReader> {
     let flags = try objects.typeFlags(ofType: type)
     let name = typeName(type)
     let traits = objects.model
-    let major = traits.major
+    let flagBits = traits.typeFlags
+    let bytesAreStrings = traits.stringModel == .bytes27
     func emit(_ text: String) {
       if text.count <= budget { out += text } else { out += String(text.prefix(Swift.max(0, budget - 3))) + "..." }
     }
     if name == "bool" {
       // bool is an int subclass (a PyIntObject on 2.7, a PyLong on 3.x).
-      emit((try objects.integer(at: object, isPython2Int: major == 2) ?? 1) != 0 ? "True" : "False")
-    } else if major == 2 && flags & (1 << 23) != 0 {
+      emit((try objects.integer(at: object, isPython2Int: flagBits.intSubclass != nil) ?? 1) != 0 ? "True" : "False")
+    } else if let intFlag = flagBits.intSubclass, flags & intFlag != 0 {
       emit(String(try objects.integer(at: object, isPython2Int: true) ?? 0))
-    } else if flags & (1 << 24) != 0 {
+    } else if flags & flagBits.longSubclass != 0 {
       emit(try bigInteger(object))
-    } else if major == 3 && flags & (1 << 28) != 0 {
-      let (text, length) = try objects.unicode(at: object, limit: Swift.max(0, budget))
-      emit(quoted(text, truncated: length > text.count || text.count + 2 > budget, budget: budget))
-    } else if flags & (1 << 27) != 0 {
+    } else if flags & flagBits.unicodeSubclass != 0 {
+      if bytesAreStrings {
+        // 2.7 `unicode`, shown as Python 2 writes it: u"…".
+        let (text, length) = try objects.unicode27(at: object, limit: Swift.max(0, budget - 1))
+        emit("u" + quoted(text, truncated: length > text.count || text.count + 3 > budget, budget: budget - 1))
+      } else {
+        let (text, length) = try objects.unicode(at: object, limit: Swift.max(0, budget))
+        emit(quoted(text, truncated: length > text.count || text.count + 2 > budget, budget: budget))
+      }
+    } else if flags & flagBits.bytesSubclass != 0 {
       let bytes = try objects.bytesObject(at: object, limit: Swift.max(0, budget))
       let total = try objects.size(of: object)
-      if major == 2 {
+      if bytesAreStrings {
         // A 2.7 str is bytes (usually UTF-8): never cut inside a multi-byte sequence.
         let text = String(decoding: bytes[..<utf8Boundary(bytes, complete: total <= bytes.count)], as: UTF8.self)
         emit(quoted(text, truncated: total > bytes.count || bytes.count + 2 > budget, budget: budget))
@@ -176,13 +193,13 @@ struct ReprRenderer<Memory: MemoryReader> {
               bytesText(bytes), truncated: total > bytes.count || bytes.count + 3 > budget, budget: budget - 1,
               escaping: false))
       }
-    } else if flags & (1 << 29) != 0 {
+    } else if flags & flagBits.dictSubclass != 0 {
       try renderDict(object, budget: budget, depth: depth, into: &out)
-    } else if flags & (1 << 25) != 0 {
+    } else if flags & flagBits.listSubclass != 0 {
       try renderSequence(
         objects.sequenceItems(object, isTuple: false, limit: Self.maximumItems), open: "[", close: "]",
         total: objects.size(of: object), budget: budget, depth: depth, into: &out)
-    } else if flags & (1 << 26) != 0 {
+    } else if flags & flagBits.tupleSubclass != 0 {
       let items = try objects.sequenceItems(object, isTuple: true, limit: Self.maximumItems)
       try renderSequence(
         items, open: "(", close: items.count == 1 ? ",)" : ")", total: objects.size(of: object), budget: budget,

@@ -51,7 +51,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   /// UTF-8 or lone surrogates are replaced (U+FFFD), never trusted. A longer string is cut to
   /// `limit` characters followed by "…", so a shortened name says so.
   public func string(at address: RemoteAddress, limit: Int = ReadLimits.nameCharacters) throws(ReadFault) -> String {
-    if model.major == 2 {
+    if model.stringModel == .bytes27 {
       let bytes = try bytes27(at: address, limit: limit)
       let text = String(decoding: bytes, as: UTF8.self)
       guard bytes.count >= limit, limit > 0 else { return text }
@@ -78,10 +78,11 @@ public struct ObjectReader<Memory: MemoryReader> {
     let header = ByteView(try memory.readBytes(at: address, count: layout.compactUnicodeObjectSize))
     let length = Int(header.i64(layout.unicodeLength))
     guard length >= 0, length < (1 << 40) else { throw .implausible("string length \(length)") }
+    guard let bits = model.unicodeState else { throw .implausible("no PEP 393 strings in this version") }
     let state = header.u32(layout.unicodeState)
-    let kind = Int((state >> 2) & 7)
-    let compact = (state >> 5) & 1 == 1
-    let ascii = (state >> 6) & 1 == 1
+    let kind = Int((state >> UInt32(bits.kindShift)) & bits.kindMask)
+    let compact = (state >> UInt32(bits.compactShift)) & 1 == 1
+    let ascii = (state >> UInt32(bits.asciiShift)) & 1 == 1
     guard kind == 1 || kind == 2 || kind == 4 else { throw .implausible("string kind \(kind)") }
     let count = Swift.min(length, limit)
     if count == 0 { return ("", length) }
@@ -118,6 +119,30 @@ public struct ObjectReader<Memory: MemoryReader> {
       }
       return (String(scalars), length)
     }
+  }
+
+  /// A 2.7 `unicode` object (`PyUnicodeObject`: a length in code units and a pointer to its
+  /// `Py_UNICODE` data, UCS4 on the builds Linux makes): its text, cut to `limit` characters, and
+  /// its full length. Lone surrogates and invalid code points become U+FFFD.
+  public func unicode27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
+    guard let unit = model.unicode27UnitSize, layout.unicode27Data != PythonLayout.absent else {
+      throw .implausible("no 2.7 unicode objects in this version")
+    }
+    let length = Int(Int64(bitPattern: try memory.readUInt64(at: address &+ UInt64(layout.unicodeLength))))
+    guard length >= 0, length < (1 << 40) else { throw .implausible("unicode length \(length)") }
+    let count = Swift.min(length, Swift.max(0, limit))
+    if count == 0 { return ("", length) }
+    let data = try memory.readPointer(at: address &+ UInt64(layout.unicode27Data))
+    let raw = ByteView(try memory.readBytes(at: data, count: count * unit))
+    if unit == 2 {
+      var units: [UInt16] = []
+      units.reserveCapacity(count)
+      for i in 0..<count { units.append(raw.u16(i * 2)) }
+      return (String(decoding: units, as: UTF16.self), length)
+    }
+    var scalars = String.UnicodeScalarView()
+    for i in 0..<count { scalars.append(Unicode.Scalar(raw.u32(i * 4)) ?? "\u{FFFD}") }
+    return (String(scalars), length)
   }
 
   // .. types ................................................................
@@ -174,7 +199,7 @@ public struct ObjectReader<Memory: MemoryReader> {
 
   /// The (key, value) pairs of a dict object, in insertion order where the version keeps it.
   public func dictEntries(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
-    if model.major == 2 { return try dictEntries27(at: dict) }
+    if model.dictModel == .table27 { return try dictEntries27(at: dict) }
     let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys))
     let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues))
     return try entries(
@@ -257,7 +282,7 @@ public struct ObjectReader<Memory: MemoryReader> {
     }
     let isManaged = model.typeFlags.managedDict.map { flags & $0 != 0 } ?? false
     switch model.managedDict {
-    case .dictPointerAndInlineValues(let dictOffset, _) where isManaged:
+    case .dictPointerAndInlineValues(let dictOffset) where isManaged:
       let dict = try word(dictOffset)
       if dict != 0 { return try dictValue(at: dict, forKey: name) }
       guard let inline = model.typeFlags.inlineValues, flags & inline != 0 else { return nil }

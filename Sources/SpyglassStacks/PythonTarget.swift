@@ -18,6 +18,10 @@ public enum AttachError: Error, Equatable, Sendable {
   case permissionDenied(pid: Int32)
   case notPython(pid: Int32, executable: String)
   case unsupportedVersion(pid: Int32, version: String)
+  /// A free-threaded (`Py_GIL_DISABLED`) build, recognised from its debug offsets.
+  case freeThreaded(pid: Int32, version: String)
+  /// A 3.13+ interpreter whose `_Py_DebugOffsets` has a shape Spyglass does not know.
+  case unknownDebugOffsets(pid: Int32, version: String)
   case interpreterNotFound(pid: Int32, version: String)
   case processExited(pid: Int32)
 }
@@ -58,11 +62,14 @@ public final class PythonTarget: @unchecked Sendable {
   public let codeType: RemoteAddress?
   /// Where the interpreter address was found: "symbol" or "scan".
   public let interpreterSource: String
+  /// The target's own `_Py_DebugOffsets` (3.13+), which `layout` was merged from; nil before 3.13
+  /// or when they could not be read (the generated table is used alone then).
+  public let debugOffsets: DebugOffsets?
 
   init(
     pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
     model: PythonTraits, executable: MappedBinary?, library: MappedBinary?, interpreter: RemoteAddress,
-    gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String
+    gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String, debugOffsets: DebugOffsets?
   ) {
     self.pid = pid
     self.executablePath = executablePath
@@ -77,6 +84,7 @@ public final class PythonTarget: @unchecked Sendable {
     self.gil = gil
     self.codeType = codeType
     self.interpreterSource = interpreterSource
+    self.debugOffsets = debugOffsets
   }
 
   /// A new walker over the live process.
@@ -121,29 +129,57 @@ public final class PythonTarget: @unchecked Sendable {
     guard let version = detectVersion(binaries: binaries, memory: memory, executablePath: executablePath) else {
       throw .notPython(pid: pid, executable: executablePath)
     }
-    guard let model = PythonTraits(major: version.major, minor: version.minor),
-      var layout = PythonTraits.layout(for: version)
-    else {
-      throw .unsupportedVersion(pid: pid, version: version.description)
-    }
-
     func symbol(_ name: String) -> RemoteAddress? {
       for binary in binaries { if let a = binary.address(of: name) { return a } }
       return nil
     }
+    // `_PyRuntime`: its symbol, else (a build without it in .dynsym) the start of `.PyRuntime`,
+    // where 3.13+ put it.
+    let runtime: RemoteAddress? =
+      symbol("_PyRuntime")
+      ?? binaries.lazy.compactMap { binary in
+        binary.file.section(named: ".PyRuntime").map { binary.range(of: $0).start }
+      }.first
 
-    var runtime: RemoteAddress?
+    // The target's own debug offsets (3.13+, and any newer version: they decide whether it can
+    // be read at all). A known version without readable ones falls back to its generated table.
+    var debugOffsets: DebugOffsets?
+    let known = PythonTraits(version: version)
+    if known?.hasDebugOffsets ?? (version.major == 3 && version > PythonTraits.newestSupported), let runtime {
+      do {
+        let bytes = try memory.readBytes(at: runtime, count: DebugOffsets.bytesNeeded)
+        debugOffsets = try DebugOffsets(bytes: bytes)
+      } catch let error as DebugOffsetsError {
+        switch error {
+        case .freeThreaded: throw .freeThreaded(pid: pid, version: version.description)
+        case .unknownShape(let declared): throw .unknownDebugOffsets(pid: pid, version: declared.description)
+        default: break
+        }
+      } catch {}
+    }
+    // The table must describe the interpreter the binary says it is (CPython's own rule for
+    // remote debuggers): a mismatch means the bytes are not what they claim.
+    if let debugOffsets, known != nil,
+      (debugOffsets.version.major, debugOffsets.version.minor) != (version.major, version.minor)
+    {
+      throw .unknownDebugOffsets(pid: pid, version: debugOffsets.version.description)
+    }
+    guard
+      let model = known
+        ?? (debugOffsets != nil ? PythonTraits(assumingNewestFor: version) : nil)
+    else {
+      if version.major == 3 && version > PythonTraits.newestSupported {
+        throw .unknownDebugOffsets(pid: pid, version: version.description)
+      }
+      throw .unsupportedVersion(pid: pid, version: version.description)
+    }
+    var layout = model.layout
+    if let debugOffsets { layout = debugOffsets.layout(mergingInto: layout) }
+
     var interpreter: RemoteAddress?
     var source = "symbol"
-    if (model.interpreterDiscovery == .runtimeSymbol), let runtimeAddress = symbol("_PyRuntime") {
-      runtime = runtimeAddress
-      if version.major > 3 || (version.major == 3 && version.minor >= 13),
-        let bytes = try? memory.readBytes(at: runtimeAddress, count: DebugOffsets.bytesNeeded),
-        let debug = try? DebugOffsets(bytes: bytes)
-      {
-        layout = debug.layout(mergingInto: layout)
-      }
-      if !scanOnly, let head = try? memory.readUInt64(at: runtimeAddress &+ UInt64(layout.runtimeInterpretersHead)),
+    if model.interpreterDiscovery == .runtimeSymbol, let runtime {
+      if !scanOnly, let head = try? memory.readUInt64(at: runtime &+ UInt64(layout.runtimeInterpretersHead)),
         isInterpreter(head, layout: layout, memory: memory, maps: maps)
       {
         interpreter = head
@@ -177,7 +213,7 @@ public final class PythonTarget: @unchecked Sendable {
       pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout,
       model: model,
       executable: executable, library: library, interpreter: interpreter, gil: gil, codeType: symbol("PyCode_Type"),
-      interpreterSource: source)
+      interpreterSource: source, debugOffsets: debugOffsets)
   }
 
   /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
@@ -196,7 +232,7 @@ public final class PythonTarget: @unchecked Sendable {
         lastError = .interpreterNotFound(pid: pid, version: target.version.description)
       } catch {
         switch error {
-        case .permissionDenied, .unsupportedVersion: throw error
+        case .permissionDenied, .unsupportedVersion, .freeThreaded, .unknownDebugOffsets: throw error
         case .noSuchProcess:
           if attempts == 1 && !ProcFS.processExists(pid) { throw error }
           if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
@@ -224,7 +260,8 @@ public final class PythonTarget: @unchecked Sendable {
     let minor = rest.prefix { $0.isNumber }
     guard !minor.isEmpty, minor.count <= 2 else { return false }
     rest = rest.dropFirst(minor.count)
-    if let flag = rest.first, "mdu".contains(flag) { rest = rest.dropFirst() }
+    // Build flags: m (pymalloc, ≤3.7), d (debug), u (wide unicode, 2.7), t (free-threaded, 3.13+).
+    while let flag = rest.first, "mdut".contains(flag) { rest = rest.dropFirst() }
     return rest.hasPrefix(".so")
   }
 

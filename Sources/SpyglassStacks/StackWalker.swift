@@ -228,6 +228,14 @@ public final class StackWalker<Memory: MemoryReader> {
   private let threadStateReadSize: Int
   private let frameReadSize: Int
   private let codeReadSize: Int
+  /// `PythonTraits.shimFrameOwners` as a bit mask (bit n: owner n is a shim).
+  private let shimOwnerMask: UInt64
+  /// `PythonTraits.generatorFrameOwner`, or a value no owner byte has.
+  private let generatorOwner: Int
+  /// Clears a `_PyStackRef`'s tag bits from `f_executable` (all ones before 3.14).
+  private let executableMask: UInt64
+  /// Bytes per code unit, for `_co_firsttraceable`.
+  private let codeUnitBytes: UInt64
 
   public init(
     memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation,
@@ -240,6 +248,10 @@ public final class StackWalker<Memory: MemoryReader> {
     self.gil = gil
     self.codeType = codeType
     self.objects = ObjectReader(memory: memory, layout: layout, model: model)
+    shimOwnerMask = model.shimFrameOwners.reduce(0) { $1 < 64 ? $0 | 1 << UInt64($1) : $0 }
+    generatorOwner = model.generatorFrameOwner.map(Int.init) ?? -1
+    executableMask = ~(model.stackRef?.tagBits ?? 0)
+    codeUnitBytes = UInt64(model.codeUnitSize)
     let threadStateFields =
       [
         layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID,
@@ -618,18 +630,18 @@ public final class StackWalker<Memory: MemoryReader> {
       let previous = frame.u64(layout.iframePrevious)
       defer { cursor = previous }
       let owner = frame.u8(layout.iframeOwner)
-      if let cStack = model.cstackFrameOwner, owner == cStack {
-        // The frame above a C-stack shim was entered from C.
+      if owner < 64, shimOwnerMask & (1 << UInt64(owner)) != 0 {
+        // The frame above an interpreter shim was entered from C.
         if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
         continue
       }
-      let codeAddress = frame.u64(layout.iframeCode)
+      let codeAddress = frame.u64(layout.iframeCode) & executableMask
       guard let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) else { continue }
       let codeStart = codeAddress &+ UInt64(layout.codeCodeAdaptive)
       let instruction = frame.u64(layout.iframeInstrPtr)
       // An incomplete frame (its prologue has not run yet) is not shown by CPython either.
-      let firstTraceable = codeStart &+ UInt64(2 * codes[Int(id)].firstTraceable)
-      let ownedByGenerator = owner == 1
+      let firstTraceable = codeStart &+ codeUnitBytes &* UInt64(codes[Int(id)].firstTraceable)
+      let ownedByGenerator = Int(owner) == generatorOwner
       if !ownedByGenerator && instruction < firstTraceable { continue }
       // A torn or garbage instruction pointer can be anywhere: an offset past any real code object
       // (which would not even fit in an Int) means "line unknown".

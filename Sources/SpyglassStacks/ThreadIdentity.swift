@@ -19,13 +19,13 @@ extension StackWalker {
     guard let threading = try objects.dictValue(at: modules, forKey: "threading") else { return [:] }
     let moduleDict = try memory.readPointer(at: threading &+ UInt64(layout.moduleDict))
     guard let active = try objects.dictValue(at: moduleDict, forKey: "_active") else { return [:] }
-    let nameAttribute = model.major == 2 ? "_Thread__name" : "_name"
+    let nameAttribute = model.threadNameAttribute
     var names: [UInt64: String] = [:]
     for (key, thread) in try objects.dictEntries(at: active) {
       var isInt = false
-      if model.major == 2 {
+      if let intFlag = model.typeFlags.intSubclass {
         let flags = try objects.typeFlags(ofType: try objects.typeAddress(of: key))
-        isInt = flags & (1 << 23) != 0
+        isInt = flags & intFlag != 0
       }
       guard let ident = try objects.integer(at: key, isPython2Int: isInt) else { continue }
       guard let nameObject = try? objects.instanceAttribute(of: thread, named: nameAttribute),

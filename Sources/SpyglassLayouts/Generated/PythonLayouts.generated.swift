@@ -15,6 +15,8 @@
 //   3.11.7   $(pyenv root)/versions/3.11.7/include/python3.11
 //   3.12.1   $(pyenv root)/versions/3.12.1/include/python3.12
 //   3.13.0   $(pyenv root)/versions/3.13.0/include/python3.13
+//   3.14.10  <debian sid root>/usr/include/python3.14
+//   3.15.2   <debian sid root>/usr/include/python3.15
 //
 // Values the headers do not give are written by hand in the generator, with the reason
 // next to them below. Whenever gdb is available the generator re-measures those and
@@ -734,6 +736,184 @@ extension PythonLayout {
     return layout
   }()
 
+  /// CPython 3.14, measured from the headers of 3.14.10.
+  public static let v3_14: PythonLayout = {
+    var layout = PythonLayout()
+    layout.runtimeInterpretersHead = 808  // _PyRuntimeState.interpreters.head
+    layout.interpNext = 7272  // PyInterpreterState.next
+    layout.interpID = 7280  // PyInterpreterState.id
+    layout.interpThreadsHead = 7344  // PyInterpreterState.threads.head
+    layout.interpModules = 7688  // PyInterpreterState.imports.modules
+    layout.interpCevalGil = 16  // PyInterpreterState.ceval.gil
+    layout.interpGilRuntimeState = 7784  // PyInterpreterState._gil
+    layout.interpSize = 225864  // sizeof(PyInterpreterState)
+    layout.gilLastHolder = 8  // _gil_runtime_state.last_holder
+    layout.gilLocked = 16  // _gil_runtime_state.locked
+    layout.tstatePrev = 0  // PyThreadState.prev
+    layout.tstateNext = 8  // PyThreadState.next
+    layout.tstateInterp = 16  // PyThreadState.interp
+    layout.tstateFrame = 72  // PyThreadState.current_frame
+    layout.tstateThreadID = 152  // PyThreadState.thread_id
+    layout.tstateNativeThreadID = 160  // PyThreadState.native_thread_id
+    layout.tstateDatastackChunk = 232  // PyThreadState.datastack_chunk
+    layout.tstateDatastackTop = 240  // PyThreadState.datastack_top
+    layout.tstateDatastackLimit = 248  // PyThreadState.datastack_limit
+    layout.tstateSize = 832  // sizeof(PyThreadState)
+    layout.stackChunkPrevious = 0  // _PyStackChunk.previous
+    layout.stackChunkSize = 8  // _PyStackChunk.size
+    layout.stackChunkTop = 16  // _PyStackChunk.top
+    layout.stackChunkData = 24  // _PyStackChunk.data
+    layout.iframeCode = 0  // _PyInterpreterFrame.f_executable
+    layout.iframePrevious = 8  // _PyInterpreterFrame.previous
+    layout.iframeInstrPtr = 56  // _PyInterpreterFrame.instr_ptr
+    layout.iframeOwner = 74  // _PyInterpreterFrame.owner
+    layout.iframeLocalsplus = 80  // _PyInterpreterFrame.localsplus
+    layout.iframeSize = 88  // sizeof(_PyInterpreterFrame)
+    layout.codeArgcount = 52  // PyCodeObject.co_argcount
+    layout.codePosonlyargcount = 56  // PyCodeObject.co_posonlyargcount
+    layout.codeKwonlyargcount = 60  // PyCodeObject.co_kwonlyargcount
+    layout.codeNlocals = 80  // PyCodeObject.co_nlocals
+    layout.codeFlags = 48  // PyCodeObject.co_flags
+    layout.codeFirstlineno = 68  // PyCodeObject.co_firstlineno
+    layout.codeVarnames = 96  // PyCodeObject.co_localsplusnames
+    layout.codeLocalspluskinds = 104  // PyCodeObject.co_localspluskinds
+    layout.codeFilename = 112  // PyCodeObject.co_filename
+    layout.codeName = 120  // PyCodeObject.co_name
+    layout.codeQualname = 128  // PyCodeObject.co_qualname
+    layout.codeLinetable = 136  // PyCodeObject.co_linetable
+    layout.codeCodeAdaptive = 208  // PyCodeObject.co_code_adaptive
+    layout.codeSize = 216  // sizeof(PyCodeObject)
+    layout.objectType = 8  // PyObject.ob_type
+    layout.varObjectSize = 16  // PyVarObject.ob_size
+    layout.typeName = 24  // PyTypeObject.tp_name
+    layout.typeBasicSize = 32  // PyTypeObject.tp_basicsize
+    layout.typeFlags = 168  // PyTypeObject.tp_flags
+    layout.typeDictOffset = 288  // PyTypeObject.tp_dictoffset
+    layout.heapTypeCachedKeys = 880  // PyHeapTypeObject.ht_cached_keys
+    layout.tupleItems = 32  // PyTupleObject.ob_item
+    layout.listItems = 24  // PyListObject.ob_item
+    layout.bytesData = 32  // PyBytesObject.ob_sval
+    layout.floatValue = 16  // PyFloatObject.ob_fval
+    layout.longDigits = 24  // PyLongObject.long_value.ob_digit
+    layout.longTag = 16  // PyLongObject.long_value.lv_tag
+    layout.moduleDict = 16  // PyModuleObject.md_dict
+    layout.unicodeLength = 16  // PyASCIIObject.length
+    layout.unicodeState = 32  // PyASCIIObject.state
+    layout.asciiObjectSize = 40  // sizeof(PyASCIIObject)
+    layout.compactUnicodeObjectSize = 56  // sizeof(PyCompactUnicodeObject)
+    layout.unicodeData = 56  // PyUnicodeObject.data
+    layout.dictUsed = 16  // PyDictObject.ma_used
+    layout.dictKeys = 32  // PyDictObject.ma_keys
+    layout.dictValues = 40  // PyDictObject.ma_values
+    layout.dictKeysSize = 8  // PyDictKeysObject.dk_log2_size
+    layout.dictKeysLog2IndexBytes = 9  // PyDictKeysObject.dk_log2_index_bytes
+    layout.dictKeysKind = 10  // PyDictKeysObject.dk_kind
+    layout.dictKeysNentries = 24  // PyDictKeysObject.dk_nentries
+    layout.dictKeysIndices = 32  // PyDictKeysObject.dk_indices
+    layout.dictKeyEntrySize = 24  // sizeof(PyDictKeyEntry)
+    layout.dictUnicodeEntrySize = 16  // sizeof(PyDictUnicodeEntry)
+    layout.dictValuesValues = 8  // PyDictValues.values
+    layout.dictValuesValid = 3  // PyDictValues.valid
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
+    return layout
+  }()
+
+  /// CPython 3.15, measured from the headers of 3.15.2.
+  public static let v3_15: PythonLayout = {
+    var layout = PythonLayout()
+    layout.runtimeInterpretersHead = 936  // _PyRuntimeState.interpreters.head
+    layout.interpNext = 7264  // PyInterpreterState.next
+    layout.interpID = 7272  // PyInterpreterState.id
+    layout.interpThreadsHead = 7336  // PyInterpreterState.threads.head
+    layout.interpModules = 7592  // PyInterpreterState.imports.modules
+    layout.interpCevalGil = 16  // PyInterpreterState.ceval.gil
+    layout.interpGilRuntimeState = 7736  // PyInterpreterState._gil
+    layout.interpSize = 226232  // sizeof(PyInterpreterState)
+    layout.gilLastHolder = 8  // _gil_runtime_state.last_holder
+    layout.gilLocked = 16  // _gil_runtime_state.locked
+    layout.tstatePrev = 0  // PyThreadState.prev
+    layout.tstateNext = 8  // PyThreadState.next
+    layout.tstateInterp = 16  // PyThreadState.interp
+    layout.tstateFrame = 72  // PyThreadState.current_frame
+    layout.tstateThreadID = 176  // PyThreadState.thread_id
+    layout.tstateNativeThreadID = 184  // PyThreadState.native_thread_id
+    layout.tstateDatastackChunk = 256  // PyThreadState.datastack_chunk
+    layout.tstateDatastackTop = 264  // PyThreadState.datastack_top
+    layout.tstateDatastackLimit = 272  // PyThreadState.datastack_limit
+    layout.tstateSize = 888  // sizeof(PyThreadState)
+    layout.stackChunkPrevious = 0  // _PyStackChunk.previous
+    layout.stackChunkSize = 8  // _PyStackChunk.size
+    layout.stackChunkTop = 16  // _PyStackChunk.top
+    layout.stackChunkData = 24  // _PyStackChunk.data
+    layout.iframeCode = 0  // _PyInterpreterFrame.f_executable
+    layout.iframePrevious = 8  // _PyInterpreterFrame.previous
+    layout.iframeInstrPtr = 56  // _PyInterpreterFrame.instr_ptr
+    layout.iframeOwner = 74  // _PyInterpreterFrame.owner
+    layout.iframeLocalsplus = 80  // _PyInterpreterFrame.localsplus
+    layout.iframeSize = 88  // sizeof(_PyInterpreterFrame)
+    layout.codeArgcount = 52  // PyCodeObject.co_argcount
+    layout.codePosonlyargcount = 56  // PyCodeObject.co_posonlyargcount
+    layout.codeKwonlyargcount = 60  // PyCodeObject.co_kwonlyargcount
+    layout.codeNlocals = 80  // PyCodeObject.co_nlocals
+    layout.codeFlags = 48  // PyCodeObject.co_flags
+    layout.codeFirstlineno = 68  // PyCodeObject.co_firstlineno
+    layout.codeVarnames = 96  // PyCodeObject.co_localsplusnames
+    layout.codeLocalspluskinds = 104  // PyCodeObject.co_localspluskinds
+    layout.codeFilename = 112  // PyCodeObject.co_filename
+    layout.codeName = 120  // PyCodeObject.co_name
+    layout.codeQualname = 128  // PyCodeObject.co_qualname
+    layout.codeLinetable = 136  // PyCodeObject.co_linetable
+    layout.codeCodeAdaptive = 208  // PyCodeObject.co_code_adaptive
+    layout.codeSize = 216  // sizeof(PyCodeObject)
+    layout.objectType = 8  // PyObject.ob_type
+    layout.varObjectSize = 16  // PyVarObject.ob_size
+    layout.typeName = 24  // PyTypeObject.tp_name
+    layout.typeBasicSize = 32  // PyTypeObject.tp_basicsize
+    layout.typeFlags = 168  // PyTypeObject.tp_flags
+    layout.typeDictOffset = 288  // PyTypeObject.tp_dictoffset
+    layout.heapTypeCachedKeys = 888  // PyHeapTypeObject.ht_cached_keys
+    layout.tupleItems = 32  // PyTupleObject.ob_item
+    layout.listItems = 24  // PyListObject.ob_item
+    layout.bytesData = 32  // PyBytesObject.ob_sval
+    layout.floatValue = 16  // PyFloatObject.ob_fval
+    layout.longDigits = 24  // PyLongObject.long_value.ob_digit
+    layout.longTag = 16  // PyLongObject.long_value.lv_tag
+    layout.moduleDict = 16  // PyModuleObject.md_dict
+    layout.unicodeLength = 16  // PyASCIIObject.length
+    layout.unicodeState = 32  // PyASCIIObject.state
+    layout.asciiObjectSize = 40  // sizeof(PyASCIIObject)
+    layout.compactUnicodeObjectSize = 56  // sizeof(PyCompactUnicodeObject)
+    layout.unicodeData = 56  // PyUnicodeObject.data
+    layout.dictUsed = 16  // PyDictObject.ma_used
+    layout.dictKeys = 32  // PyDictObject.ma_keys
+    layout.dictValues = 40  // PyDictObject.ma_values
+    layout.dictKeysSize = 8  // PyDictKeysObject.dk_log2_size
+    layout.dictKeysLog2IndexBytes = 9  // PyDictKeysObject.dk_log2_index_bytes
+    layout.dictKeysKind = 10  // PyDictKeysObject.dk_kind
+    layout.dictKeysNentries = 24  // PyDictKeysObject.dk_nentries
+    layout.dictKeysIndices = 32  // PyDictKeysObject.dk_indices
+    layout.dictKeyEntrySize = 24  // sizeof(PyDictKeyEntry)
+    layout.dictUnicodeEntrySize = 16  // sizeof(PyDictUnicodeEntry)
+    layout.dictValuesValues = 8  // PyDictValues.values
+    layout.dictValuesValid = 3  // PyDictValues.valid
+    layout.setUsed = 24  // PySetObject.used
+    layout.setMask = 32  // PySetObject.mask
+    layout.setTable = 40  // PySetObject.table
+    layout.setEntryKey = 0  // setentry.key
+    layout.setEntrySize = 16  // sizeof(setentry)
+    return layout
+  }()
+
+  /// The minor versions with a generated table, oldest first: the versions Spyglass supports
+  /// (VERSIONS in the generator, the one list of them).
+  public static let generatedVersions: [(major: Int, minor: Int)] = [
+    (2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14), (3, 15),
+  ]
+
   /// The generated table for a minor version, or nil when the version is not supported.
   public static func generated(major: Int, minor: Int) -> PythonLayout? {
     switch (major, minor) {
@@ -746,6 +926,8 @@ extension PythonLayout {
     case (3, 11): return v3_11
     case (3, 12): return v3_12
     case (3, 13): return v3_13
+    case (3, 14): return v3_14
+    case (3, 15): return v3_15
     default: return nil
     }
   }
@@ -947,6 +1129,67 @@ extension HeaderConstants {
     return constants
   }()
 
+  /// Header constants of CPython 3.14 (3.14.10).
+  public static let v3_14: HeaderConstants = {
+    var constants = HeaderConstants()
+    constants.longShift = 30  // PyLong_SHIFT
+    constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
+    constants.frameOwnedByThread = 0  // FRAME_OWNED_BY_THREAD
+    constants.frameOwnedByGenerator = 1  // FRAME_OWNED_BY_GENERATOR
+    constants.frameOwnedByFrameObject = 2  // FRAME_OWNED_BY_FRAME_OBJECT
+    constants.frameOwnedByCStack = 4  // FRAME_OWNED_BY_CSTACK
+    constants.frameOwnedByInterpreter = 3  // FRAME_OWNED_BY_INTERPRETER
+    constants.stackRefTagBits = 3  // Py_TAG_BITS
+    constants.stackRefIntTag = 3  // Py_INT_TAG
+    constants.managedDictOffset = -24  // MANAGED_DICT_OFFSET
+    constants.inlineValuesAfterBasicSize = 1  // _PyObject_InlineValues at tp_basicsize
+    constants.tpflagsManagedDict = 1 << 4  // Py_TPFLAGS_MANAGED_DICT
+    constants.tpflagsInlineValues = 1 << 2  // Py_TPFLAGS_INLINE_VALUES
+    constants.tpflagsLongSubclass = 1 << 24  // Py_TPFLAGS_LONG_SUBCLASS
+    constants.tpflagsListSubclass = 1 << 25  // Py_TPFLAGS_LIST_SUBCLASS
+    constants.tpflagsTupleSubclass = 1 << 26  // Py_TPFLAGS_TUPLE_SUBCLASS
+    constants.tpflagsBytesSubclass = 1 << 27  // Py_TPFLAGS_BYTES_SUBCLASS
+    constants.tpflagsUnicodeSubclass = 1 << 28  // Py_TPFLAGS_UNICODE_SUBCLASS
+    constants.tpflagsDictSubclass = 1 << 29  // Py_TPFLAGS_DICT_SUBCLASS
+    constants.unicodeStateInternedShift = 0  // state.interned
+    constants.unicodeStateInternedMask = 0x3  // state.interned
+    constants.unicodeStateKindShift = 2  // state.kind
+    constants.unicodeStateKindMask = 0x1c  // state.kind
+    constants.unicodeStateCompactShift = 5  // state.compact
+    constants.unicodeStateAsciiShift = 6  // state.ascii
+    return constants
+  }()
+
+  /// Header constants of CPython 3.15 (3.15.2).
+  public static let v3_15: HeaderConstants = {
+    var constants = HeaderConstants()
+    constants.longShift = 30  // PyLong_SHIFT
+    constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
+    constants.frameOwnedByThread = 0  // FRAME_OWNED_BY_THREAD
+    constants.frameOwnedByGenerator = 1  // FRAME_OWNED_BY_GENERATOR
+    constants.frameOwnedByFrameObject = 2  // FRAME_OWNED_BY_FRAME_OBJECT
+    constants.frameOwnedByInterpreter = 3  // FRAME_OWNED_BY_INTERPRETER
+    constants.stackRefTagBits = 3  // Py_TAG_BITS
+    constants.stackRefIntTag = 3  // Py_INT_TAG
+    constants.managedDictOffset = -24  // MANAGED_DICT_OFFSET
+    constants.inlineValuesAfterBasicSize = 1  // _PyObject_InlineValues at tp_basicsize
+    constants.tpflagsManagedDict = 1 << 4  // Py_TPFLAGS_MANAGED_DICT
+    constants.tpflagsInlineValues = 1 << 2  // Py_TPFLAGS_INLINE_VALUES
+    constants.tpflagsLongSubclass = 1 << 24  // Py_TPFLAGS_LONG_SUBCLASS
+    constants.tpflagsListSubclass = 1 << 25  // Py_TPFLAGS_LIST_SUBCLASS
+    constants.tpflagsTupleSubclass = 1 << 26  // Py_TPFLAGS_TUPLE_SUBCLASS
+    constants.tpflagsBytesSubclass = 1 << 27  // Py_TPFLAGS_BYTES_SUBCLASS
+    constants.tpflagsUnicodeSubclass = 1 << 28  // Py_TPFLAGS_UNICODE_SUBCLASS
+    constants.tpflagsDictSubclass = 1 << 29  // Py_TPFLAGS_DICT_SUBCLASS
+    constants.unicodeStateInternedShift = 0  // state.interned
+    constants.unicodeStateInternedMask = 0x3  // state.interned
+    constants.unicodeStateKindShift = 2  // state.kind
+    constants.unicodeStateKindMask = 0x1c  // state.kind
+    constants.unicodeStateCompactShift = 5  // state.compact
+    constants.unicodeStateAsciiShift = 6  // state.ascii
+    return constants
+  }()
+
   /// The generated constants for a minor version, or nil when the version is not supported.
   public static func generated(major: Int, minor: Int) -> HeaderConstants? {
     switch (major, minor) {
@@ -959,6 +1202,8 @@ extension HeaderConstants {
     case (3, 11): return v3_11
     case (3, 12): return v3_12
     case (3, 13): return v3_13
+    case (3, 14): return v3_14
+    case (3, 15): return v3_15
     default: return nil
     }
   }
@@ -1049,8 +1294,236 @@ extension DebugOffsetsTable {
     return table
   }()
 
+  /// Where the members of `_Py_DebugOffsets` are in CPython 3.14,
+  /// measured from internal/pycore_debug_offsets.h of 3.14.10.
+  public static let v3_14: DebugOffsetsTable = {
+    var table = DebugOffsetsTable()
+    table.major = 3
+    table.minor = 14
+    table.tableSize = 760  // sizeof(_Py_DebugOffsets)
+    table.cookie = 0  // cookie
+    table.version = 8  // version
+    table.freeThreaded = 16  // free_threaded
+    table.runtimeStateSize = 24  // runtime_state.size
+    table.runtimeStateFinalizing = 32  // runtime_state.finalizing
+    table.runtimeStateInterpretersHead = 40  // runtime_state.interpreters_head
+    table.interpreterStateSize = 48  // interpreter_state.size
+    table.interpreterStateId = 56  // interpreter_state.id
+    table.interpreterStateNext = 64  // interpreter_state.next
+    table.interpreterStateThreadsHead = 72  // interpreter_state.threads_head
+    table.interpreterStateThreadsMain = 80  // interpreter_state.threads_main
+    table.interpreterStateGc = 88  // interpreter_state.gc
+    table.interpreterStateImportsModules = 96  // interpreter_state.imports_modules
+    table.interpreterStateSysdict = 104  // interpreter_state.sysdict
+    table.interpreterStateBuiltins = 112  // interpreter_state.builtins
+    table.interpreterStateCevalGil = 120  // interpreter_state.ceval_gil
+    table.interpreterStateGilRuntimeState = 128  // interpreter_state.gil_runtime_state
+    // interpreter_state.gil_runtime_state_enabled
+    table.interpreterStateGilRuntimeStateEnabled = 136
+    table.interpreterStateGilRuntimeStateLocked = 144  // interpreter_state.gil_runtime_state_locked
+    table.interpreterStateGilRuntimeStateHolder = 152  // interpreter_state.gil_runtime_state_holder
+    table.interpreterStateCodeObjectGeneration = 160  // interpreter_state.code_object_generation
+    table.interpreterStateTlbcGeneration = 168  // interpreter_state.tlbc_generation
+    table.threadStateSize = 176  // thread_state.size
+    table.threadStatePrev = 184  // thread_state.prev
+    table.threadStateNext = 192  // thread_state.next
+    table.threadStateInterp = 200  // thread_state.interp
+    table.threadStateCurrentFrame = 208  // thread_state.current_frame
+    table.threadStateThreadId = 216  // thread_state.thread_id
+    table.threadStateNativeThreadId = 224  // thread_state.native_thread_id
+    table.threadStateDatastackChunk = 232  // thread_state.datastack_chunk
+    table.threadStateStatus = 240  // thread_state.status
+    table.interpreterFrameSize = 248  // interpreter_frame.size
+    table.interpreterFramePrevious = 256  // interpreter_frame.previous
+    table.interpreterFrameExecutable = 264  // interpreter_frame.executable
+    table.interpreterFrameInstrPtr = 272  // interpreter_frame.instr_ptr
+    table.interpreterFrameLocalsplus = 280  // interpreter_frame.localsplus
+    table.interpreterFrameOwner = 288  // interpreter_frame.owner
+    table.interpreterFrameStackpointer = 296  // interpreter_frame.stackpointer
+    table.interpreterFrameTlbcIndex = 304  // interpreter_frame.tlbc_index
+    table.codeObjectSize = 312  // code_object.size
+    table.codeObjectFilename = 320  // code_object.filename
+    table.codeObjectName = 328  // code_object.name
+    table.codeObjectQualname = 336  // code_object.qualname
+    table.codeObjectLinetable = 344  // code_object.linetable
+    table.codeObjectFirstlineno = 352  // code_object.firstlineno
+    table.codeObjectArgcount = 360  // code_object.argcount
+    table.codeObjectLocalsplusnames = 368  // code_object.localsplusnames
+    table.codeObjectLocalspluskinds = 376  // code_object.localspluskinds
+    table.codeObjectCoCodeAdaptive = 384  // code_object.co_code_adaptive
+    table.codeObjectCoTlbc = 392  // code_object.co_tlbc
+    table.pyobjectSize = 400  // pyobject.size
+    table.pyobjectObType = 408  // pyobject.ob_type
+    table.typeObjectSize = 416  // type_object.size
+    table.typeObjectTpName = 424  // type_object.tp_name
+    table.typeObjectTpRepr = 432  // type_object.tp_repr
+    table.typeObjectTpFlags = 440  // type_object.tp_flags
+    table.tupleObjectSize = 448  // tuple_object.size
+    table.tupleObjectObItem = 456  // tuple_object.ob_item
+    table.tupleObjectObSize = 464  // tuple_object.ob_size
+    table.listObjectSize = 472  // list_object.size
+    table.listObjectObItem = 480  // list_object.ob_item
+    table.listObjectObSize = 488  // list_object.ob_size
+    table.setObjectSize = 496  // set_object.size
+    table.setObjectUsed = 504  // set_object.used
+    table.setObjectTable = 512  // set_object.table
+    table.setObjectMask = 520  // set_object.mask
+    table.dictObjectSize = 528  // dict_object.size
+    table.dictObjectMaKeys = 536  // dict_object.ma_keys
+    table.dictObjectMaValues = 544  // dict_object.ma_values
+    table.floatObjectSize = 552  // float_object.size
+    table.floatObjectObFval = 560  // float_object.ob_fval
+    table.longObjectSize = 568  // long_object.size
+    table.longObjectLvTag = 576  // long_object.lv_tag
+    table.longObjectObDigit = 584  // long_object.ob_digit
+    table.bytesObjectSize = 592  // bytes_object.size
+    table.bytesObjectObSize = 600  // bytes_object.ob_size
+    table.bytesObjectObSval = 608  // bytes_object.ob_sval
+    table.unicodeObjectSize = 616  // unicode_object.size
+    table.unicodeObjectState = 624  // unicode_object.state
+    table.unicodeObjectLength = 632  // unicode_object.length
+    table.unicodeObjectAsciiobjectSize = 640  // unicode_object.asciiobject_size
+    table.gcSize = 648  // gc.size
+    table.gcCollecting = 656  // gc.collecting
+    table.genObjectSize = 664  // gen_object.size
+    table.genObjectGiName = 672  // gen_object.gi_name
+    table.genObjectGiIframe = 680  // gen_object.gi_iframe
+    table.genObjectGiFrameState = 688  // gen_object.gi_frame_state
+    table.llistNodeNext = 696  // llist_node.next
+    table.llistNodePrev = 704  // llist_node.prev
+    table.debuggerSupportEvalBreaker = 712  // debugger_support.eval_breaker
+    table.debuggerSupportRemoteDebuggerSupport = 720  // debugger_support.remote_debugger_support
+    table.debuggerSupportRemoteDebuggingEnabled = 728  // debugger_support.remote_debugging_enabled
+    table.debuggerSupportDebuggerPendingCall = 736  // debugger_support.debugger_pending_call
+    table.debuggerSupportDebuggerScriptPath = 744  // debugger_support.debugger_script_path
+    table.debuggerSupportDebuggerScriptPathSize = 752  // debugger_support.debugger_script_path_size
+    return table
+  }()
+
+  /// Where the members of `_Py_DebugOffsets` are in CPython 3.15,
+  /// measured from internal/pycore_debug_offsets.h of 3.15.2.
+  public static let v3_15: DebugOffsetsTable = {
+    var table = DebugOffsetsTable()
+    table.major = 3
+    table.minor = 15
+    table.tableSize = 888  // sizeof(_Py_DebugOffsets)
+    table.cookie = 0  // cookie
+    table.version = 8  // version
+    table.freeThreaded = 16  // free_threaded
+    table.runtimeStateSize = 24  // runtime_state.size
+    table.runtimeStateFinalizing = 32  // runtime_state.finalizing
+    table.runtimeStateInterpretersHead = 40  // runtime_state.interpreters_head
+    table.interpreterStateSize = 48  // interpreter_state.size
+    table.interpreterStateId = 56  // interpreter_state.id
+    table.interpreterStateNext = 64  // interpreter_state.next
+    table.interpreterStateThreadsHead = 72  // interpreter_state.threads_head
+    table.interpreterStateThreadsMain = 80  // interpreter_state.threads_main
+    table.interpreterStateGc = 88  // interpreter_state.gc
+    table.interpreterStateImportsModules = 96  // interpreter_state.imports_modules
+    table.interpreterStateSysdict = 104  // interpreter_state.sysdict
+    table.interpreterStateBuiltins = 112  // interpreter_state.builtins
+    table.interpreterStateCevalGil = 120  // interpreter_state.ceval_gil
+    table.interpreterStateGilRuntimeState = 128  // interpreter_state.gil_runtime_state
+    // interpreter_state.gil_runtime_state_enabled
+    table.interpreterStateGilRuntimeStateEnabled = 136
+    table.interpreterStateGilRuntimeStateLocked = 144  // interpreter_state.gil_runtime_state_locked
+    table.interpreterStateGilRuntimeStateHolder = 152  // interpreter_state.gil_runtime_state_holder
+    table.interpreterStateCodeObjectGeneration = 160  // interpreter_state.code_object_generation
+    table.interpreterStateTlbcGeneration = 168  // interpreter_state.tlbc_generation
+    table.threadStateSize = 176  // thread_state.size
+    table.threadStatePrev = 184  // thread_state.prev
+    table.threadStateNext = 192  // thread_state.next
+    table.threadStateInterp = 200  // thread_state.interp
+    table.threadStateCurrentFrame = 208  // thread_state.current_frame
+    table.threadStateBaseFrame = 216  // thread_state.base_frame
+    table.threadStateLastProfiledFrame = 224  // thread_state.last_profiled_frame
+    table.threadStateLastProfiledFrameSeq = 232  // thread_state.last_profiled_frame_seq
+    table.threadStateThreadId = 240  // thread_state.thread_id
+    table.threadStateNativeThreadId = 248  // thread_state.native_thread_id
+    table.threadStateDatastackChunk = 256  // thread_state.datastack_chunk
+    table.threadStateStatus = 264  // thread_state.status
+    table.threadStateHoldsGil = 272  // thread_state.holds_gil
+    table.threadStateGilRequested = 280  // thread_state.gil_requested
+    table.threadStateCurrentException = 288  // thread_state.current_exception
+    table.threadStateExcState = 296  // thread_state.exc_state
+    table.errStackitemExcValue = 304  // err_stackitem.exc_value
+    table.interpreterFrameSize = 312  // interpreter_frame.size
+    table.interpreterFramePrevious = 320  // interpreter_frame.previous
+    table.interpreterFrameExecutable = 328  // interpreter_frame.executable
+    table.interpreterFrameInstrPtr = 336  // interpreter_frame.instr_ptr
+    table.interpreterFrameLocalsplus = 344  // interpreter_frame.localsplus
+    table.interpreterFrameOwner = 352  // interpreter_frame.owner
+    table.interpreterFrameStackpointer = 360  // interpreter_frame.stackpointer
+    table.interpreterFrameTlbcIndex = 368  // interpreter_frame.tlbc_index
+    table.codeObjectSize = 376  // code_object.size
+    table.codeObjectFilename = 384  // code_object.filename
+    table.codeObjectName = 392  // code_object.name
+    table.codeObjectQualname = 400  // code_object.qualname
+    table.codeObjectLinetable = 408  // code_object.linetable
+    table.codeObjectFirstlineno = 416  // code_object.firstlineno
+    table.codeObjectArgcount = 424  // code_object.argcount
+    table.codeObjectLocalsplusnames = 432  // code_object.localsplusnames
+    table.codeObjectLocalspluskinds = 440  // code_object.localspluskinds
+    table.codeObjectCoCodeAdaptive = 448  // code_object.co_code_adaptive
+    table.codeObjectCoTlbc = 456  // code_object.co_tlbc
+    table.pyobjectSize = 464  // pyobject.size
+    table.pyobjectObType = 472  // pyobject.ob_type
+    table.typeObjectSize = 480  // type_object.size
+    table.typeObjectTpName = 488  // type_object.tp_name
+    table.typeObjectTpRepr = 496  // type_object.tp_repr
+    table.typeObjectTpFlags = 504  // type_object.tp_flags
+    table.typeObjectTpBasicsize = 512  // type_object.tp_basicsize
+    table.typeObjectTpDictoffset = 520  // type_object.tp_dictoffset
+    table.heapTypeObjectSize = 528  // heap_type_object.size
+    table.heapTypeObjectHtCachedKeys = 536  // heap_type_object.ht_cached_keys
+    table.tupleObjectSize = 544  // tuple_object.size
+    table.tupleObjectObItem = 552  // tuple_object.ob_item
+    table.tupleObjectObSize = 560  // tuple_object.ob_size
+    table.listObjectSize = 568  // list_object.size
+    table.listObjectObItem = 576  // list_object.ob_item
+    table.listObjectObSize = 584  // list_object.ob_size
+    table.setObjectSize = 592  // set_object.size
+    table.setObjectUsed = 600  // set_object.used
+    table.setObjectTable = 608  // set_object.table
+    table.setObjectMask = 616  // set_object.mask
+    table.dictObjectSize = 624  // dict_object.size
+    table.dictObjectMaKeys = 632  // dict_object.ma_keys
+    table.dictObjectMaValues = 640  // dict_object.ma_values
+    table.floatObjectSize = 648  // float_object.size
+    table.floatObjectObFval = 656  // float_object.ob_fval
+    table.longObjectSize = 664  // long_object.size
+    table.longObjectLvTag = 672  // long_object.lv_tag
+    table.longObjectObDigit = 680  // long_object.ob_digit
+    table.bytesObjectSize = 688  // bytes_object.size
+    table.bytesObjectObSize = 696  // bytes_object.ob_size
+    table.bytesObjectObSval = 704  // bytes_object.ob_sval
+    table.unicodeObjectSize = 712  // unicode_object.size
+    table.unicodeObjectState = 720  // unicode_object.state
+    table.unicodeObjectLength = 728  // unicode_object.length
+    table.unicodeObjectAsciiobjectSize = 736  // unicode_object.asciiobject_size
+    table.unicodeObjectCompactunicodeobjectSize = 744  // unicode_object.compactunicodeobject_size
+    table.gcSize = 752  // gc.size
+    table.gcCollecting = 760  // gc.collecting
+    table.gcFrame = 768  // gc.frame
+    table.gcGenerationStatsSize = 776  // gc.generation_stats_size
+    table.gcGenerationStats = 784  // gc.generation_stats
+    table.genObjectSize = 792  // gen_object.size
+    table.genObjectGiName = 800  // gen_object.gi_name
+    table.genObjectGiIframe = 808  // gen_object.gi_iframe
+    table.genObjectGiFrameState = 816  // gen_object.gi_frame_state
+    table.llistNodeNext = 824  // llist_node.next
+    table.llistNodePrev = 832  // llist_node.prev
+    table.debuggerSupportEvalBreaker = 840  // debugger_support.eval_breaker
+    table.debuggerSupportRemoteDebuggerSupport = 848  // debugger_support.remote_debugger_support
+    table.debuggerSupportRemoteDebuggingEnabled = 856  // debugger_support.remote_debugging_enabled
+    table.debuggerSupportDebuggerPendingCall = 864  // debugger_support.debugger_pending_call
+    table.debuggerSupportDebuggerScriptPath = 872  // debugger_support.debugger_script_path
+    table.debuggerSupportDebuggerScriptPathSize = 880  // debugger_support.debugger_script_path_size
+    return table
+  }()
+
   /// Every generated table description, oldest first.
-  public static let allGenerated: [DebugOffsetsTable] = [v3_13]
+  public static let allGenerated: [DebugOffsetsTable] = [v3_13, v3_14, v3_15]
 
   /// The table description for a minor version, or nil when none was generated for it.
   public static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {
