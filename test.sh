@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
 # Runs Spyglass's whole test suite on a fresh machine of this kind: installs what the tests need
-# (py-spy as the differential oracle, Python's protobuf and jsonschema packages to check pprof and
-# speedscope files, Debian's chromium to render flame graphs), checks formatting, then runs
-# `swift test`. The CPython interpreters under test are the ones installed on the machine (pyenv's
-# 2.7 and 3.6–3.13 plus Debian's /usr/bin/python3.11); a missing one fails the run.
+# (py-spy 0.4.3 as the differential oracle, Python's protobuf and jsonschema packages to check pprof
+# and speedscope files, Debian's chromium to render flame graphs), makes the Debian roots the
+# containerised interpreters run in, checks formatting, then runs `swift test`. The CPython
+# interpreters under test are pyenv's 2.7 and 3.6–3.13, Debian's /usr/bin/python3.11, and Debian
+# trixie's python3.13 and sid's python3.14 and python3.15 chrooted in their roots
+# (tools/debian-roots.sh, tools/in-root.sh); a missing one fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 log() { printf '== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+PYSPY_VERSION=0.4.3
 PY=python3
-if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || ! command -v py-spy >/dev/null 2>&1; then
-  log "installing Python test helpers (py-spy, protobuf, jsonschema)"
-  $PY -m pip install --quiet --disable-pip-version-check py-spy protobuf jsonschema
+# The py-spy the tests will find (PYSPY_BIN, else the one on PATH) must be the pinned version: the
+# tests write down where 0.4.3 and Spyglass are known to differ.
+pyspy_version() { "${PYSPY_BIN:-py-spy}" --version 2>/dev/null || true; }
+if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ]; then
+  log "installing Python test helpers (py-spy==$PYSPY_VERSION, protobuf, jsonschema)"
+  $PY -m pip install --quiet --disable-pip-version-check "py-spy==$PYSPY_VERSION" protobuf jsonschema
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
-fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
-  || ! command -v strace >/dev/null 2>&1; then
-  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace)"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace >/dev/null
-  else
-    sudo apt-get update -qq >/dev/null
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace >/dev/null
+  if [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ]; then
+    echo "py-spy $PYSPY_VERSION is needed; ${PYSPY_BIN:-py-spy} --version says: '$(pyspy_version)'" >&2
+    exit 1
   fi
 fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
+  || ! command -v strace >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
+  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace, util-linux)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace util-linux \
+    >/dev/null
+fi
+
+# The Debian roots (made once, reused, made anew when a week old). The tests ask the same script
+# where they are; exporting the folder keeps a `sudo`ed run and the tests on the same one.
+export SPYGLASS_ROOTS
+SPYGLASS_ROOTS=$(tools/debian-roots.sh --print)
+log "Debian roots for python3.13 (trixie), 3.14 and 3.15 (sid) in $SPYGLASS_ROOTS"
+as_root env SPYGLASS_ROOTS="$SPYGLASS_ROOTS" tools/debian-roots.sh
 
 log "checking formatting (swift format lint --strict)"
 swift format lint --strict --recursive Sources Tests Package.swift

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Spyglass beside py-spy, in one run, on the same targets.
 
-Drives the shared harness (../shared/bench: overhead.py, scale.py, dump_latency.py, slowdown.py),
+Drives the benchmark harness (bench/harness: overhead.py, scale.py, dump_latency.py, slowdown.py),
 first with py-spy and then with Spyglass for every measurement, reads both JSON logs and prints
 Markdown tables with medians and ratios (py-spy / Spyglass: how many times cheaper Spyglass is).
 
@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-HARNESS = os.path.join(ROOT, "..", "shared", "bench")
+HARNESS = os.path.join(HERE, "harness")
 
 
 def run(script, profiler, json_path, extra, log):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does Spyglass's memory stay flat over a long recording?
 
-Records the 10-deep CPU-bound target (../shared/bench/workloads/cpu_stack.py) to raw and to
+Records the 10-deep CPU-bound target (bench/harness/workloads/cpu_stack.py) to raw and to
 flamegraph at once (two Spyglass processes on one target) and reads each one's resident set
 (VmRSS) from /proc once a second. Reported: RSS after 60 s of sampling, RSS at the end, the
 peak, and the samples written.
@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORKLOAD = os.path.join(ROOT, "..", "shared", "bench", "workloads", "cpu_stack.py")
+WORKLOAD = os.path.join(HERE, "harness", "workloads", "cpu_stack.py")
 
 
 def rss_kib(pid):

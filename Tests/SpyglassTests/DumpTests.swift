@@ -1,12 +1,14 @@
 //===--- DumpTests.swift - `spyglass dump` against live interpreters ------===//
 //
 // py-spy's integration cases, re-created as fixture scripts (Fixtures/scripts/), run under every
-// interpreter installed here (TestSupport.PythonInterpreter: nine pyenv builds and Debian's static
-// python3.11). Each case starts the fixture, waits for its readiness line and for it to block (or
-// to burn CPU), runs `spyglass dump --pid PID --json`, and checks names, files, lines, thread names,
-// idle/active and GIL exactly as py-spy's own tests do. On top of that:
+// interpreter installed here (TestSupport.PythonInterpreter: nine pyenv builds, Debian's static
+// python3.11, and Debian's python3.13, 3.14 and 3.15 chrooted in their roots, as in a container).
+// Each case starts the fixture, waits for its readiness line and for it to block (or to burn CPU),
+// runs `spyglass dump --pid PID --json`, and checks names, files, lines, thread names, idle/active
+// and GIL exactly as py-spy's own tests do. On top of that:
 //   - the oracle: the interpreter's own sys._current_frames() must match the dump frame for frame;
-//   - py-spy 0.4.3 as a second reader of the same SIGSTOPped process;
+//   - py-spy 0.4.3 as a second reader of the same SIGSTOPped process (and, on 3.15, CPython's own
+//     sampler Tachyon: TachyonOracleTests.swift);
 //   - the text format, --nonblocking, and the error paths.
 //
 // The suite `TestSupportSelfTests` at the end checks the harness without spyglass: discovery,
@@ -548,7 +550,8 @@ struct DumpTests {
       Issue.record("neither setpriv nor runuser is installed (util-linux)")
       return
     }
-    let python = try #require(PythonInterpreter.all().last { !$0.isPython2 })
+    // A host interpreter: the test is about permissions, not about versions or roots.
+    let python = try #require(PythonInterpreter.all().last { !$0.isPython2 && $0.root == nil })
     let process = try Fixture.start(python, "longsleep.py")
     try process.waitUntilSleeping(threadCount: 1)
 
@@ -605,12 +608,14 @@ struct TestSupportSelfTests {
   @Test func interpretersAreAllThere() throws {
     print(PythonInterpreter.coverageReport)
     let all = try PythonInterpreter.requireAll()
-    #expect(all.count == 10)
+    #expect(all.count == 13)
     #expect(all.map(\.label) == PythonInterpreter.expectedInterpreters.map(\.label))
     for python in all {
-      if python.label == "3.11-debian" {
-        #expect(python.version.major == 3 && python.version.minor == 11)
-        #expect(python.isStaticBuild, "Debian's python3.11 links libpython statically")
+      if python.label.hasSuffix("-debian") || python.root != nil {
+        // "3.11-debian", "3.13-trixie", "3.14-sid", "3.15-sid": Debian's builds, any micro version.
+        #expect(python.label.hasPrefix("\(python.version.major).\(python.version.minor)-"))
+        #expect(python.isStaticBuild, "Debian's \(python.path) links libpython statically")
+        #expect(python.label == "3.11-debian" ? python.root == nil : python.command.count > 1)
       } else {
         #expect(python.label == "\(python.version)")
         #expect(!python.isStaticBuild, "pyenv's builds here use libpython.so")
@@ -650,8 +655,10 @@ struct TestSupportSelfTests {
         $0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces)
       }
       #expect(blocked == "0000000000000000", "the child's signal mask is empty")
+      // /proc/PID/exe names the file as the host sees it: inside the root for a rooted interpreter.
       let exe = try ProcFS.executable(process.pid)
-      #expect(exe == URL(fileURLWithPath: python.path).resolvingSymlinksInPath().path)
+      #expect(exe == URL(fileURLWithPath: python.hostPath).resolvingSymlinksInPath().path)
+      #expect(ProcFS.commandLine(process.pid).first == python.path, "in-root.sh execs the interpreter itself")
       let pid = process.pid
       process.stop()
       #expect(kill(pid, 0) == -1 && errno == ESRCH, "killed and reaped")

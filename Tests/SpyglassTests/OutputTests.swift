@@ -102,8 +102,7 @@ private func temporaryFile(_ bytes: [UInt8], suffix: String) throws -> URL {
 
 private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .appendingPathComponent("Fixtures")
-private let speedscopeSchema = URL(
-  fileURLWithPath: SharedFiles.path("validators/speedscope-file-format.schema.json"))
+private let speedscopeSchema = fixtures.appendingPathComponent("speedscope-file-format.schema.json")
 
 /// Runs python3 (found on PATH) and returns its exit status and standard output.
 private func python(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {

@@ -1,7 +1,7 @@
 //===--- RecordTests.swift - `spyglass record` end to end -----------------===//
 //
 // Every test records a real Python process with the built spyglass and checks what it wrote:
-//   - every format on 2.7, 3.12 and 3.13 (launched with `-- python hot.py`), raw on all ten
+//   - every format on 2.7, 3.12 and 3.13 (launched with `-- python hot.py`), raw on all thirteen
 //     interpreters (`--pid`), each one's hot stack exact (name, file, line) and dominant;
 //   - `-t` thread pseudo-frames, `--gil`, `--idle`, `-s` with multiprocessing children;
 //   - the target killed mid-recording, Ctrl-C / SIGTERM / SIGUSR1 sent to spyglass;
@@ -48,7 +48,8 @@ private func formatExtension(_ format: String) -> String {
   recordFormats.first { $0.name == format }?.ext ?? "out"
 }
 
-private let speedscopeSchemaPath = SharedFiles.path("validators/speedscope-file-format.schema.json")
+private let speedscopeSchemaPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
+  .appendingPathComponent("speedscope-file-format.schema.json").path
 private let pprofDecoderPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
   .appendingPathComponent("pprof_decode.py").path
 private let pngStatsPath = URL(fileURLWithPath: Fixture.directory).deletingLastPathComponent()
@@ -167,7 +168,7 @@ private func recordHot(_ python: PythonInterpreter, format: String, viaPID: Bool
     target = process
     arguments += ["--pid", "\(process.pid)"]
   } else {
-    arguments += ["--", python.path, Hot.path]
+    arguments += ["--"] + python.command + [Hot.path]
   }
   let result = try SpyglassRunner.run(arguments, timeout: .seconds(40))
   let readyLine = target?.readyLine ?? result.stdout
@@ -526,7 +527,7 @@ struct RecordTests {
       let output = directory + "/sleep.txt"
       var arguments = ["record", "-f", "raw", "-o", output, "-d", "2", "-r", "100"]
       if spec[1] != "none" { arguments.append(spec[1]) }
-      arguments += ["--", python.path, Fixture.path("longsleep.py")]
+      arguments += ["--"] + python.command + [Fixture.path("longsleep.py")]
       let result = try SpyglassRunner.run(arguments, timeout: .seconds(30), wrapper: recordHighPriority)
       return (result, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
@@ -558,9 +559,8 @@ struct RecordTests {
       defer { removeDirectory(directory) }
       let output = directory + "/mp.txt"
       let result = try SpyglassRunner.run(
-        [
-          "record", "-s", "-f", "raw", "-o", output, "-d", "3", "-r", "100", "--", python.path,
-          Fixture.path("multiprocess.py"),
+        ["record", "-s", "-f", "raw", "-o", output, "-d", "3", "-r", "100", "--"] + python.command + [
+          Fixture.path("multiprocess.py")
         ], timeout: .seconds(40))
       return (result, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
@@ -696,9 +696,9 @@ struct RecordTests {
     #expect(finalTotal == summarySamples(command.stderrText), "\(command.summary)")
   }
 
-  /// The known-share workload (/work/shared/bench/workloads/accuracy_target.py, f ≈ 75%, g ≈ 25%)
-  /// at the default rate, 100 Hz: the recorded f share among f+g samples is within 2 percentage
-  /// points of the target's own measurement over the recorded window.
+  /// The benchmark harness's known-share workload (bench/harness/workloads/accuracy_target.py,
+  /// f ≈ 75%, g ≈ 25%) at the default rate, 100 Hz: the recorded f share among f+g samples is within
+  /// 2 percentage points of the target's own measurement over the recorded window.
   ///
   /// 60 s, because sampling alone scatters the share: the binomial standard error is 1.4 pp for the
   /// ~950 samples of 10 s (a 2 pp bound would fail one run in six for a perfect profiler) and 0.56 pp
@@ -710,7 +710,7 @@ struct RecordTests {
   /// The truth is the target's CPU-time split; the wall-time split is printed.
   @Test func accuracyOnKnownShares() throws {
     let python = try installedPython("3.12.1")
-    let workload = SharedFiles.path("bench/workloads/accuracy_target.py")
+    let workload = RepositoryFiles.path("bench/harness/workloads/accuracy_target.py")
     try #require(FileManager.default.fileExists(atPath: workload), "\(workload) is missing")
     let directory = try makeTemporaryDirectory("spyglass-accuracy")
     defer { removeDirectory(directory) }
@@ -828,7 +828,7 @@ struct RecordTests {
     let marker = "spyglass-marker-\(UUID().uuidString)"
     let path = "/nonexistent-dir/x.svg"
     let unwritable = try SpyglassRunner.run(
-      ["record", "-o", path, "--", python.path, Hot.path, marker], timeout: .seconds(20))
+      ["record", "-o", path, "--"] + python.command + [Hot.path, marker], timeout: .seconds(20))
     expectPlain(unwritable)
     #expect(unwritable.exitCode == 1, "\(unwritable)")
     #expect(unwritable.elapsed < .seconds(3), "\(unwritable)")
@@ -865,7 +865,7 @@ struct RecordTests {
 
     // A program that exits at once.
     let quick = try SpyglassRunner.run(
-      ["record", "-o", directory + "/b.svg", "--", python.path, "-c", "pass"], timeout: .seconds(30))
+      ["record", "-o", directory + "/b.svg", "--"] + python.command + ["-c", "pass"], timeout: .seconds(30))
     expectPlain(quick)
     let quickLines = quick.stderr.split(separator: "\n").filter { !$0.hasPrefix("spyglass> ") }
     #expect(quickLines.count == 1 && quickLines.first?.hasPrefix("spyglass: ") == true, "\(quick)")
@@ -874,7 +874,7 @@ struct RecordTests {
 
     // A program that only sleeps and ends: attached, but every sample was of an idle thread.
     let sleeper = try SpyglassRunner.run(
-      ["record", "-o", directory + "/c.svg", "--", python.path, "-c", "import time; time.sleep(0.5)"],
+      ["record", "-o", directory + "/c.svg", "--"] + python.command + ["-c", "import time; time.sleep(0.5)"],
       timeout: .seconds(30))
     expectPlain(sleeper)
     #expect(sleeper.exitCode == 1, "\(sleeper)")
@@ -892,7 +892,8 @@ struct RecordTests {
     let directory = try makeTemporaryDirectory("spyglass-chromium")
     defer { removeDirectory(directory) }
     let svgPath = directory + "/fg.svg"
-    let arguments = ["record", "-f", "flamegraph", "-o", svgPath, "-d", "1", "-r", "200", "--", python.path, Hot.path]
+    let arguments =
+      ["record", "-f", "flamegraph", "-o", svgPath, "-d", "1", "-r", "200", "--"] + python.command + [Hot.path]
     let result = try SpyglassRunner.run(arguments, timeout: .seconds(30))
     try #require(result.exitCode == 0, "\(result)")
     let svg = try String(contentsOfFile: svgPath, encoding: .utf8)

@@ -433,7 +433,8 @@ struct TargetSafetyTests {
       let seconds = String(format: "%.2f", 0.8 + 0.6 * Double(iteration % 5) / 4)
       let output = folder + "/launched-\(iteration).txt"
       let result = try SpyglassRunner.run(
-        ["record", "-r", "1000", "-f", "raw", "-o", output, "--", python.path, script, seconds], timeout: .seconds(60))
+        ["record", "-r", "1000", "-f", "raw", "-o", output, "--"] + python.command + [script, seconds],
+        timeout: .seconds(60))
       #expect(result.exitCode == 0, "\(result)")
       #expect(result.stderr.contains("Stopped sampling because the process exited"), "\(result)")
       let raw = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
@@ -579,7 +580,10 @@ struct TargetSafetyTests {
   @Test func plainErrors() throws {
     let python = try safetyPython()
     let cases: [(arguments: [String], needle: String)] = [
-      (["record", "-o", "/nonexistent-folder/profile.svg", "--", python.path, "-c", "pass"], "/nonexistent-folder"),
+      (
+        ["record", "-o", "/nonexistent-folder/profile.svg", "--"] + python.command + ["-c", "pass"],
+        "/nonexistent-folder"
+      ),
       (["record", "-o", "/tmp/spyglass-never.svg", "--", "/nonexistent/program"], "/nonexistent/program"),
       (["record", "--rate", "0", "--pid", "1"], "rate"),
       (["record", "--rate", "fast", "--pid", "1"], "rate"),
@@ -596,7 +600,7 @@ struct TargetSafetyTests {
     // A program that exits at once: a clean end either way (nothing to sample, or a short profile).
     let output = NSTemporaryDirectory() + "spyglass-quick-\(UUID().uuidString).txt"
     defer { unlink(output) }
-    let quick = try SpyglassRunner.run(["record", "-f", "raw", "-o", output, "--", python.path, "-c", "pass"])
+    let quick = try SpyglassRunner.run(["record", "-f", "raw", "-o", output, "--"] + python.command + ["-c", "pass"])
     #expect(quick.exitCode == 0 || quick.exitCode == 1, "\(quick)")
     if quick.exitCode == 1 {
       #expect(quick.stderr.hasPrefix("spyglass: ") || quick.stderr.contains("\nspyglass: "), "\(quick)")

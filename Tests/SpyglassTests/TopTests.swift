@@ -130,8 +130,9 @@ struct TopTests {
     let tmux = try Tmux(folder: folder)
     defer { tmux.killServer() }
 
+    let program = (python.command + ["\(folder)/busy.py"]).map { "'\($0)'" }.joined(separator: " ")
     let script =
-      "'\(spyglass)' top --rate 200 -- '\(python.path)' '\(folder)/busy.py'; echo $? > '\(folder)/status'; "
+      "'\(spyglass)' top --rate 200 -- \(program); echo $? > '\(folder)/status'; "
       + "stty -a > '\(folder)/stty'"
     try #require(
       tmux.run([
@@ -244,7 +245,7 @@ struct TopTests {
   func targetExits() throws {
     let python = try python312()
     let result = try SpyglassRunner.run(
-      ["top", "--", python.path, "-c", "import time; time.sleep(1)"], timeout: .seconds(15))
+      ["top", "--"] + python.command + ["-c", "import time; time.sleep(1)"], timeout: .seconds(15))
     #expect(result.exitCode == 0, "\(result)")
     #expect(result.stdout.contains(/process \d+ ended/), "\(result)")
     #expect(!result.stdout.utf8.contains(0x1B), "\(result)")
@@ -257,7 +258,7 @@ struct TopTests {
     let code =
       "import sys; print('hello from the program'); sys.stderr.write('failing now\\n'); sys.exit(3)"
     let result = try SpyglassRunner.run(
-      ["top", "--", python.path, "-c", code], timeout: .seconds(15))
+      ["top", "--"] + python.command + ["-c", code], timeout: .seconds(15))
     // The program's own line, not the command line that the summary quotes when a sample was taken
     // before the program ended.
     let ownLines = result.stdout.split(separator: "\n").filter { $0 == "hello from the program" }

@@ -1,10 +1,13 @@
 //===--- PythonProcess.swift - a Python fixture process -------------------===//
 //
-// `python script args` with stdout piped and stderr in a temporary file. The initializer returns
-// only after the script printed its readiness line, so a test never reads /proc or the target's
-// memory while the interpreter is still starting. Printing the line is the script's last step
-// before it blocks, not proof that it has blocked, so the tests also call `waitUntilSleeping` (every
-// thread asleep in the kernel, steadily) or `waitForCPU` (a busy loop is burning CPU).
+// `python script args` with stdout piped and stderr in a temporary file, started with the
+// interpreter's `command` (so a rooted interpreter runs chrooted through tools/in-root.sh, under the
+// pid the test was given, with the script's host path valid inside). The initializer returns only
+// after the script printed its readiness line, so a test never reads /proc or the target's memory
+// while the interpreter (or in-root.sh before it) is still starting. Printing the line is the
+// script's last step before it blocks, not proof that it has blocked, so the tests also call
+// `waitUntilSleeping` (every thread asleep in the kernel, steadily) or `waitForCPU` (a busy loop is
+// burning CPU).
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,7 +34,7 @@ public final class PythonProcess {
   /// The default readiness predicate: a line starting with "READY".
   public static let readyPrefix: @Sendable (String) -> Bool = { $0.hasPrefix("READY") }
 
-  /// Starts `interpreter script arguments...` and waits (up to `timeout`) for a stdout line
+  /// Starts `interpreter.command + [script] + arguments` and waits (up to `timeout`) for a stdout line
   /// satisfying `isReady`. Throws, with the script's stderr, if it exits or times out first.
   public init(
     _ interpreter: PythonInterpreter, script: String, arguments: [String] = [],
@@ -51,8 +54,8 @@ public final class PythonProcess {
     environment.removeValue(forKey: "PYTHONHOME")
     for (key, value) in extra { environment[key] = value }
     child = try ChildProcess(
-      executable: interpreter.path, arguments: [script] + arguments, environment: environment,
-      stdout: .pipe, stderr: .file(stderrPath))
+      executable: interpreter.command[0], arguments: interpreter.command.dropFirst() + [script] + arguments,
+      environment: environment, stdout: .pipe, stderr: .file(stderrPath))
     reader = LineReader(fd: child.stdoutFD)
     let deadline = ContinuousClock.now + timeout
     while true {
