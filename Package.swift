@@ -9,9 +9,12 @@
 //   SpyglassLayouts  CPython layouts: pure data, one table per minor version, plus _Py_DebugOffsets
 //   SpyglassStacks   finding the interpreter and walking threads and frames
 //   SpyglassProfile  the profile model: interned frames and stacks, aggregation, timeline
+//   Spyglass         the library product: Config, PythonSpy, Sampler (py-spy's embedding API) and
+//                    the one sampling loop (session, timer, CPU accounting, profile builder)
 //   SpyglassOutput   writers: flamegraph SVG, speedscope, chrome trace, raw, pprof
-//   SpyglassCLI      swift-argument-parser commands
+//   SpyglassCLI      swift-argument-parser commands over the library: no system call of its own
 //   spyglass         the thin executable
+// Every target above SpyglassProcess and SpyglassELF builds with strict memory safety.
 import PackageDescription
 
 let pure: [SwiftSetting] = [.strictMemorySafety(), .treatWarning("StrictMemorySafety", as: .error)]
@@ -46,7 +49,8 @@ let package = Package(
   name: "Spyglass",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "spyglass", targets: ["spyglass"])
+    .executable(name: "spyglass", targets: ["spyglass"]),
+    .library(name: "Spyglass", targets: ["Spyglass"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -68,23 +72,30 @@ let package = Package(
     .target(name: "SpyglassLayouts", swiftSettings: pure + functionSections),
     .target(
       name: "SpyglassStacks", dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts"],
-      swiftSettings: samplingPath + functionSections),
+      swiftSettings: pure + samplingPath + functionSections),
     .target(name: "SpyglassProfile", swiftSettings: pure + samplingPath + functionSections),
     .target(
       name: "SpyglassOutput",
       dependencies: [
-        "SpyglassProfile", "CSpyglass",
+        "SpyglassProfile", "SpyglassProcess",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
-      swiftSettings: functionSections
+      swiftSettings: pure + functionSections
+    ),
+    // The library: py-spy's embedding API in Swift (Config, PythonSpy, Sampler) and the one
+    // sampling loop record, top and Sampler share.
+    .target(
+      name: "Spyglass",
+      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile"],
+      swiftSettings: pure + samplingPath + functionSections
     ),
     .target(
       name: "SpyglassCLI",
       dependencies: [
-        "SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
+        "Spyglass", "SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      swiftSettings: samplingPath + functionSections
+      swiftSettings: pure + samplingPath + functionSections
     ),
     // A fully static executable (Swift runtime, glibc, libstdc++, zlib): a profiler should not cost
     // its target's machine the ~10 MiB of shared Swift libraries, nor the ~3 MiB of shared C and
@@ -110,7 +121,7 @@ let package = Package(
       name: "SpyglassTests",
       dependencies: [
         "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassStacks",
-        "SpyglassProfile", "SpyglassOutput", "SpyglassCLI",
+        "SpyglassProfile", "SpyglassOutput", "SpyglassCLI", "Spyglass",
       ],
       resources: [.copy("Fixtures")]
     ),

@@ -27,11 +27,12 @@ if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_versi
   fi
 fi
 if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
-  || ! command -v strace >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
-  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace, util-linux)"
+  || ! command -v strace >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
+  || ! command -v go >/dev/null 2>&1; then
+  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace, util-linux, golang-go for go tool pprof)"
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace util-linux \
-    >/dev/null
+    golang-go >/dev/null
 fi
 
 # The Debian roots (made once, reused, made anew when a week old). The tests ask the same script
@@ -42,7 +43,12 @@ log "Debian roots for python3.13 (trixie), 3.14 and 3.15 (sid) in $SPYGLASS_ROOT
 as_root env SPYGLASS_ROOTS="$SPYGLASS_ROOTS" tools/debian-roots.sh
 
 log "checking formatting (swift format lint --strict)"
-swift format lint --strict --recursive Sources Tests Package.swift
+swift format lint --strict --recursive Sources Tests Package.swift Examples
+
+# The release configuration has build settings of its own (static executable, lld with a code
+# order, function sections, no exclusivity checks on the sampling path): it must build too.
+log "building the release executable"
+swift build -c release --product spyglass
 
 log "building the tests"
 swift build --build-tests

@@ -885,7 +885,7 @@ def measure(install, field_order, use_dwarf, workdir):
 def swift_fields(path):
     fields = []
     for line in open(path):
-        m = re.match(r"\s*public var (\w+) = absent\b", line)
+        m = re.match(r"\s*(?:public|package) var (\w+) = absent\b", line)
         if m:
             fields.append(m.group(1))
     return fields
@@ -960,7 +960,7 @@ def render(measured, field_order):
     out.append("extension PythonLayout {")
     for m in measured:
         out.append("  /// CPython %s, measured from the headers of %s." % (m.install.name, m.install.patch))
-        out.append("  public static let %s: PythonLayout = {" % ident(m.install.version))
+        out.append("  package static let %s: PythonLayout = {" % ident(m.install.version))
         out.append("    var layout = PythonLayout()")
         for field in field_order:
             if field not in m.layout:
@@ -979,12 +979,12 @@ def render(measured, field_order):
         out.append("")
     out.append("  /// The minor versions with a generated table, oldest first: the versions Spyglass supports")
     out.append("  /// (VERSIONS in the generator, the one list of them).")
-    out.append("  public static let generatedVersions: [(major: Int, minor: Int)] = [")
+    out.append("  package static let generatedVersions: [(major: Int, minor: Int)] = [")
     out.append("    " + ", ".join("(%d, %d)" % m.install.version for m in measured) + ",")
     out.append("  ]")
     out.append("")
     out.append("  /// The generated table for a minor version, or nil when the version is not supported.")
-    out.append("  public static func generated(major: Int, minor: Int) -> PythonLayout? {")
+    out.append("  package static func generated(major: Int, minor: Int) -> PythonLayout? {")
     out.append("    switch (major, minor) {")
     for m in measured:
         out.append("    case (%d, %d): return %s" % (m.install.version + (ident(m.install.version),)))
@@ -998,7 +998,7 @@ def render(measured, field_order):
     out.append("extension HeaderConstants {")
     for m in measured:
         out.append("  /// Header constants of CPython %s (%s)." % (m.install.name, m.install.patch))
-        out.append("  public static let %s: HeaderConstants = {" % ident(m.install.version))
+        out.append("  package static let %s: HeaderConstants = {" % ident(m.install.version))
         out.append("    var constants = HeaderConstants()")
         for name in CONSTANT_ORDER:
             if name in m.constants:
@@ -1008,7 +1008,7 @@ def render(measured, field_order):
         out.append("  }()")
         out.append("")
     out.append("  /// The generated constants for a minor version, or nil when the version is not supported.")
-    out.append("  public static func generated(major: Int, minor: Int) -> HeaderConstants? {")
+    out.append("  package static func generated(major: Int, minor: Int) -> HeaderConstants? {")
     out.append("    switch (major, minor) {")
     for m in measured:
         out.append("    case (%d, %d): return %s" % (m.install.version + (ident(m.install.version),)))
@@ -1024,7 +1024,7 @@ def render(measured, field_order):
     for m in with_table:
         out.append("  /// Where the members of `_Py_DebugOffsets` are in CPython %s," % m.install.name)
         out.append("  /// measured from %s of %s." % (m.debug_header, m.install.patch))
-        out.append("  public static let %s: DebugOffsetsTable = {" % ident(m.install.version))
+        out.append("  package static let %s: DebugOffsetsTable = {" % ident(m.install.version))
         out.append("    var table = DebugOffsetsTable()")
         out.append("    table.major = %d" % m.install.version[0])
         out.append("    table.minor = %d" % m.install.version[1])
@@ -1036,11 +1036,11 @@ def render(measured, field_order):
         out.append("  }()")
         out.append("")
     out.append("  /// Every generated table description, oldest first.")
-    out.append("  public static let allGenerated: [DebugOffsetsTable] = [%s]"
+    out.append("  package static let allGenerated: [DebugOffsetsTable] = [%s]"
                % ", ".join(ident(m.install.version) for m in with_table))
     out.append("")
     out.append("  /// The table description for a minor version, or nil when none was generated for it.")
-    out.append("  public static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {")
+    out.append("  package static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {")
     out.append("    allGenerated.first { $0.major == major && $0.minor == minor }")
     out.append("  }")
     out.append("}")
@@ -1104,7 +1104,7 @@ def main():
 
     declared = {}
     for path in (TRAITS_SWIFT, DEBUG_SWIFT):
-        declared[path] = set(re.findall(r"public var (\w+)", open(path).read())) if os.path.isfile(path) else set()
+        declared[path] = set(re.findall(r"(?:public|package) var (\w+)", open(path).read())) if os.path.isfile(path) else set()
     problems = ["HeaderConstants.%s is not declared in %s" % (n, os.path.relpath(TRAITS_SWIFT, PACKAGE))
                 for n in CONSTANT_ORDER if n not in declared[TRAITS_SWIFT]]
     problems += ["DebugOffsetsTable.%s is not declared in %s" % (camel(d), os.path.relpath(DEBUG_SWIFT, PACKAGE))

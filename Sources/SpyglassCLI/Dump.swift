@@ -1,13 +1,18 @@
 //===--- Dump.swift - `spyglass dump` ---------------------------------------===//
+//
+// One `PythonSpy.stackTraces()` of the library (with every thread, idle ones included), printed
+// as text or py-spy's JSON.
+//
+//===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import Spyglass
 import SpyglassOutput
 import SpyglassProcess
 import SpyglassProfile
-import SpyglassStacks
 
-public struct Dump: ParsableCommand {
-  public static let configuration = CommandConfiguration(
+package struct Dump: ParsableCommand {
+  package static let configuration = CommandConfiguration(
     abstract: "Dumps stack traces for a target program to stdout")
 
   @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
@@ -27,22 +32,18 @@ public struct Dump: ParsableCommand {
   var fullFilenames: Bool { reading.fullFilenames }
   var nonblocking: Bool { reading.nonblocking }
 
-  public init() {}
+  package init() {}
 
-  public func run() throws {
+  package func run() throws {
     try reportingFailures {
-      var processes: [DumpedProcess] = []
-      var pids = [(pid.value, Int32?.none)]
-      if subprocesses {
-        pids += ProcessTree.descendants(of: pid.value).map { ($0.pid, Optional($0.parent)) }
-      }
-      for (index, (target, parent)) in pids.enumerated() {
-        do {
-          processes.append(try dumpProcess(target, parent: parent))
-        } catch let error as AttachError where index > 0 {
-          _ = error  // children that are not Python are skipped
-        }
-      }
+      var config = Config()
+      config.blocking = nonblocking ? .nonBlocking : .lock
+      config.includeIdle = true
+      config.subprocesses = subprocesses
+      config.dumpLocals = locals
+      let spy = try PythonSpy(pid: pid.value, config: config)
+      let traces = try spy.stackTraces()
+      let processes = Self.group(traces, root: spy.processInfo)
       let bytes =
         json
         ? DumpWriter.json(processes)
@@ -51,35 +52,38 @@ public struct Dump: ParsableCommand {
     }
   }
 
-  func dumpProcess(_ pid: Int32, parent: Int32?) throws -> DumpedProcess {
-    let target = try PythonTarget.attach(pid: pid, waitingUpTo: 0.5)
-    let sampler = ProcessSampler(target: target, blocking: !nonblocking)
-    let threads: [ThreadStack]
-    do { threads = try sampler.sample(wantNames: true, localsBudget: 128 * locals) } catch {
-      throw Failure(error, pid: pid)
-    }
-    let shortener = FilenameShortener(pid: pid)
-    var dumped: [DumpedThread] = []
-    for thread in threads {
-      var frames: [DumpedFrame] = thread.frames.enumerated().map { index, frame in
-        let code = sampler.code(frame.code)
-        let variables = thread.locals?[index].map {
-          DumpedVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
-        }
-        return DumpedFrame(
-          name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename),
-          line: Int(frame.line),
-          locals: variables, isEntry: frame.isEntry)
+  /// The traces by process, in the order the processes were read (the root first, even when it
+  /// has no thread to show).
+  static func group(_ traces: [StackTrace], root: PythonProcessInfo) -> [DumpedProcess] {
+    var order: [Int32] = [root.pid]
+    var infos: [Int32: PythonProcessInfo] = [root.pid: root]
+    var threads: [Int32: [DumpedThread]] = [:]
+    for trace in traces {
+      let info = trace.processInfo ?? root
+      if infos[info.pid] == nil {
+        infos[info.pid] = info
+        order.append(info.pid)
       }
-      if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
-      dumped.append(
+      let frames = trace.frames.map { frame in
+        DumpedFrame(
+          name: frame.name, filename: frame.filename, shortFilename: frame.shortFilename ?? frame.filename,
+          line: frame.line,
+          locals: frame.locals?.map {
+            DumpedVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
+          }, isEntry: frame.isEntry, isShimEntry: frame.isShimEntry)
+      }
+      threads[info.pid, default: []].append(
         DumpedThread(
-          pid: pid, threadID: thread.threadID, osThreadID: thread.osThreadID, name: thread.name, active: thread.active,
-          ownsGIL: thread.ownsGIL, frames: frames))
+          pid: trace.pid, threadID: trace.threadID, osThreadID: trace.osThreadID.map { Int32(truncatingIfNeeded: $0) },
+          name: trace.threadName, active: trace.active, ownsGIL: trace.ownsGIL, frames: frames))
     }
-    return DumpedProcess(
-      pid: pid, commandLine: target.commandLine.joined(separator: " "), pythonVersion: target.version.description,
-      executable: target.executablePath, parentPID: parent,
-      parentCommandLine: parent.map { ProcFS.commandLine($0).joined(separator: " ") }, threads: dumped)
+    return order.compactMap { pid in
+      guard let info = infos[pid] else { return nil }
+      return DumpedProcess(
+        pid: pid, commandLine: info.commandLine.joined(separator: " "), pythonVersion: info.pythonVersion,
+        executable: info.executable, parentPID: info.parentPID,
+        parentCommandLine: info.parentPID.map { ProcFS.commandLine($0).joined(separator: " ") },
+        threads: threads[pid] ?? [])
+    }
   }
 }

@@ -1,14 +1,12 @@
 //===--- Record.swift - `spyglass record` ------------------------------------===//
 
 import ArgumentParser
-import Glibc
+import Spyglass
 import SpyglassOutput
 import SpyglassProcess
-import SpyglassProfile
-import SpyglassStacks
 
 extension OutputFormat: ExpressibleByArgument {
-  public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+  package init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
 /// How samples are weighted.
@@ -98,10 +96,22 @@ struct SamplingOptions: ParsableArguments {
 
   /// The program to launch (everything after `--`).
   var command: [String] { program }
+
+  /// The library's session options for these command-line options.
+  func session(wantNames: Bool) -> SessionOptions {
+    var options = SessionOptions(pid: pid?.value, command: program)
+    options.rate = rate
+    options.gilOnly = gil
+    options.includeIdle = idle
+    options.subprocesses = subprocesses
+    options.nonblocking = nonblocking
+    options.wantNames = wantNames
+    return options
+  }
 }
 
-public struct Record: ParsableCommand {
-  public static let configuration = CommandConfiguration(
+package struct Record: ParsableCommand {
+  package static let configuration = CommandConfiguration(
     abstract: "Records stack trace information to a flamegraph, speedscope, chrome trace, raw or pprof file",
     discussion: """
       Sampling stops at --duration, when the program exits, or on Ctrl-C / SIGTERM; in every case the \
@@ -141,16 +151,16 @@ public struct Record: ParsableCommand {
   @Flag(help: .hidden)
   var hideprogress = false
 
-  public init() {}
+  package init() {}
 
-  public func validate() throws {
+  package func validate() throws {
     if function && nolineno { throw ValidationError("--function & --nolineno can't be used together") }
   }
 
-  public func run() throws {
+  package func run() throws {
     try reportingFailures {
       let path = output ?? defaultOutputName()
-      try OutputPath(path).checkWritable()
+      try OutputFile(path).checkWritable()
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
         lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
@@ -167,17 +177,6 @@ public struct Record: ParsableCommand {
     } else {
       base = String(sampling.pid?.value ?? 0)
     }
-    return "\(base)-\(localTimestamp()).\(format.fileExtension)"
+    return "\(base)-\(WallClock.localTimestamp()).\(format.fileExtension)"
   }
-}
-
-/// Local time as 2026-11-22T10:32:48 (with a Z suffix when local time is UTC).
-func localTimestamp() -> String {
-  var now = time(nil)
-  var parts = tm()
-  localtime_r(&now, &parts)
-  func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-  let zone = parts.tm_gmtoff == 0 ? "Z" : ""
-  return
-    "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))\(zone)"
 }

@@ -8,10 +8,10 @@
 import ArgumentParser
 import SpyglassLayouts
 
-public struct SpyglassCommand: ParsableCommand {
-  public static let version = "0.1.0"
+package struct SpyglassCommand: ParsableCommand {
+  package static let version = "0.1.0"
 
-  public static let configuration = CommandConfiguration(
+  package static let configuration = CommandConfiguration(
     commandName: "spyglass",
     abstract: "Sampling profiler for Python programs",
     discussion: """
@@ -22,10 +22,10 @@ public struct SpyglassCommand: ParsableCommand {
     subcommands: [Record.self, Top.self, Dump.self, Completions.self]
   )
 
-  public init() {}
+  package init() {}
 
   /// Runs the command line, accepting py-spy's unique-prefix subcommands (`r`, `t`, `d`).
-  public static func run(arguments: [String]) {
+  package static func run(arguments: [String]) {
     main(expandingPrefix(arguments))
   }
 
@@ -54,16 +54,16 @@ struct ProcessID: ExpressibleByArgument, Sendable, Equatable {
   static let defaultCompletionKind = CompletionKind.default
 }
 
-public struct Completions: ParsableCommand {
-  public static let configuration = CommandConfiguration(
+package struct Completions: ParsableCommand {
+  package static let configuration = CommandConfiguration(
     abstract: "Generate shell completions", shouldDisplay: false)
 
   @Argument(help: "Shell type (bash, zsh, fish)")
   var shell: CompletionShell
 
-  public init() {}
+  package init() {}
 
-  public func run() throws {
+  package func run() throws {
     print(SpyglassCommand.completionScript(for: shell))
   }
 }

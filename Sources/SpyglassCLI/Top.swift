@@ -14,13 +14,13 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
-import Glibc
+import Spyglass
 import SpyglassOutput
 import SpyglassProcess
 import SpyglassStacks
 
-public struct Top: ParsableCommand {
-  public static let configuration = CommandConfiguration(
+package struct Top: ParsableCommand {
+  package static let configuration = CommandConfiguration(
     abstract: "Displays a top like view of functions consuming CPU",
     discussion: """
       Keys: 1-4 sort by %Own, %Total, OwnTime (default) or TotalTime; L shows lines instead of \
@@ -40,16 +40,16 @@ public struct Top: ParsableCommand {
   @Option(help: ArgumentHelp("Delay between 'top' refreshes.", valueName: "seconds"))
   var delay: Double = 1.0
 
-  public init() {}
+  package init() {}
 
-  public func validate() throws {
+  package func validate() throws {
     if !(delay > 0 && delay <= 86400) {
       throw ValidationError(
         "--delay must be a number of seconds greater than 0 (and at most 86400).")
     }
   }
 
-  public func run() throws {
+  package func run() throws {
     try reportingFailures {
       var session = TopSession(options: sampling, delay: delay)
       try session.run()
@@ -86,12 +86,13 @@ struct TopSession {
     var session: SamplingSession
     do {
       let options = self.options
+      let sessionOptions = options.session(wantNames: false)
       if let capture {
-        session = try capture.redirectingStandardStreams {
-          try SamplingSession(options: options, wantNames: false)
+        session = try capture.redirectingStandardStreams { () throws(SpyglassError) in
+          try SamplingSession(options: sessionOptions)
         }
       } else {
-        session = try SamplingSession(options: options, wantNames: false)
+        session = try SamplingSession(options: sessionOptions)
       }
     } catch {
       capture?.printOutput(reason: "The program's output")
@@ -122,29 +123,30 @@ struct TopSession {
     var targetEnded = false
     if case .screen(let keys) = mode { draw(header, keys: keys) }
 
-    loop: while true {
-      if Signals.stopRequested != 0 { break }
-      let lag = session.waitForTick(start: start)
-      intervalLag = max(intervalLag, lag)
-      if Signals.stopRequested != 0 { break }
-
-      var redraw = false
-      if case .screen = mode {
-        for key in TerminalMode.readAvailable(0) {
-          switch handle(key) {
-          case .quit:
-            quit = true
-            break loop
-          case .redraw: redraw = true
-          case .nothing: break
+    var redraw = false
+    var threads = 0
+    var processes = 0
+    let include = (idle: options.idle, gil: options.gil, full: options.fullFilenames)
+    session.wakeEarly = { Signals.stopRequested != 0 }
+    let end = session.run(
+      start: start,
+      shouldStop: { status in
+        if Signals.stopRequested != 0 { return true }
+        intervalLag = max(intervalLag, status.lag)
+        if case .screen = mode {
+          for key in TerminalMode.readAvailable(0) {
+            switch handle(key) {
+            case .quit:
+              quit = true
+              return true
+            case .redraw: redraw = true
+            case .nothing: break
+            }
           }
         }
-      }
-
-      var threads = 0
-      var processes = 0
-      let include = (idle: options.idle, gil: options.gil, full: options.fullFilenames)
-      let outcome = session.sampleAll { process, stacks in
+        return false
+      },
+      consume: { process, stacks in
         processes += 1
         threads += stacks.count
         func label(_ code: CodeID, _ line: Int32) -> String {
@@ -157,52 +159,52 @@ struct TopSession {
             pid: thread.pid, frames: thread.frames, ownsGIL: thread.ownsGIL, active: thread.active,
             label: label)
         }
-      }
-      if outcome == .allExited {
-        targetEnded = true
-        break
-      }
-      stats.endTick(threads: threads, processes: processes)
-
-      let now = monotonicSeconds()
-      header.errors = session.errors
-      header.ticks = session.ticks
-      if now >= nextRefresh {
-        stats.endInterval()
-        lastIntervalLag = intervalLag
-        intervalLag = 0
-        nextRefresh = now + delay
-        redraw = true
-        if case .plain = mode {
-          header.lag = lastIntervalLag
-          printPlain(header, final: false)
-          redraw = false
-        }
-      }
-      if case .screen(let keys) = mode {
-        let overall = stats.overall.samples
-        if overall == 10 || overall == 100 || overall == 500 { redraw = true }
-        if now - lastSizeCheck >= 0.1 {
-          lastSizeCheck = now
-          let newSize = Terminal.size(1)
-          if newSize?.rows != size?.rows || newSize?.columns != size?.columns {
-            size = newSize
-            redraw = true
+      },
+      afterTick: { status in
+        stats.endTick(threads: threads, processes: processes)
+        threads = 0
+        processes = 0
+        let now = monotonicSeconds()
+        header.errors = status.errors
+        header.ticks = status.ticks
+        if now >= nextRefresh {
+          stats.endInterval()
+          lastIntervalLag = intervalLag
+          intervalLag = 0
+          nextRefresh = now + delay
+          redraw = true
+          if case .plain = mode {
+            header.lag = lastIntervalLag
+            printPlain(header, final: false)
+            redraw = false
           }
         }
-        if redraw {
-          header.lag = lastIntervalLag
-          draw(header, keys: keys)
+        if case .screen(let keys) = mode {
+          let overall = stats.overall.samples
+          if overall == 10 || overall == 100 || overall == 500 { redraw = true }
+          if now - lastSizeCheck >= 0.1 {
+            lastSizeCheck = now
+            let newSize = Terminal.size(1)
+            if newSize?.rows != size?.rows || newSize?.columns != size?.columns {
+              size = newSize
+              redraw = true
+            }
+          }
+          if redraw {
+            header.lag = lastIntervalLag
+            draw(header, keys: keys)
+            redraw = false
+          }
         }
-      }
-    }
+      })
+    targetEnded = end == .allExited
 
     TerminalMode.restore()
     header.errors = session.errors
     header.ticks = session.ticks
     header.lag = 0
     if targetEnded {
-      let end = session.launched.map { TopSession.waitForEnd(of: $0.pid, timeout: 1) }
+      let end = session.launched.map { $0.waitForEnd(timeout: 1) }
       if case .running = end { session.endLaunchedProgram() }
       if stats.overall.samples > 0 { printPlain(header, final: true) }
       writeAll(fd: 1, Array("process \(session.rootPID) ended\n".utf8))
@@ -215,43 +217,10 @@ struct TopSession {
       }
       return
     }
-    if let launched = session.launched,
-      TopSession.waitForEnd(of: launched.pid, timeout: 0) == .running
-    {
+    if let launched = session.launched, launched.waitForEnd(timeout: 0) == .running {
       session.endLaunchedProgram()
     }
     if case .plain = mode, !quit, stats.overall.samples > 0 { printPlain(header, final: true) }
-  }
-
-  enum ProgramEnd: Equatable {
-    /// It exited with this status (128 + signal when killed by a signal).
-    case exited(Int32)
-    /// It is gone but its status was collected by another waitpid (the ptrace pause waits for the
-    /// threads it stops, and so can reap a child that exits while it is stopped).
-    case collectedElsewhere
-    case running
-  }
-
-  /// Waits up to `timeout` seconds for the launched program `pid` to end, and reaps it. Unlike
-  /// LaunchedProcess.wait, tells "already reaped" (ECHILD) from "still running", so that a pid
-  /// that may have been reused is never signalled.
-  static func waitForEnd(of pid: Int32, timeout: Double) -> ProgramEnd {
-    let deadline = monotonicSeconds() + timeout
-    while true {
-      var status: Int32 = 0
-      let r = waitpid(pid, &status, WNOHANG)
-      if r == pid {
-        let signal = status & 0x7F
-        if signal == 0 { return .exited((status >> 8) & 0xFF) }
-        if signal != 0x7F { return .exited(128 + signal) }
-      } else if r < 0 && errno == ECHILD {
-        return .collectedElsewhere
-      } else if r < 0 && errno != EINTR {
-        return .running
-      }
-      if monotonicSeconds() >= deadline { return .running }
-      sleepSeconds(0.005)
-    }
   }
 
   private enum KeyAction { case nothing, redraw, quit }
@@ -337,67 +306,5 @@ struct TopSession {
     let file = terminalSafe(fullFilenames ? info.filename : process.shortener.short(info.filename))
     if file.isEmpty { return name }
     return line != 0 ? "\(name) (\(file):\(line))" : "\(name) (\(file))"
-  }
-}
-
-/// Where a program launched by `top` writes: an unlinked temporary file that takes its stdout and
-/// stderr (its stdin is /dev/null), so it can neither draw over the live view nor read the keys
-/// meant for it. This is what py-spy does too. The file is read back only when the program fails
-/// (it exits with a non-zero status, or before Spyglass found Python in it); otherwise its output is
-/// dropped. The file is gone once both Spyglass and the program have exited. A program that writes a
-/// lot while it is watched for a long time fills the temporary directory ($TMPDIR, else /tmp) as it
-/// would fill a redirected log.
-final class ChildOutputCapture {
-  private var fd: Int32 = -1
-
-  init() {
-    var directory = "/tmp"
-    if let tmp = getenv("TMPDIR"), tmp.pointee != 0 { directory = String(cString: tmp) }
-    var template = Array("\(directory)/spyglass-top-XXXXXX".utf8CString)
-    let created = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-    if created >= 0 {
-      unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-      _ = fcntl(created, F_SETFD, FD_CLOEXEC)
-      fd = created
-    }
-  }
-
-  deinit { if fd >= 0 { close(fd) } }
-
-  /// Runs `body` (which starts the program) with stdin on /dev/null and stdout/stderr on the file,
-  /// then puts Spyglass's own streams back. Without a file, stdout/stderr go to /dev/null.
-  func redirectingStandardStreams<T>(_ body: () throws -> T) throws -> T {
-    let saved = (0...2).map { fcntl($0, F_DUPFD_CLOEXEC, 10) }
-    let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-    defer {
-      for (target, copy) in saved.enumerated() where copy >= 0 {
-        dup2(copy, Int32(target))
-        close(copy)
-      }
-      if null >= 0 { close(null) }
-    }
-    if null >= 0 { dup2(null, 0) }
-    let output = fd >= 0 ? fd : null
-    if output >= 0 {
-      dup2(output, 1)
-      dup2(output, 2)
-    }
-    return try body()
-  }
-
-  /// Prints the end of what the program wrote (up to 64 KiB) to stderr, under `reason`.
-  func printOutput(reason: String) {
-    guard fd >= 0 else { return }
-    let size = lseek(fd, 0, SEEK_END)
-    guard size > 0 else { return }
-    let limit = 65536
-    let start = max(0, Int(size) - limit)
-    var bytes = [UInt8](repeating: 0, count: Int(size) - start)
-    let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
-    guard n > 0 else { return }
-    printError("spyglass> \(reason)\(start > 0 ? " (last \(limit / 1024) KiB)" : ""):")
-    var text = Array(bytes[0..<n])
-    if text.last != 10 { text.append(10) }
-    writeAll(fd: 2, text)
   }
 }

@@ -7,7 +7,7 @@
 
 import SpyglassProcess
 
-public enum ELFError: Error, Sendable, CustomStringConvertible {
+package enum ELFError: Error, Sendable, CustomStringConvertible {
   /// Opening or mapping the file failed.
   case system(SystemError)
   /// The file does not start with the ELF magic (or is shorter than an identification block).
@@ -27,7 +27,7 @@ public enum ELFError: Error, Sendable, CustomStringConvertible {
   /// A name's offset lies outside its string table, or the name is not NUL-terminated inside it.
   case badStringOffset(what: String, offset: UInt64)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .system(let error): return error.description
     case .notELF: return "not an ELF file"

@@ -15,33 +15,33 @@ import Glibc
 import SpyglassProcess
 import Synchronization
 
-public final class ELFFile: Sendable {
+package final class ELFFile: Sendable {
   /// The mapping the file is read from; it lives as long as this object.
-  public let mapped: MappedFile
-  public var path: String { mapped.path }
+  package let mapped: MappedFile
+  package var path: String { mapped.path }
   /// e_type: `.executable` (ET_EXEC, fixed address) or `.sharedObject` (ET_DYN: a .so or a PIE).
-  public let type: ELFFileType
+  package let type: ELFFileType
   /// e_machine (62 is x86-64, 183 is AArch64).
-  public let machine: UInt16
+  package let machine: UInt16
   /// e_entry, before the load bias.
-  public let entry: UInt64
-  public let programHeaders: [ELFProgramHeader]
+  package let entry: UInt64
+  package let programHeaders: [ELFProgramHeader]
   /// Every section header in table order, index 0 (the null section) included.
-  public let sections: [ELFSection]
+  package let sections: [ELFSection]
   /// The descriptor of the NT_GNU_BUILD_ID note, when the file has one.
-  public let buildID: [UInt8]?
+  package let buildID: [UInt8]?
 
   private let symbolTables: [SymbolTableLocation]
   private let symbolIndex = Mutex<SymbolIndex?>(nil)
 
   /// Opens and maps the file at `path`.
-  public convenience init(path: String) throws(ELFError) {
+  package convenience init(path: String) throws(ELFError) {
     let mapped: MappedFile
     do { mapped = try MappedFile(path: path) } catch { throw .system(error) }
     try self.init(mapped: mapped)
   }
 
-  public init(mapped: MappedFile) throws(ELFError) {
+  package init(mapped: MappedFile) throws(ELFError) {
     self.mapped = mapped
     let header = try Self.parseHeader(mapped)
     type = header.type
@@ -58,28 +58,28 @@ public final class ELFFile: Sendable {
   // MARK: - Queries
 
   /// The first section with this name.
-  public func section(named name: String) -> ELFSection? {
+  package func section(named name: String) -> ELFSection? {
     sections.first { $0.name == name }
   }
 
   /// The largest NOBITS section named `.bss` (where CPython's zero-initialised globals live).
-  public var bss: ELFSection? {
+  package var bss: ELFSection? {
     sections.filter { $0.name == ".bss" && $0.type == .nobits }.max { $0.size < $1.size }
   }
 
   /// Whether the file has a full symbol table (.symtab), i.e. was not stripped.
-  public var hasFullSymbolTable: Bool { symbolTables.contains { $0.table == .full } }
+  package var hasFullSymbolTable: Bool { symbolTables.contains { $0.table == .full } }
 
   /// The PT_LOAD segments in program-header order.
-  public var loadSegments: [ELFProgramHeader] { programHeaders.filter { $0.type == .load } }
+  package var loadSegments: [ELFProgramHeader] { programHeaders.filter { $0.type == .load } }
 
   /// The first PT_LOAD segment with PF_X (the code).
-  public var firstExecutableLoadSegment: ELFProgramHeader? {
+  package var firstExecutableLoadSegment: ELFProgramHeader? {
     programHeaders.first { $0.type == .load && $0.isExecutable }
   }
 
   /// The build ID as lowercase hex, as `file` and `readelf -n` print it.
-  public var buildIDHex: String? {
+  package var buildIDHex: String? {
     buildID.map { bytes in
       bytes.map { byte in
         let digits = String(byte, radix: 16)
@@ -92,7 +92,7 @@ public final class ELFFile: Sendable {
   /// symbols share the name, a GLOBAL or WEAK one wins over a LOCAL one, and otherwise the first
   /// found (.dynsym before .symtab, then table order). The first call hashes every name of both
   /// tables once (no String per symbol: a few hundred µs for libpython's ~20,000 symbols).
-  public func symbol(named name: String) -> ELFSymbol? {
+  package func symbol(named name: String) -> ELFSymbol? {
     symbolIndex.withLock { index in
       if index == nil { index = buildSymbolIndex() }
       return index.flatMap { lookUp(name, in: $0) }
@@ -101,7 +101,7 @@ public final class ELFFile: Sendable {
 
   /// Every defined symbol (no undefined, SECTION or FILE entries, no empty names) of one table, in
   /// table order. Decodes the table on each call.
-  public func symbols(in table: ELFSymbolTable) -> [ELFSymbol] {
+  package func symbols(in table: ELFSymbolTable) -> [ELFSymbol] {
     var result: [ELFSymbol] = []
     for location in symbolTables where location.table == table {
       decodeSymbols(location) { result.append($0) }
@@ -110,7 +110,7 @@ public final class ELFFile: Sendable {
   }
 
   /// A copy of a section's bytes, or nil for NOBITS sections and ranges outside the file.
-  public func contents(of section: ELFSection) -> [UInt8]? {
+  package func contents(of section: ELFSection) -> [UInt8]? {
     guard section.hasFileContents, section.offset <= UInt64(Int.max),
       section.size <= UInt64(Int.max)
     else {
@@ -121,7 +121,7 @@ public final class ELFFile: Sendable {
 
   /// A copy of `count` bytes at a virtual address (before the load bias), when a PT_LOAD segment
   /// holds all of them in the file (not in its zero-filled tail).
-  public func bytes(atVirtualAddress address: UInt64, count: Int) -> [UInt8]? {
+  package func bytes(atVirtualAddress address: UInt64, count: Int) -> [UInt8]? {
     guard count >= 0 else { return nil }
     let length = UInt64(count)
     for segment in programHeaders where segment.type == .load {
@@ -138,7 +138,7 @@ public final class ELFFile: Sendable {
   // MARK: - Load bias
 
   /// The system's page size, which the dynamic loader and the kernel map segments with.
-  public static let systemPageSize: UInt64 = {
+  package static let systemPageSize: UInt64 = {
     let size = sysconf(Int32(_SC_PAGESIZE))
     return size > 0 ? UInt64(size) : 4096
   }()
@@ -160,7 +160,7 @@ public final class ELFFile: Sendable {
   /// exactly at `off` is preferred, and `executable` (the mapping's x permission), when given, rules
   /// out segments with the other PF_X; the executable mapping is practically never ambiguous. When
   /// all the entries of the file are at hand, `loadBias(for: [MemoryMap])` resolves the ambiguity.
-  public func loadBias(
+  package func loadBias(
     mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil,
     pageSize: UInt64 = ELFFile.systemPageSize
   ) -> UInt64? {
@@ -170,14 +170,14 @@ public final class ELFFile: Sendable {
   }
 
   /// `loadBias(mapStart:mapOffset:executable:)` for one /proc/PID/maps entry of this file.
-  public func loadBias(for map: MemoryMap) -> UInt64? {
+  package func loadBias(for map: MemoryMap) -> UInt64? {
     loadBias(mapStart: map.start, mapOffset: map.offset, executable: map.executable)
   }
 
   /// The load bias that agrees with the most of these /proc/PID/maps entries of this file (each
   /// entry agrees with every bias it could mean, see `loadBiasCandidates`); ties go to the preferred
   /// meaning of the earliest entry. nil when no entry is mapped from a PT_LOAD segment.
-  public func loadBias(for maps: [MemoryMap]) -> UInt64? {
+  package func loadBias(for maps: [MemoryMap]) -> UInt64? {
     if type == .executable { return 0 }
     var votes: [UInt64: Int] = [:]
     var order: [UInt64] = []
@@ -200,7 +200,7 @@ public final class ELFFile: Sendable {
 
   /// Every load bias one /proc/PID/maps entry could mean (one per PT_LOAD segment that maps its file
   /// offset), the preferred first. `[0]` for a fixed-address executable.
-  public func loadBiasCandidates(
+  package func loadBiasCandidates(
     mapStart: UInt64, mapOffset: UInt64, executable: Bool? = nil,
     pageSize: UInt64 = ELFFile.systemPageSize
   ) -> [UInt64] {

@@ -7,19 +7,19 @@
 //===----------------------------------------------------------------------===//
 
 /// e_type.
-public struct ELFFileType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-  public var rawValue: UInt16
-  public init(rawValue: UInt16) { self.rawValue = rawValue }
+package struct ELFFileType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  package var rawValue: UInt16
+  package init(rawValue: UInt16) { self.rawValue = rawValue }
 
-  public static let none = ELFFileType(rawValue: 0)
-  public static let relocatable = ELFFileType(rawValue: 1)
+  package static let none = ELFFileType(rawValue: 0)
+  package static let relocatable = ELFFileType(rawValue: 1)
   /// ET_EXEC: a fixed-address (non-PIE) executable; its load bias is 0.
-  public static let executable = ELFFileType(rawValue: 2)
+  package static let executable = ELFFileType(rawValue: 2)
   /// ET_DYN: a shared object or a position-independent executable.
-  public static let sharedObject = ELFFileType(rawValue: 3)
-  public static let core = ELFFileType(rawValue: 4)
+  package static let sharedObject = ELFFileType(rawValue: 3)
+  package static let core = ELFFileType(rawValue: 4)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .none: return "NONE"
     case .relocatable: return "REL"
@@ -32,23 +32,23 @@ public struct ELFFileType: RawRepresentable, Hashable, Sendable, CustomStringCon
 }
 
 /// p_type.
-public struct ELFSegmentType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-  public var rawValue: UInt32
-  public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct ELFSegmentType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  package var rawValue: UInt32
+  package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-  public static let null = ELFSegmentType(rawValue: 0)
-  public static let load = ELFSegmentType(rawValue: 1)
-  public static let dynamic = ELFSegmentType(rawValue: 2)
-  public static let interpreter = ELFSegmentType(rawValue: 3)
-  public static let note = ELFSegmentType(rawValue: 4)
-  public static let programHeaders = ELFSegmentType(rawValue: 6)
-  public static let tls = ELFSegmentType(rawValue: 7)
-  public static let gnuEHFrame = ELFSegmentType(rawValue: 0x6474_e550)
-  public static let gnuStack = ELFSegmentType(rawValue: 0x6474_e551)
-  public static let gnuRelro = ELFSegmentType(rawValue: 0x6474_e552)
-  public static let gnuProperty = ELFSegmentType(rawValue: 0x6474_e553)
+  package static let null = ELFSegmentType(rawValue: 0)
+  package static let load = ELFSegmentType(rawValue: 1)
+  package static let dynamic = ELFSegmentType(rawValue: 2)
+  package static let interpreter = ELFSegmentType(rawValue: 3)
+  package static let note = ELFSegmentType(rawValue: 4)
+  package static let programHeaders = ELFSegmentType(rawValue: 6)
+  package static let tls = ELFSegmentType(rawValue: 7)
+  package static let gnuEHFrame = ELFSegmentType(rawValue: 0x6474_e550)
+  package static let gnuStack = ELFSegmentType(rawValue: 0x6474_e551)
+  package static let gnuRelro = ELFSegmentType(rawValue: 0x6474_e552)
+  package static let gnuProperty = ELFSegmentType(rawValue: 0x6474_e553)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .null: return "NULL"
     case .load: return "LOAD"
@@ -67,30 +67,30 @@ public struct ELFSegmentType: RawRepresentable, Hashable, Sendable, CustomString
 }
 
 /// p_flags.
-public struct ELFSegmentFlags: OptionSet, Hashable, Sendable {
-  public var rawValue: UInt32
-  public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct ELFSegmentFlags: OptionSet, Hashable, Sendable {
+  package var rawValue: UInt32
+  package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-  public static let execute = ELFSegmentFlags(rawValue: 1)
-  public static let write = ELFSegmentFlags(rawValue: 2)
-  public static let read = ELFSegmentFlags(rawValue: 4)
+  package static let execute = ELFSegmentFlags(rawValue: 1)
+  package static let write = ELFSegmentFlags(rawValue: 2)
+  package static let read = ELFSegmentFlags(rawValue: 4)
 }
 
 /// One program header (segment).
-public struct ELFProgramHeader: Hashable, Sendable {
-  public var type: ELFSegmentType
-  public var flags: ELFSegmentFlags
+package struct ELFProgramHeader: Hashable, Sendable {
+  package var type: ELFSegmentType
+  package var flags: ELFSegmentFlags
   /// File offset of the segment's first byte.
-  public var offset: UInt64
+  package var offset: UInt64
   /// Virtual address of the segment's first byte, before the load bias.
-  public var vaddr: UInt64
+  package var vaddr: UInt64
   /// Bytes present in the file.
-  public var filesz: UInt64
+  package var filesz: UInt64
   /// Bytes in memory (larger than `filesz` when the segment ends in zero-filled .bss).
-  public var memsz: UInt64
-  public var align: UInt64
+  package var memsz: UInt64
+  package var align: UInt64
 
-  public init(
+  package init(
     type: ELFSegmentType, flags: ELFSegmentFlags, offset: UInt64, vaddr: UInt64, filesz: UInt64,
     memsz: UInt64, align: UInt64
   ) {
@@ -103,38 +103,38 @@ public struct ELFProgramHeader: Hashable, Sendable {
     self.align = align
   }
 
-  public var isExecutable: Bool { flags.contains(.execute) }
+  package var isExecutable: Bool { flags.contains(.execute) }
 }
 
 /// sh_type.
-public struct ELFSectionType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-  public var rawValue: UInt32
-  public init(rawValue: UInt32) { self.rawValue = rawValue }
+package struct ELFSectionType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  package var rawValue: UInt32
+  package init(rawValue: UInt32) { self.rawValue = rawValue }
 
-  public static let null = ELFSectionType(rawValue: 0)
-  public static let progbits = ELFSectionType(rawValue: 1)
-  public static let symtab = ELFSectionType(rawValue: 2)
-  public static let strtab = ELFSectionType(rawValue: 3)
-  public static let rela = ELFSectionType(rawValue: 4)
-  public static let hash = ELFSectionType(rawValue: 5)
-  public static let dynamic = ELFSectionType(rawValue: 6)
-  public static let note = ELFSectionType(rawValue: 7)
+  package static let null = ELFSectionType(rawValue: 0)
+  package static let progbits = ELFSectionType(rawValue: 1)
+  package static let symtab = ELFSectionType(rawValue: 2)
+  package static let strtab = ELFSectionType(rawValue: 3)
+  package static let rela = ELFSectionType(rawValue: 4)
+  package static let hash = ELFSectionType(rawValue: 5)
+  package static let dynamic = ELFSectionType(rawValue: 6)
+  package static let note = ELFSectionType(rawValue: 7)
   /// Occupies no file space (.bss, .tbss): `offset` is meaningless.
-  public static let nobits = ELFSectionType(rawValue: 8)
-  public static let rel = ELFSectionType(rawValue: 9)
-  public static let dynsym = ELFSectionType(rawValue: 11)
-  public static let initArray = ELFSectionType(rawValue: 14)
-  public static let finiArray = ELFSectionType(rawValue: 15)
-  public static let preinitArray = ELFSectionType(rawValue: 16)
-  public static let group = ELFSectionType(rawValue: 17)
-  public static let symtabShndx = ELFSectionType(rawValue: 18)
-  public static let gnuHash = ELFSectionType(rawValue: 0x6fff_fff6)
-  public static let gnuVerdef = ELFSectionType(rawValue: 0x6fff_fffd)
-  public static let gnuVerneed = ELFSectionType(rawValue: 0x6fff_fffe)
-  public static let gnuVersym = ELFSectionType(rawValue: 0x6fff_ffff)
+  package static let nobits = ELFSectionType(rawValue: 8)
+  package static let rel = ELFSectionType(rawValue: 9)
+  package static let dynsym = ELFSectionType(rawValue: 11)
+  package static let initArray = ELFSectionType(rawValue: 14)
+  package static let finiArray = ELFSectionType(rawValue: 15)
+  package static let preinitArray = ELFSectionType(rawValue: 16)
+  package static let group = ELFSectionType(rawValue: 17)
+  package static let symtabShndx = ELFSectionType(rawValue: 18)
+  package static let gnuHash = ELFSectionType(rawValue: 0x6fff_fff6)
+  package static let gnuVerdef = ELFSectionType(rawValue: 0x6fff_fffd)
+  package static let gnuVerneed = ELFSectionType(rawValue: 0x6fff_fffe)
+  package static let gnuVersym = ELFSectionType(rawValue: 0x6fff_ffff)
 
   /// The name readelf prints in `readelf -S`.
-  public var description: String {
+  package var description: String {
     switch self {
     case .null: return "NULL"
     case .progbits: return "PROGBITS"
@@ -162,40 +162,40 @@ public struct ELFSectionType: RawRepresentable, Hashable, Sendable, CustomString
 }
 
 /// sh_flags.
-public struct ELFSectionFlags: OptionSet, Hashable, Sendable {
-  public var rawValue: UInt64
-  public init(rawValue: UInt64) { self.rawValue = rawValue }
+package struct ELFSectionFlags: OptionSet, Hashable, Sendable {
+  package var rawValue: UInt64
+  package init(rawValue: UInt64) { self.rawValue = rawValue }
 
-  public static let write = ELFSectionFlags(rawValue: 0x1)
-  public static let alloc = ELFSectionFlags(rawValue: 0x2)
-  public static let execInstr = ELFSectionFlags(rawValue: 0x4)
-  public static let merge = ELFSectionFlags(rawValue: 0x10)
-  public static let strings = ELFSectionFlags(rawValue: 0x20)
-  public static let infoLink = ELFSectionFlags(rawValue: 0x40)
-  public static let linkOrder = ELFSectionFlags(rawValue: 0x80)
-  public static let group = ELFSectionFlags(rawValue: 0x200)
-  public static let tls = ELFSectionFlags(rawValue: 0x400)
-  public static let compressed = ELFSectionFlags(rawValue: 0x800)
+  package static let write = ELFSectionFlags(rawValue: 0x1)
+  package static let alloc = ELFSectionFlags(rawValue: 0x2)
+  package static let execInstr = ELFSectionFlags(rawValue: 0x4)
+  package static let merge = ELFSectionFlags(rawValue: 0x10)
+  package static let strings = ELFSectionFlags(rawValue: 0x20)
+  package static let infoLink = ELFSectionFlags(rawValue: 0x40)
+  package static let linkOrder = ELFSectionFlags(rawValue: 0x80)
+  package static let group = ELFSectionFlags(rawValue: 0x200)
+  package static let tls = ELFSectionFlags(rawValue: 0x400)
+  package static let compressed = ELFSectionFlags(rawValue: 0x800)
 }
 
 /// One section header.
-public struct ELFSection: Hashable, Sendable {
+package struct ELFSection: Hashable, Sendable {
   /// Index in the section header table.
-  public var index: Int
-  public var name: String
-  public var type: ELFSectionType
-  public var flags: ELFSectionFlags
+  package var index: Int
+  package var name: String
+  package var type: ELFSectionType
+  package var flags: ELFSectionFlags
   /// Virtual address when loaded (0 for sections that are not allocated), before the load bias.
-  public var addr: UInt64
+  package var addr: UInt64
   /// File offset; meaningless for NOBITS sections.
-  public var offset: UInt64
-  public var size: UInt64
-  public var link: UInt32
-  public var info: UInt32
-  public var addralign: UInt64
-  public var entsize: UInt64
+  package var offset: UInt64
+  package var size: UInt64
+  package var link: UInt32
+  package var info: UInt32
+  package var addralign: UInt64
+  package var entsize: UInt64
 
-  public init(
+  package init(
     index: Int, name: String, type: ELFSectionType, flags: ELFSectionFlags, addr: UInt64,
     offset: UInt64,
     size: UInt64, link: UInt32, info: UInt32, addralign: UInt64, entsize: UInt64
@@ -214,25 +214,25 @@ public struct ELFSection: Hashable, Sendable {
   }
 
   /// Whether the section occupies bytes in the file.
-  public var hasFileContents: Bool { type != .nobits && type != .null }
+  package var hasFileContents: Bool { type != .nobits && type != .null }
 }
 
 /// The low four bits of st_info.
-public struct ELFSymbolType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-  public var rawValue: UInt8
-  public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct ELFSymbolType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  package var rawValue: UInt8
+  package init(rawValue: UInt8) { self.rawValue = rawValue }
 
-  public static let notype = ELFSymbolType(rawValue: 0)
-  public static let object = ELFSymbolType(rawValue: 1)
-  public static let function = ELFSymbolType(rawValue: 2)
-  public static let section = ELFSymbolType(rawValue: 3)
-  public static let file = ELFSymbolType(rawValue: 4)
-  public static let common = ELFSymbolType(rawValue: 5)
+  package static let notype = ELFSymbolType(rawValue: 0)
+  package static let object = ELFSymbolType(rawValue: 1)
+  package static let function = ELFSymbolType(rawValue: 2)
+  package static let section = ELFSymbolType(rawValue: 3)
+  package static let file = ELFSymbolType(rawValue: 4)
+  package static let common = ELFSymbolType(rawValue: 5)
   /// A thread-local variable: the value is an offset in the TLS block, not an address.
-  public static let tls = ELFSymbolType(rawValue: 6)
-  public static let gnuIFunc = ELFSymbolType(rawValue: 10)
+  package static let tls = ELFSymbolType(rawValue: 6)
+  package static let gnuIFunc = ELFSymbolType(rawValue: 10)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .notype: return "NOTYPE"
     case .object: return "OBJECT"
@@ -248,17 +248,17 @@ public struct ELFSymbolType: RawRepresentable, Hashable, Sendable, CustomStringC
 }
 
 /// The high four bits of st_info.
-public struct ELFSymbolBinding: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-  public var rawValue: UInt8
-  public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct ELFSymbolBinding: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  package var rawValue: UInt8
+  package init(rawValue: UInt8) { self.rawValue = rawValue }
 
   /// A file-local (`static`) symbol, present only in .symtab.
-  public static let local = ELFSymbolBinding(rawValue: 0)
-  public static let global = ELFSymbolBinding(rawValue: 1)
-  public static let weak = ELFSymbolBinding(rawValue: 2)
-  public static let gnuUnique = ELFSymbolBinding(rawValue: 10)
+  package static let local = ELFSymbolBinding(rawValue: 0)
+  package static let global = ELFSymbolBinding(rawValue: 1)
+  package static let weak = ELFSymbolBinding(rawValue: 2)
+  package static let gnuUnique = ELFSymbolBinding(rawValue: 10)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .local: return "LOCAL"
     case .global: return "GLOBAL"
@@ -270,7 +270,7 @@ public struct ELFSymbolBinding: RawRepresentable, Hashable, Sendable, CustomStri
 }
 
 /// Which table a symbol was read from.
-public enum ELFSymbolTable: Hashable, Sendable {
+package enum ELFSymbolTable: Hashable, Sendable {
   /// .dynsym: the exported symbols, kept in stripped binaries.
   case dynamic
   /// .symtab: all symbols including locals, removed by strip.
@@ -278,18 +278,18 @@ public enum ELFSymbolTable: Hashable, Sendable {
 }
 
 /// A defined symbol.
-public struct ELFSymbol: Hashable, Sendable {
-  public var name: String
+package struct ELFSymbol: Hashable, Sendable {
+  package var name: String
   /// The symbol's virtual address (before the load bias), or its TLS offset for `.tls` symbols.
-  public var value: UInt64
-  public var size: UInt64
-  public var type: ELFSymbolType
-  public var binding: ELFSymbolBinding
+  package var value: UInt64
+  package var size: UInt64
+  package var type: ELFSymbolType
+  package var binding: ELFSymbolBinding
   /// st_shndx: the section the symbol is defined in, or a special index (0xfff1 SHN_ABS, ...).
-  public var sectionIndex: UInt16
-  public var table: ELFSymbolTable
+  package var sectionIndex: UInt16
+  package var table: ELFSymbolTable
 
-  public init(
+  package init(
     name: String, value: UInt64, size: UInt64, type: ELFSymbolType, binding: ELFSymbolBinding,
     sectionIndex: UInt16, table: ELFSymbolTable
   ) {

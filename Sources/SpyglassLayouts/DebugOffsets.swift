@@ -23,7 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 /// Why the bytes at `_PyRuntime` could not be used as `_Py_DebugOffsets`.
-public enum DebugOffsetsError: Error, Equatable, Sendable {
+package enum DebugOffsetsError: Error, Equatable, Sendable {
   /// Fewer bytes than the header or the version's table.
   case truncated(needed: Int, got: Int)
   /// The first 8 bytes are not "xdebugpy" (not 3.13+, or not `_PyRuntime`).
@@ -44,174 +44,174 @@ public enum DebugOffsetsError: Error, Equatable, Sendable {
 /// offset of that member within the table (nil when the version's table lacks it). Field
 /// names are the C designators camel-cased (`thread_state.current_frame` →
 /// `threadStateCurrentFrame`). Values come from Generated/PythonLayouts.generated.swift.
-public struct DebugOffsetsTable: Sendable, Equatable, Hashable {
-  public var major = 0
-  public var minor = 0
+package struct DebugOffsetsTable: Sendable, Equatable, Hashable {
+  package var major = 0
+  package var minor = 0
   /// sizeof(_Py_DebugOffsets).
-  public var tableSize = 0
+  package var tableSize = 0
 
   // header (fixed: DebugOffsets reads the cookie at 0 and the version at 8 before it knows the
   // version; the generator checks every version still has them there)
-  public var cookie: Int?
-  public var version: Int?
-  public var freeThreaded: Int?
+  package var cookie: Int?
+  package var version: Int?
+  package var freeThreaded: Int?
   // runtime_state
-  public var runtimeStateSize: Int?
-  public var runtimeStateFinalizing: Int?
-  public var runtimeStateInterpretersHead: Int?
+  package var runtimeStateSize: Int?
+  package var runtimeStateFinalizing: Int?
+  package var runtimeStateInterpretersHead: Int?
   // interpreter_state
-  public var interpreterStateSize: Int?
-  public var interpreterStateId: Int?
-  public var interpreterStateNext: Int?
-  public var interpreterStateThreadsHead: Int?
-  public var interpreterStateThreadsMain: Int?
-  public var interpreterStateGc: Int?
-  public var interpreterStateImportsModules: Int?
-  public var interpreterStateSysdict: Int?
-  public var interpreterStateBuiltins: Int?
-  public var interpreterStateCevalGil: Int?
-  public var interpreterStateGilRuntimeState: Int?
-  public var interpreterStateGilRuntimeStateEnabled: Int?
-  public var interpreterStateGilRuntimeStateLocked: Int?
-  public var interpreterStateGilRuntimeStateHolder: Int?
-  public var interpreterStateCodeObjectGeneration: Int?
-  public var interpreterStateTlbcGeneration: Int?
+  package var interpreterStateSize: Int?
+  package var interpreterStateId: Int?
+  package var interpreterStateNext: Int?
+  package var interpreterStateThreadsHead: Int?
+  package var interpreterStateThreadsMain: Int?
+  package var interpreterStateGc: Int?
+  package var interpreterStateImportsModules: Int?
+  package var interpreterStateSysdict: Int?
+  package var interpreterStateBuiltins: Int?
+  package var interpreterStateCevalGil: Int?
+  package var interpreterStateGilRuntimeState: Int?
+  package var interpreterStateGilRuntimeStateEnabled: Int?
+  package var interpreterStateGilRuntimeStateLocked: Int?
+  package var interpreterStateGilRuntimeStateHolder: Int?
+  package var interpreterStateCodeObjectGeneration: Int?
+  package var interpreterStateTlbcGeneration: Int?
   // thread_state
-  public var threadStateSize: Int?
-  public var threadStatePrev: Int?
-  public var threadStateNext: Int?
-  public var threadStateInterp: Int?
-  public var threadStateCurrentFrame: Int?
-  public var threadStateBaseFrame: Int?
-  public var threadStateLastProfiledFrame: Int?
-  public var threadStateLastProfiledFrameSeq: Int?
-  public var threadStateThreadId: Int?
-  public var threadStateNativeThreadId: Int?
-  public var threadStateDatastackChunk: Int?
-  public var threadStateStatus: Int?
-  public var threadStateHoldsGil: Int?
-  public var threadStateGilRequested: Int?
-  public var threadStateCurrentException: Int?
-  public var threadStateExcState: Int?
-  public var errStackitemExcValue: Int?
+  package var threadStateSize: Int?
+  package var threadStatePrev: Int?
+  package var threadStateNext: Int?
+  package var threadStateInterp: Int?
+  package var threadStateCurrentFrame: Int?
+  package var threadStateBaseFrame: Int?
+  package var threadStateLastProfiledFrame: Int?
+  package var threadStateLastProfiledFrameSeq: Int?
+  package var threadStateThreadId: Int?
+  package var threadStateNativeThreadId: Int?
+  package var threadStateDatastackChunk: Int?
+  package var threadStateStatus: Int?
+  package var threadStateHoldsGil: Int?
+  package var threadStateGilRequested: Int?
+  package var threadStateCurrentException: Int?
+  package var threadStateExcState: Int?
+  package var errStackitemExcValue: Int?
   // interpreter_frame
-  public var interpreterFrameSize: Int?
-  public var interpreterFramePrevious: Int?
-  public var interpreterFrameExecutable: Int?
-  public var interpreterFrameInstrPtr: Int?
-  public var interpreterFrameLocalsplus: Int?
-  public var interpreterFrameOwner: Int?
-  public var interpreterFrameStackpointer: Int?
-  public var interpreterFrameTlbcIndex: Int?
+  package var interpreterFrameSize: Int?
+  package var interpreterFramePrevious: Int?
+  package var interpreterFrameExecutable: Int?
+  package var interpreterFrameInstrPtr: Int?
+  package var interpreterFrameLocalsplus: Int?
+  package var interpreterFrameOwner: Int?
+  package var interpreterFrameStackpointer: Int?
+  package var interpreterFrameTlbcIndex: Int?
   // code_object
-  public var codeObjectSize: Int?
-  public var codeObjectFilename: Int?
-  public var codeObjectName: Int?
-  public var codeObjectQualname: Int?
-  public var codeObjectLinetable: Int?
-  public var codeObjectFirstlineno: Int?
-  public var codeObjectArgcount: Int?
-  public var codeObjectLocalsplusnames: Int?
-  public var codeObjectLocalspluskinds: Int?
-  public var codeObjectCoCodeAdaptive: Int?
-  public var codeObjectCoTlbc: Int?
+  package var codeObjectSize: Int?
+  package var codeObjectFilename: Int?
+  package var codeObjectName: Int?
+  package var codeObjectQualname: Int?
+  package var codeObjectLinetable: Int?
+  package var codeObjectFirstlineno: Int?
+  package var codeObjectArgcount: Int?
+  package var codeObjectLocalsplusnames: Int?
+  package var codeObjectLocalspluskinds: Int?
+  package var codeObjectCoCodeAdaptive: Int?
+  package var codeObjectCoTlbc: Int?
   // pyobject
-  public var pyobjectSize: Int?
-  public var pyobjectObType: Int?
+  package var pyobjectSize: Int?
+  package var pyobjectObType: Int?
   // type_object
-  public var typeObjectSize: Int?
-  public var typeObjectTpName: Int?
-  public var typeObjectTpRepr: Int?
-  public var typeObjectTpFlags: Int?
-  public var typeObjectTpBasicsize: Int?
-  public var typeObjectTpDictoffset: Int?
-  public var heapTypeObjectSize: Int?
-  public var heapTypeObjectHtCachedKeys: Int?
+  package var typeObjectSize: Int?
+  package var typeObjectTpName: Int?
+  package var typeObjectTpRepr: Int?
+  package var typeObjectTpFlags: Int?
+  package var typeObjectTpBasicsize: Int?
+  package var typeObjectTpDictoffset: Int?
+  package var heapTypeObjectSize: Int?
+  package var heapTypeObjectHtCachedKeys: Int?
   // tuple_object
-  public var tupleObjectSize: Int?
-  public var tupleObjectObItem: Int?
-  public var tupleObjectObSize: Int?
+  package var tupleObjectSize: Int?
+  package var tupleObjectObItem: Int?
+  package var tupleObjectObSize: Int?
   // list_object
-  public var listObjectSize: Int?
-  public var listObjectObItem: Int?
-  public var listObjectObSize: Int?
-  public var setObjectSize: Int?
-  public var setObjectUsed: Int?
-  public var setObjectTable: Int?
-  public var setObjectMask: Int?
+  package var listObjectSize: Int?
+  package var listObjectObItem: Int?
+  package var listObjectObSize: Int?
+  package var setObjectSize: Int?
+  package var setObjectUsed: Int?
+  package var setObjectTable: Int?
+  package var setObjectMask: Int?
   // dict_object
-  public var dictObjectSize: Int?
-  public var dictObjectMaKeys: Int?
-  public var dictObjectMaValues: Int?
+  package var dictObjectSize: Int?
+  package var dictObjectMaKeys: Int?
+  package var dictObjectMaValues: Int?
   // float_object
-  public var floatObjectSize: Int?
-  public var floatObjectObFval: Int?
+  package var floatObjectSize: Int?
+  package var floatObjectObFval: Int?
   // long_object
-  public var longObjectSize: Int?
-  public var longObjectLvTag: Int?
-  public var longObjectObDigit: Int?
+  package var longObjectSize: Int?
+  package var longObjectLvTag: Int?
+  package var longObjectObDigit: Int?
   // bytes_object
-  public var bytesObjectSize: Int?
-  public var bytesObjectObSize: Int?
-  public var bytesObjectObSval: Int?
+  package var bytesObjectSize: Int?
+  package var bytesObjectObSize: Int?
+  package var bytesObjectObSval: Int?
   // unicode_object
-  public var unicodeObjectSize: Int?
-  public var unicodeObjectState: Int?
-  public var unicodeObjectLength: Int?
-  public var unicodeObjectAsciiobjectSize: Int?
-  public var unicodeObjectCompactunicodeobjectSize: Int?
+  package var unicodeObjectSize: Int?
+  package var unicodeObjectState: Int?
+  package var unicodeObjectLength: Int?
+  package var unicodeObjectAsciiobjectSize: Int?
+  package var unicodeObjectCompactunicodeobjectSize: Int?
   // gc
-  public var gcSize: Int?
-  public var gcCollecting: Int?
-  public var gcFrame: Int?
-  public var gcGenerationStatsSize: Int?
-  public var gcGenerationStats: Int?
-  public var genObjectSize: Int?
-  public var genObjectGiName: Int?
-  public var genObjectGiIframe: Int?
-  public var genObjectGiFrameState: Int?
-  public var llistNodeNext: Int?
-  public var llistNodePrev: Int?
-  public var debuggerSupportEvalBreaker: Int?
-  public var debuggerSupportRemoteDebuggerSupport: Int?
-  public var debuggerSupportRemoteDebuggingEnabled: Int?
-  public var debuggerSupportDebuggerPendingCall: Int?
-  public var debuggerSupportDebuggerScriptPath: Int?
-  public var debuggerSupportDebuggerScriptPathSize: Int?
+  package var gcSize: Int?
+  package var gcCollecting: Int?
+  package var gcFrame: Int?
+  package var gcGenerationStatsSize: Int?
+  package var gcGenerationStats: Int?
+  package var genObjectSize: Int?
+  package var genObjectGiName: Int?
+  package var genObjectGiIframe: Int?
+  package var genObjectGiFrameState: Int?
+  package var llistNodeNext: Int?
+  package var llistNodePrev: Int?
+  package var debuggerSupportEvalBreaker: Int?
+  package var debuggerSupportRemoteDebuggerSupport: Int?
+  package var debuggerSupportRemoteDebuggingEnabled: Int?
+  package var debuggerSupportDebuggerPendingCall: Int?
+  package var debuggerSupportDebuggerScriptPath: Int?
+  package var debuggerSupportDebuggerScriptPathSize: Int?
 
-  public init() {}
+  package init() {}
 }
 
 /// A parsed `_Py_DebugOffsets`.
-public struct DebugOffsets: Sendable, Equatable {
+package struct DebugOffsets: Sendable, Equatable {
   /// The first 8 bytes of `_PyRuntime` on 3.13+.
-  public static let cookie: [UInt8] = Array("xdebugpy".utf8)
+  package static let cookie: [UInt8] = Array("xdebugpy".utf8)
   /// Cookie, version and free_threaded: what is read before the version is known.
-  public static let headerSize = 24
+  package static let headerSize = 24
   /// The largest value a member may hold: offsets and sizes within the runtime's structures
   /// (PyInterpreterState is about 190 KiB in 3.13).
-  public static let maximumValue: UInt64 = 1 << 26
+  package static let maximumValue: UInt64 = 1 << 26
 
   /// How many bytes to read at `_PyRuntime`: enough for every known version's table.
-  public static let bytesNeeded = bytesNeeded(for: DebugOffsetsTable.allGenerated)
+  package static let bytesNeeded = bytesNeeded(for: DebugOffsetsTable.allGenerated)
 
   /// How many bytes to read at `_PyRuntime` to parse with `tables`.
-  public static func bytesNeeded(for tables: [DebugOffsetsTable]) -> Int {
+  package static func bytesNeeded(for tables: [DebugOffsetsTable]) -> Int {
     tables.reduce(headerSize) { Swift.max($0, $1.tableSize) }
   }
 
   /// The target's PY_VERSION_HEX, decoded.
-  public let version: PythonVersion
-  public let versionHex: UInt64
+  package let version: PythonVersion
+  package let versionHex: UInt64
   /// The description the bytes were read with.
-  public let table: DebugOffsetsTable
+  package let table: DebugOffsetsTable
   /// The table's bytes (`table.tableSize` of them).
-  public let bytes: [UInt8]
+  package let bytes: [UInt8]
 
   /// Parses the bytes at the start of `_PyRuntime`, which should be at least `bytesNeeded` long,
   /// with the table description for the version they declare; for a version newer than every
   /// description, with the newest one whose shape the bytes pass (`shapeHolds`).
-  public init(bytes: [UInt8], tables: [DebugOffsetsTable] = DebugOffsetsTable.allGenerated)
+  package init(bytes: [UInt8], tables: [DebugOffsetsTable] = DebugOffsetsTable.allGenerated)
     throws(DebugOffsetsError)
   {
     guard bytes.count >= Self.headerSize else {
@@ -264,7 +264,7 @@ public struct DebugOffsets: Sendable, Equatable {
   /// `ob_type` second (true of every default build), and in each section that gives the size of
   /// its struct, every member offset lies inside that struct. A table of another shape read this
   /// way puts other members' values in these places, which fails one of the checks.
-  public static func shapeHolds(_ table: DebugOffsetsTable, in bytes: [UInt8]) -> Bool {
+  package static func shapeHolds(_ table: DebugOffsetsTable, in bytes: [UInt8]) -> Bool {
     func value(_ member: Int?) -> UInt64? { member.flatMap { u64(bytes, at: $0) } }
     guard value(table.pyobjectSize) == 16, value(table.pyobjectObType) == 8 else { return false }
     for (size, members) in table.sections {
@@ -280,7 +280,7 @@ public struct DebugOffsets: Sendable, Equatable {
   /// `base` with every member the debug offsets provide replaced by the target's own value.
   /// Members the table does not describe keep `base`'s value; pass `PythonLayout()` to get the
   /// layout from the debug offsets alone (members it lacks are then `PythonLayout.absent`).
-  public func layout(mergingInto base: PythonLayout) -> PythonLayout {
+  package func layout(mergingInto base: PythonLayout) -> PythonLayout {
     var layout = base
     let bytes = self.bytes
     Self.apply(table, to: &layout) { member in Self.u64(bytes, at: member).map { Int($0) } }
@@ -288,10 +288,10 @@ public struct DebugOffsets: Sendable, Equatable {
   }
 
   /// The layout from the debug offsets alone.
-  public var providedLayout: PythonLayout { layout(mergingInto: PythonLayout()) }
+  package var providedLayout: PythonLayout { layout(mergingInto: PythonLayout()) }
 
   /// The value of the table member at `member` (a `DebugOffsetsTable` field), or nil when absent.
-  public func value(at member: Int) -> UInt64? { Self.u64(bytes, at: member) }
+  package func value(at member: Int) -> UInt64? { Self.u64(bytes, at: member) }
 
   // .. the mapping ......................................................................
 
@@ -386,7 +386,7 @@ extension DebugOffsetsTable {
   /// The sections of the table that give the size of the struct they describe, each with the
   /// members that are offsets inside that struct (sizes of other structs, such as
   /// `unicode_object.asciiobject_size`, are left out). `DebugOffsets.shapeHolds` checks them.
-  public var sections: [(size: Int?, members: [Int?])] {
+  package var sections: [(size: Int?, members: [Int?])] {
     [
       (runtimeStateSize, [runtimeStateFinalizing, runtimeStateInterpretersHead]),
       (

@@ -6,18 +6,18 @@
 //
 //===----------------------------------------------------------------------===//
 
-public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
-  public var major: Int
-  public var minor: Int
-  public var micro: Int
+package struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvertible {
+  package var major: Int
+  package var minor: Int
+  package var micro: Int
   /// "" for a final release, else the pre-release tag as written: "a1", "b2", "rc1" (a scanned
   /// "c1" stays "c1"; it orders like "rc1").
-  public var releaseLevel: String
+  package var releaseLevel: String
   /// What followed a `+` in a scanned version string ("2.7.15+" → "", "2.8.5+cinder" → "cinder");
   /// nil when there was no `+`.
-  public var buildMetadata: String?
+  package var buildMetadata: String?
 
-  public init(
+  package init(
     major: Int, minor: Int, micro: Int = 0, releaseLevel: String = "", buildMetadata: String? = nil
   ) {
     self.major = major
@@ -32,7 +32,7 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
   /// Decodes a PY_VERSION_HEX (`0x030D00F0` is 3.13.0): major in bits 24–31, minor 16–23, micro
   /// 8–15, release level 4–7 (0xA alpha, 0xB beta, 0xC candidate, 0xF final) and serial 0–3.
   /// Nil when the level nibble is none of those or the version is implausible.
-  public init?(hex: UInt32) {
+  package init?(hex: UInt32) {
     let level = (hex >> 4) & 0xF
     let serial = Int(hex & 0xF)
     let tag: String
@@ -50,12 +50,12 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
   }
 
   /// A version Spyglass could conceivably meet: major 2 or 3, minor at most 20.
-  public var isPlausible: Bool {
+  package var isPlausible: Bool {
     (major == 2 || major == 3) && (0...20).contains(minor) && (0...255).contains(micro)
   }
 
   /// PY_VERSION_HEX for this version (build metadata is not part of it).
-  public var hex: UInt32 {
+  package var hex: UInt32 {
     let (rank, serial) = releaseRankAndSerial
     let level: UInt32 = [0xA, 0xB, 0xC, 0xF][rank]
     return UInt32(truncatingIfNeeded: major) << 24 | UInt32(truncatingIfNeeded: minor & 0xFF) << 16
@@ -82,7 +82,7 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
 
   /// Orders by major, minor, micro, then alpha < beta < candidate < final and the serial; the
   /// spelling of the release tag and the build metadata only break ties.
-  public static func < (a: PythonVersion, b: PythonVersion) -> Bool {
+  package static func < (a: PythonVersion, b: PythonVersion) -> Bool {
     if (a.major, a.minor, a.micro) != (b.major, b.minor, b.micro) {
       return (a.major, a.minor, a.micro) < (b.major, b.minor, b.micro)
     }
@@ -100,7 +100,7 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
   }
 
   /// "3.13.0", "3.7.0rc1", "2.7.15+", "2.8.5+cinder".
-  public var description: String {
+  package var description: String {
     var text = "\(major).\(minor).\(micro)\(releaseLevel)"
     if let buildMetadata { text += "+" + buildMetadata }
     return text
@@ -118,7 +118,7 @@ public struct PythonVersion: Comparable, Hashable, Sendable, CustomStringConvert
   /// newline). Matched by hand: at each start position the pattern can only succeed along one path
   /// (no alternative or repetition can give way to the part after it), so a single forward pass per
   /// start position is exact. Digits are ASCII only.
-  public static func scan(_ bytes: [UInt8]) -> PythonVersion? {
+  package static func scan(_ bytes: [UInt8]) -> PythonVersion? {
     var start = 0
     while start < bytes.count {
       // Every match begins with '2' or '3'.

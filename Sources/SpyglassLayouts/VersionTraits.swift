@@ -11,60 +11,60 @@
 /// Macro and enum values measured from each version's headers by tools/generate-layouts.py (see
 /// Generated/PythonLayouts.generated.swift). Nil where the version does not define the constant.
 /// They exist to keep `PythonTraits` honest; the walkers use `PythonTraits`.
-public struct HeaderConstants: Sendable, Equatable, Hashable {
+package struct HeaderConstants: Sendable, Equatable, Hashable {
   /// `PyLong_SHIFT`: bits per PyLong digit.
-  public var longShift: Int?
+  package var longShift: Int?
   /// `sizeof(_Py_CODEUNIT)` (3.6+).
-  public var codeUnitSize: Int?
+  package var codeUnitSize: Int?
   /// `enum _frameowner` (3.11+).
-  public var frameOwnedByThread: Int?
-  public var frameOwnedByGenerator: Int?
-  public var frameOwnedByFrameObject: Int?
+  package var frameOwnedByThread: Int?
+  package var frameOwnedByGenerator: Int?
+  package var frameOwnedByFrameObject: Int?
   /// `FRAME_OWNED_BY_CSTACK` (3.12+).
-  public var frameOwnedByCStack: Int?
+  package var frameOwnedByCStack: Int?
   /// `FRAME_OWNED_BY_INTERPRETER` (3.14+).
-  public var frameOwnedByInterpreter: Int?
+  package var frameOwnedByInterpreter: Int?
   /// `Py_TAG_BITS` and `Py_INT_TAG` (3.14+): the low bits of a `_PyStackRef`, and their value when
   /// the word is a tagged int rather than an object pointer.
-  public var stackRefTagBits: Int?
-  public var stackRefIntTag: Int?
+  package var stackRefTagBits: Int?
+  package var stackRefIntTag: Int?
   /// Where the managed dict pointer is, relative to the object: `_PyObject_ManagedDictPointer`
   /// (3.11), `_PyObject_DictOrValuesPointer` (3.12), `MANAGED_DICT_OFFSET` (3.13+).
-  public var managedDictOffset: Int?
+  package var managedDictOffset: Int?
   /// `_PyObject_ValuesPointer` relative to the object (3.11).
-  public var managedValuesOffset: Int?
+  package var managedValuesOffset: Int?
   /// `_PyObject_InlineValues` relative to the object (3.13, where it is sizeof(PyObject)).
-  public var inlineValuesOffset: Int?
+  package var inlineValuesOffset: Int?
   /// 1 when `_PyObject_InlineValues` is at the type's `tp_basicsize` (3.14+).
-  public var inlineValuesAfterBasicSize: Int?
+  package var inlineValuesAfterBasicSize: Int?
   /// `Py_TPFLAGS_*`.
-  public var tpflagsManagedDict: Int?
-  public var tpflagsInlineValues: Int?
-  public var tpflagsIntSubclass: Int?
-  public var tpflagsLongSubclass: Int?
-  public var tpflagsListSubclass: Int?
-  public var tpflagsTupleSubclass: Int?
+  package var tpflagsManagedDict: Int?
+  package var tpflagsInlineValues: Int?
+  package var tpflagsIntSubclass: Int?
+  package var tpflagsLongSubclass: Int?
+  package var tpflagsListSubclass: Int?
+  package var tpflagsTupleSubclass: Int?
   /// `Py_TPFLAGS_BYTES_SUBCLASS` (3.x) or `Py_TPFLAGS_STRING_SUBCLASS` (2.7).
-  public var tpflagsBytesSubclass: Int?
-  public var tpflagsUnicodeSubclass: Int?
-  public var tpflagsDictSubclass: Int?
+  package var tpflagsBytesSubclass: Int?
+  package var tpflagsUnicodeSubclass: Int?
+  package var tpflagsDictSubclass: Int?
   /// Bit positions and masks (in place) of the `PyASCIIObject.state` bitfields (3.x).
-  public var unicodeStateInternedShift: Int?
-  public var unicodeStateInternedMask: Int?
-  public var unicodeStateKindShift: Int?
-  public var unicodeStateKindMask: Int?
-  public var unicodeStateCompactShift: Int?
-  public var unicodeStateAsciiShift: Int?
+  package var unicodeStateInternedShift: Int?
+  package var unicodeStateInternedMask: Int?
+  package var unicodeStateKindShift: Int?
+  package var unicodeStateKindMask: Int?
+  package var unicodeStateCompactShift: Int?
+  package var unicodeStateAsciiShift: Int?
   /// `sizeof(Py_UNICODE)` (2.7).
-  public var pyUnicodeSize: Int?
+  package var pyUnicodeSize: Int?
 
-  public init() {}
+  package init() {}
 }
 
 /// The non-offset, per-version semantics the walkers need.
-public struct PythonTraits: Sendable, Equatable {
+package struct PythonTraits: Sendable, Equatable {
   /// How a thread's Python stack is linked.
-  public enum FrameModel: Sendable, Equatable {
+  package enum FrameModel: Sendable, Equatable {
     /// ≤3.10: `tstate->frame` is a PyFrameObject*, linked by `f_back`.
     case frameObject
     /// 3.11/3.12: `tstate->cframe->current_frame` is a _PyInterpreterFrame*, linked by `previous`.
@@ -74,7 +74,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// The format of the code object's line table (`PythonLayout.codeLinetable`).
-  public enum LineTableKind: Sendable, Equatable {
+  package enum LineTableKind: Sendable, Equatable {
     /// 2.7 `co_lnotab`: (byte offset delta, line delta) pairs, line deltas unsigned.
     case lnotab27
     /// 3.6–3.9 `co_lnotab`: (byte offset delta, line delta) pairs, line deltas signed.
@@ -86,7 +86,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// What `co_filename`, `co_name` and friends are.
-  public enum StringModel: Sendable, Equatable {
+  package enum StringModel: Sendable, Equatable {
     /// 2.7: `str` objects (PyStringObject, `PythonLayout.bytesData`).
     case bytes27
     /// 3.x: PEP 393 `str` objects (PyASCIIObject / PyCompactUnicodeObject).
@@ -94,7 +94,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// How to tell which thread holds the GIL.
-  public enum GILModel: Sendable, Equatable {
+  package enum GILModel: Sendable, Equatable {
     /// ≤3.6: the `_PyThreadState_Current` symbol holds the PyThreadState*.
     case tstateCurrentSymbol
     /// 3.7–3.11: `_PyRuntime.gilstate.tstate_current` (`PythonLayout.runtimeTstateCurrent`).
@@ -105,7 +105,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// How to find the first PyInterpreterState.
-  public enum InterpreterDiscovery: Sendable, Equatable {
+  package enum InterpreterDiscovery: Sendable, Equatable {
     /// ≤3.6: the `interp_head` symbol.
     case interpHeadSymbol
     /// 3.7+: `_PyRuntime.interpreters.head` (`PythonLayout.runtimeInterpretersHead`).
@@ -113,7 +113,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// What the frame's instruction position counts.
-  public enum InstructionAddressing: Sendable, Equatable {
+  package enum InstructionAddressing: Sendable, Equatable {
     /// ≤3.9: `f_lasti` is a byte offset into `co_code`.
     case lastiByteOffset
     /// 3.10: `f_lasti` is an index in code units into `co_code`.
@@ -123,7 +123,7 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// Where an instance's attributes are when its type has `Py_TPFLAGS_MANAGED_DICT`.
-  public enum ManagedDict: Sendable, Equatable {
+  package enum ManagedDict: Sendable, Equatable {
     /// ≤3.10: no managed dicts; the dict is at `tp_dictoffset`.
     case none
     /// 3.11: a `PyDictValues *` at `object + valuesOffset` (−4 words) and a `PyDictObject *` at
@@ -140,106 +140,106 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// `tp_flags` bits.
-  public struct TypeFlags: Sendable, Equatable {
+  package struct TypeFlags: Sendable, Equatable {
     /// `Py_TPFLAGS_INT_SUBCLASS` (2.7 only).
-    public var intSubclass: UInt64?
-    public var longSubclass: UInt64 = 1 << 24
-    public var listSubclass: UInt64 = 1 << 25
-    public var tupleSubclass: UInt64 = 1 << 26
+    package var intSubclass: UInt64?
+    package var longSubclass: UInt64 = 1 << 24
+    package var listSubclass: UInt64 = 1 << 25
+    package var tupleSubclass: UInt64 = 1 << 26
     /// `Py_TPFLAGS_BYTES_SUBCLASS`, or `Py_TPFLAGS_STRING_SUBCLASS` on 2.7 (same bit).
-    public var bytesSubclass: UInt64 = 1 << 27
-    public var unicodeSubclass: UInt64 = 1 << 28
-    public var dictSubclass: UInt64 = 1 << 29
+    package var bytesSubclass: UInt64 = 1 << 27
+    package var unicodeSubclass: UInt64 = 1 << 28
+    package var dictSubclass: UInt64 = 1 << 29
     /// `Py_TPFLAGS_MANAGED_DICT` (3.11+).
-    public var managedDict: UInt64?
+    package var managedDict: UInt64?
     /// `Py_TPFLAGS_INLINE_VALUES` (3.13+).
-    public var inlineValues: UInt64?
+    package var inlineValues: UInt64?
   }
 
   /// The `PyASCIIObject.state` bitfields (3.x): `(state >> kindShift) & kindMask` is the character
   /// size in bytes (1, 2 or 4).
-  public struct UnicodeState: Sendable, Equatable {
-    public var internedShift = 0
-    public var internedMask: UInt32 = 0x3
-    public var kindShift = 2
-    public var kindMask: UInt32 = 0x7
-    public var compactShift = 5
-    public var asciiShift = 6
+  package struct UnicodeState: Sendable, Equatable {
+    package var internedShift = 0
+    package var internedMask: UInt32 = 0x3
+    package var kindShift = 2
+    package var kindMask: UInt32 = 0x7
+    package var compactShift = 5
+    package var asciiShift = 6
   }
 
-  public private(set) var major: Int
-  public private(set) var minor: Int
-  public let frameModel: FrameModel
-  public let lineTable: LineTableKind
-  public let stringModel: StringModel
-  public let gilModel: GILModel
-  public let interpreterDiscovery: InterpreterDiscovery
-  public let instructionAddressing: InstructionAddressing
+  package private(set) var major: Int
+  package private(set) var minor: Int
+  package let frameModel: FrameModel
+  package let lineTable: LineTableKind
+  package let stringModel: StringModel
+  package let gilModel: GILModel
+  package let interpreterDiscovery: InterpreterDiscovery
+  package let instructionAddressing: InstructionAddressing
   /// How dict objects store their entries.
-  public enum DictModel: Sendable, Equatable {
+  package enum DictModel: Sendable, Equatable {
     /// 2.7: one open-addressing table of (hash, key, value) entries (`dict27Mask`, `dict27Table`).
     case table27
     /// 3.6+: a keys object (indices, then entries) and, for split dicts, a values array.
     case compact
   }
-  public let dictModel: DictModel
+  package let dictModel: DictModel
   /// The attribute of a `threading.Thread` that holds its name: `_Thread__name` on 2.7 (a
   /// name-mangled private attribute), `_name` on 3.x.
-  public let threadNameAttribute: String
+  package let threadNameAttribute: String
   /// Whether code objects have `co_qualname` (3.11+).
-  public let hasQualname: Bool
+  package let hasQualname: Bool
   /// The `_PyInterpreterFrame.owner` values of the interpreter's shim frames, which the walkers
   /// skip and whose caller they mark as entered from C: `FRAME_OWNED_BY_CSTACK` (3.12, 3.13),
   /// `FRAME_OWNED_BY_INTERPRETER` and `FRAME_OWNED_BY_CSTACK` (3.14), `FRAME_OWNED_BY_INTERPRETER`
   /// (3.15+, which also embeds one at the bottom of every thread's stack as its base frame). Empty
   /// before 3.12; 3.11 marks the first frame of each C-level evaluation with `is_entry` instead
   /// (`PythonLayout.iframeIsEntry`).
-  public let shimFrameOwners: [UInt8]
+  package let shimFrameOwners: [UInt8]
   /// `FRAME_OWNED_BY_GENERATOR` (3.11+): a generator's frame is shown even before its first
   /// traceable instruction.
-  public let generatorFrameOwner: UInt8?
+  package let generatorFrameOwner: UInt8?
   /// The tag bits of a `_PyStackRef` (3.14+: `f_executable` and the local variables are tagged
   /// words, not plain pointers). Nil before.
-  public struct StackRefTags: Sendable, Equatable {
+  package struct StackRefTags: Sendable, Equatable {
     /// `Py_TAG_BITS`: the low bits that are not part of the object pointer.
-    public var tagBits: UInt64
+    package var tagBits: UInt64
     /// `Py_INT_TAG`: the tag of a word that holds an integer (`bits >> 2`), not a pointer.
-    public var intTag: UInt64
+    package var intTag: UInt64
     /// How far a tagged int is shifted (`Py_TAGGED_SHIFT`).
-    public var intShift: UInt64 = 2
+    package var intShift: UInt64 = 2
   }
-  public let stackRef: StackRefTags?
+  package let stackRef: StackRefTags?
   /// Whether `_PyRuntime` starts with `_Py_DebugOffsets` (3.13+).
-  public let hasDebugOffsets: Bool
+  package let hasDebugOffsets: Bool
   /// Whether `_PyInterpreterFrame.is_entry` exists (3.11 only).
-  public let hasIsEntry: Bool
+  package let hasIsEntry: Bool
   /// Bytes per bytecode unit: 1 on 2.7 (instructions are 1 or 3 bytes), 2 (`_Py_CODEUNIT`) on 3.6+.
-  public let codeUnitSize: Int
+  package let codeUnitSize: Int
   /// Whether ints are `long_value.lv_tag` (sign and digit count) + digits (3.12+) rather than
   /// `ob_size` (signed digit count) + digits.
-  public let longUsesLvTag: Bool
+  package let longUsesLvTag: Bool
   /// Bits per PyLong digit (`PyLong_SHIFT`, 30 on 64-bit builds).
-  public let longDigitBits: Int
-  public let managedDict: ManagedDict
-  public let typeFlags: TypeFlags
+  package let longDigitBits: Int
+  package let managedDict: ManagedDict
+  package let typeFlags: TypeFlags
   /// Nil on 2.7 (no PEP 393 strings).
-  public let unicodeState: UnicodeState?
+  package let unicodeState: UnicodeState?
   /// 2.7 `unicode` objects: bytes per Py_UNICODE unit (4 for the UCS4 builds Linux distributions
   /// and pyenv make; a narrow build would have 2). Nil on 3.x.
-  public let unicode27UnitSize: Int?
+  package let unicode27UnitSize: Int?
   /// The generated offset table of this version.
-  public let layout: PythonLayout
+  package let layout: PythonLayout
 
   /// The traits of a supported minor version (`supportedVersions`); nil for any other, which
   /// callers report as an unsupported version.
-  public init?(version: PythonVersion) {
+  package init?(version: PythonVersion) {
     self.init(major: version.major, minor: version.minor)
   }
 
   /// The traits of the newest supported version, for a newer 3.x target whose `_Py_DebugOffsets`
   /// has the newest known shape (`DebugOffsets` checks that): its struct offsets then come from
   /// the target's own table, and the semantics are assumed unchanged. `version` is recorded.
-  public init?(assumingNewestFor version: PythonVersion) {
+  package init?(assumingNewestFor version: PythonVersion) {
     guard let newest = Self.supportedVersions.last, (version.major, version.minor) > newest,
       let traits = PythonTraits(major: newest.major, minor: newest.minor)
     else { return nil }
@@ -248,7 +248,7 @@ public struct PythonTraits: Sendable, Equatable {
     self.minor = version.minor
   }
 
-  public init?(major: Int, minor: Int) {
+  package init?(major: Int, minor: Int) {
     guard let layout = PythonLayout.generated(major: major, minor: minor) else { return nil }
     let v = (major, minor)
     func atLeast(_ m: Int, _ n: Int) -> Bool { v >= (m, n) }
@@ -302,22 +302,22 @@ public struct PythonTraits: Sendable, Equatable {
   }
 
   /// The generated offset table for `version`'s minor version, or nil when it is not supported.
-  public static func layout(for version: PythonVersion) -> PythonLayout? {
+  package static func layout(for version: PythonVersion) -> PythonLayout? {
     PythonLayout.generated(major: version.major, minor: version.minor)
   }
 
   /// The minor versions Spyglass supports, oldest first: those with generated tables (and so
   /// traits). The one list: messages, `--help` and the tests' interpreter matrix derive from it.
-  public static let supportedVersions: [(major: Int, minor: Int)] = PythonLayout.generatedVersions
+  package static let supportedVersions: [(major: Int, minor: Int)] = PythonLayout.generatedVersions
 
   /// The newest supported version (x.y.255, so every micro version of it counts as supported).
-  public static var newestSupported: PythonVersion {
+  package static var newestSupported: PythonVersion {
     let newest = supportedVersions.last ?? (3, 0)
     return PythonVersion(major: newest.major, minor: newest.minor, micro: 255)
   }
 
   /// "2.7 and 3.6 to 3.15": the supported versions as a phrase for messages and `--help`.
-  public static var supportedVersionsDescription: String {
+  package static var supportedVersionsDescription: String {
     var runs: [(first: (Int, Int), last: (Int, Int))] = []
     for version in supportedVersions {
       if let last = runs.last?.last, last.0 == version.major, last.1 + 1 == version.minor {

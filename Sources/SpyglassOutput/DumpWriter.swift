@@ -10,11 +10,11 @@
 import SpyglassProfile
 
 /// `text` with control characters (ESC included) shown as visible escapes: safe for a terminal.
-public func terminalSafe(_ text: String) -> String { visible(text) }
+package func terminalSafe(_ text: String) -> String { visible(text) }
 
-public enum DumpWriter {
+package enum DumpWriter {
   /// The text dump of several processes (the first is the one asked for; others are children).
-  public static func text(_ processes: [DumpedProcess], fullFilenames: Bool, separatorWidth: Int = 80) -> [UInt8] {
+  package static func text(_ processes: [DumpedProcess], fullFilenames: Bool, separatorWidth: Int = 80) -> [UInt8] {
     var out: [UInt8] = []
     for (index, process) in processes.enumerated() {
       if index > 0 {
@@ -86,7 +86,7 @@ public enum DumpWriter {
   }
 
   /// The JSON dump: an array of every thread of every process, py-spy's field names, pretty-printed.
-  public static func json(_ processes: [DumpedProcess]) -> [UInt8] {
+  package static func json(_ processes: [DumpedProcess]) -> [UInt8] {
     var out: [UInt8] = []
     out.append("[")
     var first = true

@@ -10,10 +10,10 @@ import SpyglassProfile
 
 /// The version written into outputs that name their exporter (speedscope's `exporter`, pprof's
 /// comments). The CLI may override it through `WriterOptions.version`.
-public let spyglassVersion = "0.1.0"
+package let spyglassVersion = "0.1.0"
 
 /// The file formats Spyglass writes (the same names as py-spy's `--format`, plus pprof).
-public enum OutputFormat: String, CaseIterable, Sendable {
+package enum OutputFormat: String, CaseIterable, Sendable {
   /// A self-contained interactive SVG icicle graph.
   case flamegraph
   /// speedscope's JSON file format, one sampled profile per thread.
@@ -26,7 +26,7 @@ public enum OutputFormat: String, CaseIterable, Sendable {
   case pprof
 
   /// The conventional file name extension, without the dot.
-  public var fileExtension: String {
+  package var fileExtension: String {
     switch self {
     case .flamegraph: "svg"
     case .speedscope, .chrometrace: "json"
@@ -37,7 +37,7 @@ public enum OutputFormat: String, CaseIterable, Sendable {
 
   /// True when the format shows samples in time order, so the recording should keep a timeline.
   /// (Without one these writers fall back to the aggregated totals.)
-  public var needsTimeline: Bool {
+  package var needsTimeline: Bool {
     switch self {
     case .speedscope, .chrometrace: true
     case .flamegraph, .raw, .pprof: false
@@ -46,15 +46,15 @@ public enum OutputFormat: String, CaseIterable, Sendable {
 }
 
 /// Options shared by the writers.
-public struct WriterOptions: Sendable {
+package struct WriterOptions: Sendable {
   /// Show full file names instead of the shortened ones (flamegraph and raw labels).
-  public var fullFilenames: Bool
+  package var fullFilenames: Bool
   /// Show line numbers. When false, frames that differ only by line are merged.
-  public var showLineNumbers: Bool
+  package var showLineNumbers: Bool
   /// Spyglass's version, for `exporter` fields.
-  public var version: String
+  package var version: String
 
-  public init(
+  package init(
     fullFilenames: Bool = false, showLineNumbers: Bool = true, version: String = spyglassVersion
   ) {
     self.fullFilenames = fullFilenames
@@ -64,13 +64,13 @@ public struct WriterOptions: Sendable {
 }
 
 /// Errors a writer can raise.
-public enum OutputError: Error, Equatable, CustomStringConvertible {
+package enum OutputError: Error, Equatable, CustomStringConvertible {
   /// Serialising the pprof message failed.
   case encodingFailed(String)
   /// zlib refused to compress.
   case compressionFailed(code: Int32)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .encodingFailed(let why): "cannot encode the profile: \(why)"
     case .compressionFailed(let code): "cannot gzip the profile (zlib error \(code))"
@@ -79,7 +79,7 @@ public enum OutputError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Renders `profile` in `format`.
-public func render(_ profile: Profile, as format: OutputFormat, options: WriterOptions) throws
+package func render(_ profile: Profile, as format: OutputFormat, options: WriterOptions) throws
   -> [UInt8]
 {
   switch format {

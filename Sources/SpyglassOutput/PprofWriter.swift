@@ -6,8 +6,9 @@
 // - sample types `samples/count` and `cpu/nanoseconds` (a stack's count and total weight);
 //   period type `cpu/nanoseconds`, period 1e9/rate;
 // - one Function per distinct (name, full file name, first line), its start_line the code object's
-//   first line; one Location per distinct (function, line) (line 0 when line numbers are off), no
-//   mappings;
+//   first line; one Location per distinct (function, line) (line 0 when line numbers are off), all
+//   in one Mapping ("python") that says it has functions, file names and lines: without it pprof
+//   treats the locations as unsymbolized native code; functions have no system name (see below);
 // - one Sample per (thread, stack) with location ids leaf first, a `thread` string label and a
 //   `pid` numeric label;
 // - time_nanos = start of the recording, duration_nanos = its length; comments name the exporter,
@@ -15,7 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-import CSpyglass
+import SpyglassProcess
 import SpyglassProfile
 import SwiftProtobuf
 
@@ -75,7 +76,9 @@ enum PprofWriter {
         var function = Perftools_Profiles_Function()
         function.id = functionID
         function.name = strings[shown.name]
-        function.systemName = function.name
+        // No system name: pprof "demangles" a function whose system name is its name, and its
+        // C++ heuristics strip anything in angle brackets (`<module>` would show as nothing). A
+        // function whose name differs from its system name counts as already demangled.
         function.filename = strings[shown.filename]
         function.startLine = Int64(frame.firstLine)
         result.function.append(function)
@@ -91,6 +94,7 @@ enum PprofWriter {
         line.line = Int64(shown.line)
         var location = Perftools_Profiles_Location()
         location.id = id
+        location.mappingID = 1
         location.line = [line]
         result.location.append(location)
         locationOfFrame[i] = id
@@ -129,22 +133,21 @@ enum PprofWriter {
       result.comment.append(strings["python \(profile.info.pythonVersion)"])
     }
 
+    var mapping = Perftools_Profiles_Mapping()
+    mapping.id = 1
+    mapping.filename = strings["python"]
+    mapping.hasFunctions_p = true
+    mapping.hasFilenames_p = true
+    mapping.hasLineNumbers_p = true
+    result.mapping = [mapping]
+
     result.stringTable = strings.strings
     return result
   }
 
-  /// gzip via zlib (CSpyglass).
+  /// gzip via zlib (in the process layer).
   static func gzip(_ input: [UInt8]) throws -> [UInt8] {
-    var output = [UInt8](repeating: 0, count: spy_gzip_bound(input.count))
-    var length = output.count
-    let status = input.withUnsafeBufferPointer { source in
-      output.withUnsafeMutableBufferPointer { destination in
-        spy_gzip(source.baseAddress, source.count, destination.baseAddress, &length)
-      }
-    }
-    guard status == 0 else { throw OutputError.compressionFailed(code: status) }
-    output.removeSubrange(length...)
-    return output
+    do { return try Compression.gzip(input) } catch { throw OutputError.compressionFailed(code: error.code) }
   }
 }
 

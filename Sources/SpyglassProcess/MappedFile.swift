@@ -7,13 +7,13 @@
 
 import Glibc
 
-public final class MappedFile: @unchecked Sendable {
+package final class MappedFile: @unchecked Sendable {
   // SAFETY: the mapping is read-only, private and lives until deinit; `count` is its exact size.
   private let base: UnsafeRawPointer?
-  public let count: Int
-  public let path: String
+  package let count: Int
+  package let path: String
 
-  public init(path: String) throws(SystemError) {
+  package init(path: String) throws(SystemError) {
     self.path = path
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw SystemError(errno: errno, operation: "open \(path)") }
@@ -37,12 +37,12 @@ public final class MappedFile: @unchecked Sendable {
   }
 
   /// Calls `body` with the whole file's bytes. The buffer must not escape.
-  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+  package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
     try body(UnsafeRawBufferPointer(start: base, count: count))
   }
 
   /// A copy of `length` bytes at `offset`, or nil when out of range.
-  public func bytes(at offset: Int, count length: Int) -> [UInt8]? {
+  package func bytes(at offset: Int, count length: Int) -> [UInt8]? {
     guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
     return withUnsafeBytes { Array($0[offset..<(offset + length)]) }
   }

@@ -7,11 +7,11 @@
 //===----------------------------------------------------------------------===//
 
 /// An address in the target process. Never dereferenced locally.
-public typealias RemoteAddress = UInt64
+package typealias RemoteAddress = UInt64
 
 /// Why a read of target memory failed. Routine while sampling a live process, so it is a small
 /// value type thrown with typed throws.
-public enum ReadFault: Error, Equatable, Sendable {
+package enum ReadFault: Error, Equatable, Sendable {
   /// The address range is not mapped in the target (EFAULT), or is null.
   case unmapped(address: RemoteAddress)
   /// Only part of the range could be read.
@@ -27,7 +27,7 @@ public enum ReadFault: Error, Equatable, Sendable {
 }
 
 /// Reads bytes out of a target's address space.
-public protocol MemoryReader {
+package protocol MemoryReader {
   /// Fills `buffer` with the bytes at `address` or throws; never returns a short read.
   func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault)
 
@@ -41,7 +41,7 @@ public protocol MemoryReader {
 /// touched (the contents are about to be overwritten by a read), with the standard library's own
 /// fill, which stays fast in unoptimised builds too.
 @inlinable
-public func resize<Element>(_ array: inout [Element], to count: Int, filling value: Element) {
+package func resize<Element>(_ array: inout [Element], to count: Int, filling value: Element) {
   if array.count > count {
     array.removeLast(array.count - count)
   } else if array.count < count {
@@ -51,16 +51,16 @@ public func resize<Element>(_ array: inout [Element], to count: Int, filling val
 
 /// The largest single read the helpers below allow: anything bigger read from a target-controlled
 /// length is garbage.
-public let maximumReadSize = 16 << 20
+@usableFromInline package let maximumReadSize = 16 << 20
 
 /// The bytes a range of a batch takes in the batch's buffer: its count, clamped to 0...maximumReadSize.
 @inlinable
-public func batchedByteCount(_ count: Int) -> Int { Swift.max(0, Swift.min(count, maximumReadSize)) }
+package func batchedByteCount(_ count: Int) -> Int { Swift.max(0, Swift.min(count, maximumReadSize)) }
 
 extension MemoryReader {
   /// Reads many ranges at once (as `readMany(_:into:readable:)`); each result is nil when its
   /// range could not be read.
-  public func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
+  package func readMany(_ ranges: [(address: RemoteAddress, count: Int)]) -> [ByteView?] {
     var buffer: [UInt8] = []
     var readable: [Bool] = []
     readMany(ranges, into: &buffer, readable: &readable)
@@ -72,7 +72,7 @@ extension MemoryReader {
     }
   }
 
-  public func readMany(
+  package func readMany(
     _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
   ) {
     prepareBatch(ranges, buffer: &buffer, readable: &readable)
@@ -90,7 +90,7 @@ extension MemoryReader {
 
   /// Sizes `buffer` and `readable` for a batch of `ranges` (reusing their storage).
   @inlinable
-  public func prepareBatch(
+  package func prepareBatch(
     _ ranges: [(address: RemoteAddress, count: Int)], buffer: inout [UInt8], readable: inout [Bool]
   ) {
     var total = 0
@@ -101,7 +101,7 @@ extension MemoryReader {
 
   /// `count` bytes at `address`.
   @inlinable
-  public func readBytes(at address: RemoteAddress, count: Int) throws(ReadFault) -> [UInt8] {
+  package func readBytes(at address: RemoteAddress, count: Int) throws(ReadFault) -> [UInt8] {
     guard count >= 0, count <= maximumReadSize else { throw .implausible("read of \(count) bytes") }
     if count == 0 { return [] }
     var result = [UInt8](repeating: 0, count: count)
@@ -111,7 +111,7 @@ extension MemoryReader {
 
   /// Reads into an existing array, resizing it to `count` (no allocation once it has the capacity).
   @inlinable
-  public func readBytes(at address: RemoteAddress, count: Int, into bytes: inout [UInt8]) throws(ReadFault) {
+  package func readBytes(at address: RemoteAddress, count: Int, into bytes: inout [UInt8]) throws(ReadFault) {
     guard count >= 0, count <= maximumReadSize else { throw .implausible("read of \(count) bytes") }
     resize(&bytes, to: count, filling: 0)
     if count == 0 { return }
@@ -131,7 +131,7 @@ extension MemoryReader {
 
   /// A little-endian 64-bit word.
   @inlinable
-  public func readUInt64(at address: RemoteAddress) throws(ReadFault) -> UInt64 {
+  package func readUInt64(at address: RemoteAddress) throws(ReadFault) -> UInt64 {
     var value: UInt64 = 0
     var fault: ReadFault?
     withUnsafeMutableBytes(of: &value) { buffer in
@@ -143,14 +143,14 @@ extension MemoryReader {
 
   /// A pointer-sized word that must not be null.
   @inlinable
-  public func readPointer(at address: RemoteAddress) throws(ReadFault) -> RemoteAddress {
+  package func readPointer(at address: RemoteAddress) throws(ReadFault) -> RemoteAddress {
     let value = try readUInt64(at: address)
     guard value != 0 else { throw .unmapped(address: 0) }
     return value
   }
 
   @inlinable
-  public func readUInt32(at address: RemoteAddress) throws(ReadFault) -> UInt32 {
+  package func readUInt32(at address: RemoteAddress) throws(ReadFault) -> UInt32 {
     var value: UInt32 = 0
     var fault: ReadFault?
     withUnsafeMutableBytes(of: &value) { buffer in
@@ -161,7 +161,7 @@ extension MemoryReader {
   }
 
   /// A NUL-terminated string of at most `limit` bytes (read in chunks that stay on one page).
-  public func readCString(at address: RemoteAddress, limit: Int = 4096) throws(ReadFault) -> [UInt8] {
+  package func readCString(at address: RemoteAddress, limit: Int = 4096) throws(ReadFault) -> [UInt8] {
     var result: [UInt8] = []
     var cursor = address
     while result.count < limit {
@@ -182,13 +182,13 @@ extension MemoryReader {
 /// A bounds-checked little-endian view of bytes read from the target. Every load returns 0 when out
 /// of range instead of trapping, so a torn structure yields garbage values (which the walkers
 /// validate) rather than a crash.
-public struct ByteView: Sendable {
-  public let bytes: [UInt8]
+package struct ByteView: Sendable {
+  package let bytes: [UInt8]
   /// Where this view starts inside `bytes` (views of a larger block share its storage).
-  public let base: Int
+  package let base: Int
   /// Where it ends (exclusive).
-  public let end: Int
-  public init(_ bytes: [UInt8], base: Int = 0, count: Int? = nil) {
+  package let end: Int
+  package init(_ bytes: [UInt8], base: Int = 0, count: Int? = nil) {
     let start = Swift.max(0, Swift.min(base, bytes.count))
     self.bytes = bytes
     self.base = start
@@ -199,45 +199,45 @@ public struct ByteView: Sendable {
     }
   }
 
-  @inlinable public var count: Int { end - base }
+  @inlinable package var count: Int { end - base }
 
   /// A copy of the viewed bytes.
-  public var array: [UInt8] { base == 0 && end == bytes.count ? bytes : Array(bytes[base..<end]) }
+  package var array: [UInt8] { base == 0 && end == bytes.count ? bytes : Array(bytes[base..<end]) }
 
   @inlinable
-  public func u8(_ offset: Int) -> UInt8 {
+  package func u8(_ offset: Int) -> UInt8 {
     let i = base &+ offset
     guard offset >= 0, i < end else { return 0 }
     return bytes[i]
   }
 
   @inlinable
-  public func u16(_ offset: Int) -> UInt16 {
+  package func u16(_ offset: Int) -> UInt16 {
     UInt16(u8(offset)) | UInt16(u8(offset + 1)) << 8
   }
 
   @inlinable
-  public func u32(_ offset: Int) -> UInt32 {
+  package func u32(_ offset: Int) -> UInt32 {
     let i = base &+ offset
     guard offset >= 0, i + 4 <= end else { return 0 }
     return bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
   }
 
   @inlinable
-  public func i32(_ offset: Int) -> Int32 { Int32(bitPattern: u32(offset)) }
+  package func i32(_ offset: Int) -> Int32 { Int32(bitPattern: u32(offset)) }
 
   @inlinable
-  public func u64(_ offset: Int) -> UInt64 {
+  package func u64(_ offset: Int) -> UInt64 {
     let i = base &+ offset
     guard offset >= 0, i + 8 <= end else { return 0 }
     return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: i, as: UInt64.self)) }
   }
 
   @inlinable
-  public func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
+  package func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
 
   @inlinable
-  public func slice(_ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
+  package func slice(_ offset: Int, _ length: Int) -> ArraySlice<UInt8> {
     let i = base &+ offset
     guard offset >= 0, length >= 0, i + length <= end else { return [] }
     return bytes[i..<(i + length)]

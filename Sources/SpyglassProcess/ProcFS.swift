@@ -10,21 +10,21 @@ import CSpyglass
 import Glibc
 
 /// A failure of a system call, with the errno and what was attempted.
-public struct SystemError: Error, Sendable, CustomStringConvertible {
-  public let errno: Int32
-  public let operation: String
-  public init(errno: Int32, operation: String) {
+package struct SystemError: Error, Sendable, CustomStringConvertible {
+  package let errno: Int32
+  package let operation: String
+  package init(errno: Int32, operation: String) {
     self.errno = errno
     self.operation = operation
   }
-  public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
-  public var isNotFound: Bool { errno == ENOENT || errno == ESRCH }
-  public var isPermissionDenied: Bool { errno == EPERM || errno == EACCES }
+  package var description: String { "\(operation): \(String(cString: strerror(errno)))" }
+  package var isNotFound: Bool { errno == ENOENT || errno == ESRCH }
+  package var isPermissionDenied: Bool { errno == EPERM || errno == EACCES }
 }
 
-public enum ProcFS {
+package enum ProcFS {
   /// The whole content of a file, read with a read() loop. At most `limit` bytes.
-  public static func readFile(_ path: String, limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
+  package static func readFile(_ path: String, limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw SystemError(errno: errno, operation: "open \(path)") }
     defer { close(fd) }
@@ -42,12 +42,12 @@ public enum ProcFS {
     return result
   }
 
-  public static func readString(_ path: String) throws(SystemError) -> String {
+  package static func readString(_ path: String) throws(SystemError) -> String {
     String(decoding: try readFile(path), as: UTF8.self)
   }
 
   /// readlink(2) of a path.
-  public static func readLink(_ path: String) throws(SystemError) -> String {
+  package static func readLink(_ path: String) throws(SystemError) -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     let n = readlink(path, &buffer, 4096)
     if n < 0 { throw SystemError(errno: errno, operation: "readlink \(path)") }
@@ -55,18 +55,18 @@ public enum ProcFS {
   }
 
   /// Whether a process with this pid exists (zombies included).
-  public static func processExists(_ pid: Int32) -> Bool {
+  package static func processExists(_ pid: Int32) -> Bool {
     if kill(pid, 0) == 0 { return true }
     return errno == EPERM
   }
 
   /// The target's executable path, as the target sees it.
-  public static func executable(_ pid: Int32) throws(SystemError) -> String {
+  package static func executable(_ pid: Int32) throws(SystemError) -> String {
     try readLink("/proc/\(pid)/exe")
   }
 
   /// The command line, split on NUL.
-  public static func commandLine(_ pid: Int32) -> [String] {
+  package static func commandLine(_ pid: Int32) -> [String] {
     guard let bytes = try? readFile("/proc/\(pid)/cmdline", limit: 1 << 20) else { return [] }
     return bytes.split(separator: 0, omittingEmptySubsequences: false).map {
       String(decoding: $0, as: UTF8.self)
@@ -74,12 +74,12 @@ public enum ProcFS {
   }
 
   /// The ids of the process's threads (entries of /proc/PID/task).
-  public static func threadIDs(_ pid: Int32) -> [Int32] {
+  package static func threadIDs(_ pid: Int32) -> [Int32] {
     numericEntries(of: "/proc/\(pid)/task")
   }
 
   /// Every pid on the system.
-  public static func allPIDs() -> [Int32] { numericEntries(of: "/proc") }
+  package static func allPIDs() -> [Int32] { numericEntries(of: "/proc") }
 
   static func numericEntries(of directory: String) -> [Int32] {
     guard let dir = opendir(directory) else { return [] }
@@ -98,22 +98,22 @@ public enum ProcFS {
   }
 
   /// Whether a file exists at `path` (access(2) with F_OK).
-  public static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+  package static func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
   /// The path under which a file mapped by `pid` can be opened from here.
-  public static func pathInTarget(_ pid: Int32, _ path: String) -> String {
+  package static func pathInTarget(_ pid: Int32, _ path: String) -> String {
     "/proc/\(pid)/root\(path)"
   }
 }
 
 /// /proc/PID/task kept open and re-listed with getdents64 from offset 0: no open/close and no
 /// String per entry on the sampling path.
-public final class TaskList {
+package final class TaskList {
   private let fd: Int32
   private var buffer = [UInt8](repeating: 0, count: 32768)
   private var listedAt: UInt64 = 0
 
-  public init?(pid: Int32) {
+  package init?(pid: Int32) {
     let fd = open("/proc/\(pid)/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if fd < 0 { return nil }
     self.fd = fd
@@ -127,7 +127,7 @@ public final class TaskList {
   /// per thread plus "." and ".."): one fstat, ~0.3 µs, where the stat line's field 20 costs ~4 µs
   /// with one thread and ~30 µs with 50 (the kernel sums every thread's CPU time for that line).
   /// Nil when the process is gone or the count is not plausible.
-  public func threadCount() -> Int? {
+  package func threadCount() -> Int? {
     var status = stat()
     guard fstat(fd, &status) == 0, status.st_nlink > 2 else { return nil }
     return Int(status.st_nlink) - 2
@@ -137,7 +137,7 @@ public final class TaskList {
   /// ~2 µs and ~1.2 µs more per thread here (60 µs with 50 threads); the thread count says whether
   /// the kept list is still the process's, so the list is re-listed only when the count changed
   /// or the listing is older than `keptListNanoseconds`.
-  public func refresh(_ list: inout [Int32]) {
+  package func refresh(_ list: inout [Int32]) {
     let now = monotonicNanoseconds()
     if !list.isEmpty, now &- listedAt < Self.keptListNanoseconds, threadCount() == list.count {
       return
@@ -149,7 +149,7 @@ public final class TaskList {
   deinit { close(fd) }
 
   /// The process's thread ids now (empty when the process is gone).
-  public func threadIDs(into result: inout [Int32]) {
+  package func threadIDs(into result: inout [Int32]) {
     result.removeAll(keepingCapacity: true)
     guard lseek(fd, 0, SEEK_SET) == 0 else { return }
     var rounds = 0
@@ -181,18 +181,18 @@ public final class TaskList {
 }
 
 /// The parsed fields of /proc/PID/stat (or /proc/PID/task/TID/stat) that Spyglass uses.
-public struct ProcStat: Sendable, Equatable {
+package struct ProcStat: Sendable, Equatable {
   /// The one-letter state: R running, S sleeping, D disk, Z zombie, T/t stopped, ...
-  public var state: UInt8
-  public var parentPID: Int32
+  package var state: UInt8
+  package var parentPID: Int32
   /// User and system CPU time in clock ticks.
-  public var userTicks: UInt64
-  public var systemTicks: UInt64
-  public var startTicks: UInt64
+  package var userTicks: UInt64
+  package var systemTicks: UInt64
+  package var startTicks: UInt64
 
   /// Parses a stat line. The command name is in parentheses and may contain spaces and ')', so the
   /// fields start after the last ')'.
-  public static func parse(_ bytes: ArraySlice<UInt8>) -> ProcStat? {
+  package static func parse(_ bytes: ArraySlice<UInt8>) -> ProcStat? {
     guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
     let rest = bytes[(close + 1)...]
     let fields = rest.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
@@ -213,23 +213,23 @@ public struct ProcStat: Sendable, Equatable {
       state: state, parentPID: ppid, userTicks: number(11), systemTicks: number(12), startTicks: number(19))
   }
 
-  public static func parse(_ text: String) -> ProcStat? { parse(ArraySlice(Array(text.utf8))) }
+  package static func parse(_ text: String) -> ProcStat? { parse(ArraySlice(Array(text.utf8))) }
 
-  public static func read(pid: Int32, tid: Int32? = nil) -> ProcStat? {
+  package static func read(pid: Int32, tid: Int32? = nil) -> ProcStat? {
     let path = tid.map { "/proc/\(pid)/task/\($0)/stat" } ?? "/proc/\(pid)/stat"
     guard let bytes = try? ProcFS.readFile(path, limit: 4096) else { return nil }
     return parse(ArraySlice(bytes))
   }
 
-  public var isRunning: Bool { state == UInt8(ascii: "R") }
+  package var isRunning: Bool { state == UInt8(ascii: "R") }
 }
 
 /// A stat file kept open and re-read with pread: about 3 µs per read instead of open+read+close.
-public final class OpenStatFile {
+package final class OpenStatFile {
   let fd: Int32
   var buffer = [UInt8](repeating: 0, count: 1024)
 
-  public init?(path: String) {
+  package init?(path: String) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { return nil }
     self.fd = fd
@@ -239,7 +239,7 @@ public final class OpenStatFile {
 
   /// Only the state letter, without parsing the rest of the line (the sampling path): it follows
   /// the last ")" (the command name itself may contain one) and a space.
-  public func readState() -> UInt8? {
+  package func readState() -> UInt8? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 2 else { return nil }
     var i = n - 1
@@ -248,7 +248,7 @@ public final class OpenStatFile {
     return buffer[i + 2]
   }
 
-  public func read() -> ProcStat? {
+  package func read() -> ProcStat? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 0 else { return nil }
     return ProcStat.parse(buffer[0..<n])
@@ -262,13 +262,13 @@ public final class OpenStatFile {
 /// line. A name is taken as "asleep" outright. "0" is also what wchan says when the kernel cannot
 /// tell (no kallsyms, an unwinder failure, no access), so a "0" is confirmed with the stat line:
 /// few threads run at once, and a kernel with a useless wchan loses only the speed-up.
-public final class ThreadRunState {
+package final class ThreadRunState {
   private let wchan: Int32
   private let stat: OpenStatFile
   private var byte: UInt8 = 0
 
   /// Nil when the thread does not exist (or its stat file cannot be opened).
-  public init?(pid: Int32, tid: Int32) {
+  package init?(pid: Int32, tid: Int32) {
     guard let stat = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
     self.stat = stat
     self.wchan = open("/proc/\(pid)/task/\(tid)/wchan", O_RDONLY | O_CLOEXEC)
@@ -279,7 +279,7 @@ public final class ThreadRunState {
   /// Whether the kernel names the function the thread sleeps in (a pread of wchan, without the stat
   /// line): true is certain, false means running or a kernel that does not say. Nil when the
   /// thread is gone.
-  public func isAsleepPerWchan() -> Bool? {
+  package func isAsleepPerWchan() -> Bool? {
     guard wchan >= 0 else { return false }
     let n = withUnsafeMutablePointer(to: &byte) { pread(wchan, $0, 1, 0) }
     if n < 0 { return nil }
@@ -287,7 +287,7 @@ public final class ThreadRunState {
   }
 
   /// Nil when the thread is gone.
-  public func isRunning() -> Bool? {
+  package func isRunning() -> Bool? {
     guard let asleep = isAsleepPerWchan() else { return nil }
     if asleep { return false }
     guard let state = stat.readState() else { return nil }
@@ -296,17 +296,17 @@ public final class ThreadRunState {
 }
 
 /// One line of /proc/PID/maps.
-public struct MemoryMap: Sendable, Equatable {
-  public var start: RemoteAddress
-  public var end: RemoteAddress
-  public var readable: Bool
-  public var writable: Bool
-  public var executable: Bool
-  public var offset: UInt64
-  public var inode: UInt64
-  public var path: String
+package struct MemoryMap: Sendable, Equatable {
+  package var start: RemoteAddress
+  package var end: RemoteAddress
+  package var readable: Bool
+  package var writable: Bool
+  package var executable: Bool
+  package var offset: UInt64
+  package var inode: UInt64
+  package var path: String
 
-  public init(
+  package init(
     start: RemoteAddress, end: RemoteAddress, readable: Bool, writable: Bool, executable: Bool,
     offset: UInt64, inode: UInt64, path: String
   ) {
@@ -320,10 +320,10 @@ public struct MemoryMap: Sendable, Equatable {
     self.path = path
   }
 
-  public func contains(_ address: RemoteAddress) -> Bool { address >= start && address < end }
+  package func contains(_ address: RemoteAddress) -> Bool { address >= start && address < end }
 
   /// Parses /proc/PID/maps. Paths may contain spaces; lines that do not parse are skipped.
-  public static func parse(_ text: String) -> [MemoryMap] {
+  package static func parse(_ text: String) -> [MemoryMap] {
     var result: [MemoryMap] = []
     for line in text.split(separator: "\n") {
       // start-end perms offset dev inode [path]
@@ -355,7 +355,7 @@ public struct MemoryMap: Sendable, Equatable {
     return result
   }
 
-  public static func read(pid: Int32) throws(SystemError) -> [MemoryMap] {
+  package static func read(pid: Int32) throws(SystemError) -> [MemoryMap] {
     parse(try ProcFS.readString("/proc/\(pid)/maps"))
   }
 }

@@ -8,12 +8,12 @@
 import CSpyglass
 import Glibc
 
-public struct ProcessMemory: MemoryReader, Sendable {
-  public let pid: Int32
+package struct ProcessMemory: MemoryReader, Sendable {
+  package let pid: Int32
 
-  public init(pid: Int32) { self.pid = pid }
+  package init(pid: Int32) { self.pid = pid }
 
-  public func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
+  package func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
     let count = buffer.count
     if count == 0 { return }
     guard address != 0, let base = buffer.baseAddress else { throw .unmapped(address: address) }
@@ -35,7 +35,7 @@ public struct ProcessMemory: MemoryReader, Sendable {
   /// (process_vm_readv's local and remote iovec lists are independent streams). A gap therefore
   /// never faults unless a range's own page does. When a call comes back short, the ranges it did
   /// not fully cover are read again without merging, which skips the faulting ones.
-  public func readMany(
+  package func readMany(
     _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
   ) {
     prepareBatch(ranges, buffer: &buffer, readable: &readable)

@@ -12,20 +12,20 @@
 import CSpyglass
 import Glibc
 
-public enum PauseError: Error, Equatable, Sendable {
+package enum PauseError: Error, Equatable, Sendable {
   case processGone
   case permissionDenied
   case system(errno: Int32)
 }
 
 /// Holds every thread of a process stopped until `resume()` (or deinit).
-public final class ProcessPause {
-  public let pid: Int32
+package final class ProcessPause {
+  package let pid: Int32
   /// Threads that are seized, with the signal to re-deliver when they are let go.
   private var held: [(tid: Int32, signal: Int32)] = []
   private var released = false
   /// With `notingIdleThreads`: the held threads that were asleep in a system call when stopped.
-  public private(set) var idleThreadIDs = Set<Int32>()
+  package private(set) var idleThreadIDs = Set<Int32>()
 
   /// Stops every thread of `pid`. Threads created while pausing are picked up (the task list is
   /// re-read until it is stable, at most a few rounds). With `threads`, the caller's fresh task
@@ -36,7 +36,7 @@ public final class ProcessPause {
   /// sleeping system call (`idleThreadIDs`). That is exact where the OS run state is not: a thread
   /// that a previous pause woke from its sleep reads as running (R) in /proc until it has been
   /// scheduled again, which on a loaded machine can take longer than the sampling interval.
-  public init(pid: Int32, threads: [Int32]? = nil, notingIdleThreads: Bool = false) throws(PauseError) {
+  package init(pid: Int32, threads: [Int32]? = nil, notingIdleThreads: Bool = false) throws(PauseError) {
     self.pid = pid
     var seen = Set<Int32>()
     var rounds = 0
@@ -72,10 +72,10 @@ public final class ProcessPause {
   deinit { resume() }
 
   /// The thread ids that are held.
-  public var threadIDs: [Int32] { held.map(\.tid) }
+  package var threadIDs: [Int32] { held.map(\.tid) }
 
   /// Lets every thread run again. Idempotent.
-  public func resume() {
+  package func resume() {
     if released { return }
     released = true
     for (tid, signal) in held { _ = spy_ptrace_detach(tid, signal) }
@@ -110,21 +110,41 @@ public final class ProcessPause {
   /// lost ~16% of its time at 1 kHz that way on the 2-core VM of BENCHMARKS.md.
   static let pollingNanoseconds: UInt64 = 50_000
 
+  /// How long the waits go on after polling, in slices of `sleepSliceNanoseconds`, before the
+  /// threads still not stopped are given up on (they stay listed, and are let go by `resume`).
+  static let waitingNanoseconds: UInt64 = 2_000_000_000
+  static let sleepSliceNanoseconds: UInt64 = 50_000
+
   /// Waits until every interrupted thread is stopped, in any order (all were interrupted before
   /// the first wait, so their stops overlap). On return `threads` holds the seized threads, each
   /// with the signal to re-deliver on detach; threads that exited are dropped.
+  ///
+  /// Never a blocking waitpid: another thread of this process (a program embedding the library,
+  /// or a test, that reaps its children) can collect a stop notification meant for us, since
+  /// waitpid reports the tracees of every thread of the group. After polling, each wait is a
+  /// WNOHANG one, and a thread whose notification never comes but that /proc shows in tracing
+  /// stop counts as stopped; between rounds the thread sleeps a slice, so its CPU can halt.
   private static func awaitStops(_ threads: inout [(tid: Int32, signal: Int32)]) {
     var stopped = 0  // threads[..<stopped] are stopped; the rest are waited for
-    let pollingUntil = monotonicNanoseconds() + pollingNanoseconds
-    // Bounded: a thread in uninterruptible sleep stops when it leaves the kernel, and must be
-    // waited for before it can be detached; a signal before the interrupt costs one more round.
-    var rounds = 0
-    while stopped < threads.count && rounds < 100_000 {
-      rounds += 1
-      let polling = monotonicNanoseconds() < pollingUntil
+    let begin = monotonicNanoseconds()
+    let pollingUntil = begin + pollingNanoseconds
+    let waitingUntil = pollingUntil + waitingNanoseconds
+    while stopped < threads.count {
+      let now = monotonicNanoseconds()
+      let polling = now < pollingUntil
+      if !polling && now >= waitingUntil { break }
       var index = stopped
       while index < threads.count {
-        switch waitOnce(&threads[index], sleeping: !polling) {
+        var outcome = waitOnce(&threads[index])
+        if outcome == .pending && !polling {
+          // The notification may have gone to another thread's waitpid: ask /proc.
+          switch ProcStat.read(pid: threads[index].tid)?.state {
+          case nil, UInt8(ascii: "Z"), UInt8(ascii: "X"): outcome = .gone
+          case UInt8(ascii: "t"): outcome = .stopped
+          default: break
+          }
+        }
+        switch outcome {
         case .pending: index += 1
         case .stopped:
           threads.swapAt(stopped, index)
@@ -134,17 +154,18 @@ public final class ProcessPause {
           threads.remove(at: index)
         }
       }
+      if !polling && stopped < threads.count { sleepSeconds(Double(sleepSliceNanoseconds) / 1e9) }
     }
     // Past the bound the rest stay listed too: a seized thread must be let go whatever its state.
   }
 
   private enum WaitOutcome { case pending, stopped, gone }
 
-  /// One waitpid for an interrupted thread. A signal that arrived before the interrupt is held for
-  /// re-delivery on detach and the thread continued until the interrupt stop.
-  private static func waitOnce(_ thread: inout (tid: Int32, signal: Int32), sleeping: Bool) -> WaitOutcome {
+  /// One waitpid (WNOHANG) for an interrupted thread. A signal that arrived before the interrupt
+  /// is held for re-delivery on detach and the thread continued until the interrupt stop.
+  private static func waitOnce(_ thread: inout (tid: Int32, signal: Int32)) -> WaitOutcome {
     var status: Int32 = 0
-    let r = spy_waitpid_all(thread.tid, &status, sleeping ? 0 : 1)
+    let r = spy_waitpid_all(thread.tid, &status, 1)
     if r == 0 { return .pending }
     if r < 0 { return spy_errno() == EINTR ? .pending : .gone }  // ECHILD: gone
     if spy_wifexited(status) != 0 || spy_wifsignaled(status) != 0 { return .gone }

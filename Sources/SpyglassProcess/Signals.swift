@@ -10,9 +10,9 @@ import Glibc
 nonisolated(unsafe) private var stopSignal: sig_atomic_t = 0
 nonisolated(unsafe) private var flushSignal: sig_atomic_t = 0
 
-public enum Signals {
+package enum Signals {
   /// Installs the handlers. Call once, from the main thread.
-  public static func install() {
+  package static func install() {
     var stop = sigaction()
     stop.__sigaction_handler.sa_handler = { signal in stopSignal = signal }
     sigemptyset(&stop.sa_mask)
@@ -27,15 +27,22 @@ public enum Signals {
   }
 
   /// The signal that asked to stop (SIGINT or SIGTERM), or 0.
-  public static var stopRequested: Int32 { stopSignal }
+  package static var stopRequested: Int32 { stopSignal }
 
   /// Whether a SIGUSR1 is waiting to be taken.
-  public static var flushPending: Bool { flushSignal != 0 }
+  package static var flushPending: Bool { flushSignal != 0 }
 
   /// True once per SIGUSR1.
-  public static func takeFlushRequest() -> Bool {
+  package static func takeFlushRequest() -> Bool {
     if flushSignal == 0 { return false }
     flushSignal = 0
     return true
   }
+}
+
+/// Signal numbers a client sends (to a program it launched).
+package enum Signal {
+  package static let interrupt = SIGINT
+  package static let terminate = SIGTERM
+  package static let kill = SIGKILL
 }

@@ -6,27 +6,27 @@
 //
 //===----------------------------------------------------------------------===//
 
-public struct SnapshotMemory: MemoryReader, Sendable {
-  public struct Region: Sendable {
-    public var start: RemoteAddress
-    public var bytes: [UInt8]
-    public init(start: RemoteAddress, bytes: [UInt8]) {
+package struct SnapshotMemory: MemoryReader, Sendable {
+  package struct Region: Sendable {
+    package var start: RemoteAddress
+    package var bytes: [UInt8]
+    package init(start: RemoteAddress, bytes: [UInt8]) {
       self.start = start
       self.bytes = bytes
     }
-    public var end: RemoteAddress { start &+ UInt64(bytes.count) }
+    package var end: RemoteAddress { start &+ UInt64(bytes.count) }
   }
 
-  public var regions: [Region]
+  package var regions: [Region]
 
-  public init(regions: [Region] = []) { self.regions = regions.sorted { $0.start < $1.start } }
+  package init(regions: [Region] = []) { self.regions = regions.sorted { $0.start < $1.start } }
 
-  public mutating func add(_ region: Region) {
+  package mutating func add(_ region: Region) {
     regions.append(region)
     regions.sort { $0.start < $1.start }
   }
 
-  public func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
+  package func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
     let count = buffer.count
     if count == 0 { return }
     let (end, overflow) = address.addingReportingOverflow(UInt64(count))

@@ -26,13 +26,13 @@ private struct SavedState {
 
 nonisolated(unsafe) private var saved = SavedState()
 
-public enum TerminalMode {
+package enum TerminalMode {
   /// Puts the terminal on `fd` in key-at-a-time mode: no line editing, no echo, keys never turned
   /// into signals (Ctrl-C arrives as byte 3, so a launched program in the same process group is
   /// not interrupted), and reads that return at once. Touches nothing, and returns false, when
   /// `fd` is not a terminal or this process is not in the terminal's foreground process group (a
   /// background job would be stopped by SIGTTOU/SIGTTIN).
-  public static func enterKeyMode(_ fd: Int32 = 0) -> Bool {
+  package static func enterKeyMode(_ fd: Int32 = 0) -> Bool {
     guard saved.inputFD < 0 else { return true }
     guard isatty(fd) != 0, tcgetpgrp(fd) == getpgrp() else { return false }
     var settings = termios()
@@ -54,7 +54,7 @@ public enum TerminalMode {
   }
 
   /// Switches the terminal on `fd` to its alternate screen and hides the cursor.
-  public static func enterFullScreen(_ fd: Int32 = 1) {
+  package static func enterFullScreen(_ fd: Int32 = 1) {
     guard saved.screenFD < 0 else { return }
     installExitHandler()
     saved.screenFD = fd
@@ -62,11 +62,11 @@ public enum TerminalMode {
   }
 
   /// Whether key mode is on.
-  public static var inKeyMode: Bool { saved.inputFD >= 0 }
+  package static var inKeyMode: Bool { saved.inputFD >= 0 }
 
   /// Puts back everything changed: shows the cursor, leaves the alternate screen, restores the
   /// saved terminal settings. Safe to call any number of times, and when nothing was changed.
-  public static func restore() {
+  package static func restore() {
     if saved.screenFD >= 0 {
       let fd = saved.screenFD
       saved.screenFD = -1
@@ -81,7 +81,7 @@ public enum TerminalMode {
   }
 
   /// The bytes that can be read from `fd` right now, without waiting (empty when none).
-  public static func readAvailable(_ fd: Int32 = 0) -> [UInt8] {
+  package static func readAvailable(_ fd: Int32 = 0) -> [UInt8] {
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
     guard poll(&descriptor, 1, 0) > 0, descriptor.revents & Int16(POLLIN) != 0 else { return [] }
     var buffer = [UInt8](repeating: 0, count: 64)

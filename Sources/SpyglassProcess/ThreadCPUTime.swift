@@ -7,11 +7,11 @@
 
 import Glibc
 
-public final class ThreadCPUTime {
+package final class ThreadCPUTime {
   private let fd: Int32
   private var buffer = [UInt8](repeating: 0, count: 128)
 
-  public init?(pid: Int32, tid: Int32) {
+  package init?(pid: Int32, tid: Int32) {
     let fd = open("/proc/\(pid)/task/\(tid)/schedstat", O_RDONLY | O_CLOEXEC)
     if fd < 0 { return nil }
     self.fd = fd
@@ -20,7 +20,7 @@ public final class ThreadCPUTime {
   deinit { close(fd) }
 
   /// CPU time used so far, in nanoseconds, or nil when the thread is gone.
-  public func read() -> UInt64? {
+  package func read() -> UInt64? {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
     guard n > 0 else { return nil }
     var value: UInt64 = 0

@@ -9,21 +9,21 @@
 
 /// One frame as the user sees it. Pseudo-frames (`thread (…)`, `process …`) have an empty filename
 /// and line 0.
-public struct Frame: Hashable, Sendable {
+package struct Frame: Hashable, Sendable {
   /// Function name (qualified on 3.11+).
-  public var name: String
+  package var name: String
   /// The full file name as the target reports it.
-  public var filename: String
+  package var filename: String
   /// The shortened file name (package-relative), shown unless --full-filenames.
-  public var shortFilename: String
+  package var shortFilename: String
   /// Line number; 0 means "no line" (--nolineno, or unknown).
-  public var line: Int
+  package var line: Int
   /// The line the function starts on (its code object's first line); 0 when unknown.
-  public var firstLine: Int
+  package var firstLine: Int
   /// True for synthetic frames (thread/process labels, native frames).
-  public var isPseudo: Bool
+  package var isPseudo: Bool
 
-  public init(
+  package init(
     name: String, filename: String, shortFilename: String? = nil, line: Int, firstLine: Int = 0,
     isPseudo: Bool = false
   ) {
@@ -36,7 +36,7 @@ public struct Frame: Hashable, Sendable {
   }
 
   /// The label used by the flame graph, raw and top: `name (file:line)`, `name (file)` or `name`.
-  public func label(fullFilenames: Bool) -> String {
+  package func label(fullFilenames: Bool) -> String {
     let file = fullFilenames ? filename : shortFilename
     if file.isEmpty { return name }
     if line != 0 { return "\(name) (\(file):\(line))" }
@@ -44,23 +44,23 @@ public struct Frame: Hashable, Sendable {
   }
 }
 
-public typealias FrameID = UInt32
-public typealias StackID = UInt32
-public typealias ThreadIndex = UInt32
+package typealias FrameID = UInt32
+package typealias StackID = UInt32
+package typealias ThreadIndex = UInt32
 
 /// A thread (of one process) that samples were taken from.
-public struct ThreadInfo: Hashable, Sendable {
-  public var pid: Int32
+package struct ThreadInfo: Hashable, Sendable {
+  package var pid: Int32
   /// The Python thread id (the pthread_t value).
-  public var threadID: UInt64
+  package var threadID: UInt64
   /// The OS thread id, when known.
-  public var osThreadID: Int32?
+  package var osThreadID: Int32?
   /// The `threading` name, when known.
-  public var name: String?
+  package var name: String?
   /// CPU time the thread used over the recording, in nanoseconds, when measured.
-  public var cpuNanoseconds: UInt64?
+  package var cpuNanoseconds: UInt64?
 
-  public init(pid: Int32, threadID: UInt64, osThreadID: Int32? = nil, name: String? = nil) {
+  package init(pid: Int32, threadID: UInt64, osThreadID: Int32? = nil, name: String? = nil) {
     self.pid = pid
     self.threadID = threadID
     self.osThreadID = osThreadID
@@ -68,18 +68,18 @@ public struct ThreadInfo: Hashable, Sendable {
   }
 
   /// How the thread is named in outputs: the OS tid in decimal when known, else the pthread id in hex.
-  public var displayID: String {
+  package var displayID: String {
     if let osThreadID { return String(osThreadID) }
     return "0x" + String(threadID, radix: 16, uppercase: true)
   }
 }
 
 /// An aggregated stack: how many samples had it, and their total weight.
-public struct StackTotal: Sendable, Equatable {
-  public var count: UInt64
+package struct StackTotal: Sendable, Equatable {
+  package var count: UInt64
   /// Sum of weights in nanoseconds (1/rate per sample, or CPU time with --weight cpu).
-  public var weightNanoseconds: UInt64
-  public init(count: UInt64 = 0, weightNanoseconds: UInt64 = 0) {
+  package var weightNanoseconds: UInt64
+  package init(count: UInt64 = 0, weightNanoseconds: UInt64 = 0) {
     self.count = count
     self.weightNanoseconds = weightNanoseconds
   }
@@ -91,14 +91,14 @@ public struct StackTotal: Sendable, Equatable {
 }
 
 /// One sample in time order (kept for timeline formats only): 16 bytes.
-public struct TimelineSample: Sendable, Equatable {
-  public var thread: ThreadIndex
-  public var stack: StackID
+package struct TimelineSample: Sendable, Equatable {
+  package var thread: ThreadIndex
+  package var stack: StackID
   /// Microseconds since the start of the recording.
-  public var timeMicroseconds: UInt32
+  package var timeMicroseconds: UInt32
   /// Weight in microseconds.
-  public var weightMicroseconds: UInt32
-  public init(thread: ThreadIndex, stack: StackID, timeMicroseconds: UInt32, weightMicroseconds: UInt32) {
+  package var weightMicroseconds: UInt32
+  package init(thread: ThreadIndex, stack: StackID, timeMicroseconds: UInt32, weightMicroseconds: UInt32) {
     self.thread = thread
     self.stack = stack
     self.timeMicroseconds = timeMicroseconds
@@ -107,24 +107,24 @@ public struct TimelineSample: Sendable, Equatable {
 }
 
 /// Facts about the recording that writers print (titles, summaries, metadata).
-public struct RecordingInfo: Sendable, Equatable {
+package struct RecordingInfo: Sendable, Equatable {
   /// The command line of the profiler or the profiled program, for titles.
-  public var title: String
+  package var title: String
   /// Requested sampling rate in Hz.
-  public var rate: Double
-  public var pythonVersion: String
+  package var rate: Double
+  package var pythonVersion: String
   /// Wall-clock duration of the recording in seconds.
-  public var durationSeconds: Double
+  package var durationSeconds: Double
   /// Unix time of the start, in nanoseconds.
-  public var startUnixNanoseconds: UInt64
-  public var sampleCount: UInt64
-  public var errorCount: UInt64
+  package var startUnixNanoseconds: UInt64
+  package var sampleCount: UInt64
+  package var errorCount: UInt64
   /// "samples" (counts) or "cpu" (CPU-time weighted).
-  public var weighting: Weighting
+  package var weighting: Weighting
 
-  public enum Weighting: String, Sendable { case samples, cpu }
+  package enum Weighting: String, Sendable { case samples, cpu }
 
-  public init(
+  package init(
     title: String = "", rate: Double = 100, pythonVersion: String = "", durationSeconds: Double = 0,
     startUnixNanoseconds: UInt64 = 0, sampleCount: UInt64 = 0, errorCount: UInt64 = 0,
     weighting: Weighting = .samples
@@ -141,50 +141,50 @@ public struct RecordingInfo: Sendable, Equatable {
 }
 
 /// A whole recording.
-public struct Profile: Sendable {
-  public private(set) var frames: [Frame] = []
+package struct Profile: Sendable {
+  package private(set) var frames: [Frame] = []
   private var frameIndex: [Frame: FrameID] = [:]
 
   /// Interned stacks, root first.
-  public private(set) var stacks: [[FrameID]] = []
+  package private(set) var stacks: [[FrameID]] = []
   private var stackIndex: [[FrameID]: StackID] = [:]
 
-  public private(set) var threads: [ThreadInfo] = []
+  package private(set) var threads: [ThreadInfo] = []
   private var threadIndex: [ThreadKey: ThreadIndex] = [:]
 
   /// Aggregated totals per (thread, stack).
-  public private(set) var totals: [ThreadStack: StackTotal] = [:]
+  package private(set) var totals: [ThreadStack: StackTotal] = [:]
 
   /// Samples in time order; empty unless `keepsTimeline`.
-  public private(set) var timeline: [TimelineSample] = []
-  public let keepsTimeline: Bool
+  package private(set) var timeline: [TimelineSample] = []
+  package let keepsTimeline: Bool
 
-  public var info: RecordingInfo
+  package var info: RecordingInfo
 
-  public struct ThreadKey: Hashable, Sendable {
-    public var pid: Int32
-    public var threadID: UInt64
-    public init(pid: Int32, threadID: UInt64) {
+  package struct ThreadKey: Hashable, Sendable {
+    package var pid: Int32
+    package var threadID: UInt64
+    package init(pid: Int32, threadID: UInt64) {
       self.pid = pid
       self.threadID = threadID
     }
   }
 
-  public struct ThreadStack: Hashable, Sendable {
-    public var thread: ThreadIndex
-    public var stack: StackID
-    public init(thread: ThreadIndex, stack: StackID) {
+  package struct ThreadStack: Hashable, Sendable {
+    package var thread: ThreadIndex
+    package var stack: StackID
+    package init(thread: ThreadIndex, stack: StackID) {
       self.thread = thread
       self.stack = stack
     }
   }
 
-  public init(info: RecordingInfo = RecordingInfo(), keepsTimeline: Bool = false) {
+  package init(info: RecordingInfo = RecordingInfo(), keepsTimeline: Bool = false) {
     self.info = info
     self.keepsTimeline = keepsTimeline
   }
 
-  public mutating func intern(_ frame: Frame) -> FrameID {
+  package mutating func intern(_ frame: Frame) -> FrameID {
     if let id = frameIndex[frame] { return id }
     let id = FrameID(frames.count)
     frames.append(frame)
@@ -193,7 +193,7 @@ public struct Profile: Sendable {
   }
 
   /// Interns a stack given root first.
-  public mutating func intern(stack: [FrameID]) -> StackID {
+  package mutating func intern(stack: [FrameID]) -> StackID {
     if let id = stackIndex[stack] { return id }
     let id = StackID(stacks.count)
     stacks.append(stack)
@@ -202,7 +202,7 @@ public struct Profile: Sendable {
   }
 
   /// Registers a thread, or updates its name/OS id when they become known.
-  public mutating func thread(_ info: ThreadInfo) -> ThreadIndex {
+  package mutating func thread(_ info: ThreadInfo) -> ThreadIndex {
     let key = ThreadKey(pid: info.pid, threadID: info.threadID)
     if let index = threadIndex[key] {
       if let name = info.name { threads[Int(index)].name = name }
@@ -217,7 +217,7 @@ public struct Profile: Sendable {
   }
 
   /// Records one sample of `stack` on `thread`.
-  public mutating func add(
+  package mutating func add(
     thread: ThreadIndex, stack: StackID, weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) {
     let key = ThreadStack(thread: thread, stack: stack)
@@ -232,5 +232,5 @@ public struct Profile: Sendable {
   }
 
   /// Total samples over all threads and stacks.
-  public var totalSamples: UInt64 { totals.values.reduce(0) { $0 + $1.count } }
+  package var totalSamples: UInt64 { totals.values.reduce(0) { $0 + $1.count } }
 }

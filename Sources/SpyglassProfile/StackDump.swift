@@ -6,12 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-public struct DumpedVariable: Sendable, Equatable {
-  public var name: String
-  public var address: UInt64
-  public var isArgument: Bool
-  public var repr: String?
-  public init(name: String, address: UInt64, isArgument: Bool, repr: String?) {
+package struct DumpedVariable: Sendable, Equatable {
+  package var name: String
+  package var address: UInt64
+  package var isArgument: Bool
+  package var repr: String?
+  package init(name: String, address: UInt64, isArgument: Bool, repr: String?) {
     self.name = name
     self.address = address
     self.isArgument = isArgument
@@ -19,15 +19,15 @@ public struct DumpedVariable: Sendable, Equatable {
   }
 }
 
-public struct DumpedFrame: Sendable, Equatable {
-  public var name: String
-  public var filename: String
-  public var shortFilename: String
-  public var line: Int
-  public var locals: [DumpedVariable]?
-  public var isEntry: Bool
-  public var isShimEntry: Bool
-  public init(
+package struct DumpedFrame: Sendable, Equatable {
+  package var name: String
+  package var filename: String
+  package var shortFilename: String
+  package var line: Int
+  package var locals: [DumpedVariable]?
+  package var isEntry: Bool
+  package var isShimEntry: Bool
+  package init(
     name: String, filename: String, shortFilename: String, line: Int, locals: [DumpedVariable]? = nil,
     isEntry: Bool = false, isShimEntry: Bool = false
   ) {
@@ -41,16 +41,16 @@ public struct DumpedFrame: Sendable, Equatable {
   }
 }
 
-public struct DumpedThread: Sendable, Equatable {
-  public var pid: Int32
-  public var threadID: UInt64
-  public var osThreadID: Int32?
-  public var name: String?
-  public var active: Bool
-  public var ownsGIL: Bool
+package struct DumpedThread: Sendable, Equatable {
+  package var pid: Int32
+  package var threadID: UInt64
+  package var osThreadID: Int32?
+  package var name: String?
+  package var active: Bool
+  package var ownsGIL: Bool
   /// Innermost first.
-  public var frames: [DumpedFrame]
-  public init(
+  package var frames: [DumpedFrame]
+  package init(
     pid: Int32, threadID: UInt64, osThreadID: Int32?, name: String?, active: Bool, ownsGIL: Bool, frames: [DumpedFrame]
   ) {
     self.pid = pid
@@ -63,26 +63,26 @@ public struct DumpedThread: Sendable, Equatable {
   }
 
   /// `idle`, `active` or `active+gil`, as py-spy prints them.
-  public var status: String { !active ? "idle" : ownsGIL ? "active+gil" : "active" }
+  package var status: String { !active ? "idle" : ownsGIL ? "active+gil" : "active" }
 
   /// The OS tid in decimal when known, else the pthread id in hex.
-  public var displayID: String {
+  package var displayID: String {
     if let osThreadID { return String(osThreadID) }
     return "0x" + String(threadID, radix: 16, uppercase: true)
   }
 }
 
-public struct DumpedProcess: Sendable, Equatable {
-  public var pid: Int32
-  public var commandLine: String
-  public var pythonVersion: String
-  public var executable: String
+package struct DumpedProcess: Sendable, Equatable {
+  package var pid: Int32
+  package var commandLine: String
+  package var pythonVersion: String
+  package var executable: String
   /// The parent process (for `dump --subprocesses`), when this is a child.
-  public var parentPID: Int32?
-  public var parentCommandLine: String?
+  package var parentPID: Int32?
+  package var parentCommandLine: String?
   /// Interpreter order: newest thread first.
-  public var threads: [DumpedThread]
-  public init(
+  package var threads: [DumpedThread]
+  package init(
     pid: Int32, commandLine: String, pythonVersion: String, executable: String, parentPID: Int32? = nil,
     parentCommandLine: String? = nil, threads: [DumpedThread]
   ) {

@@ -8,13 +8,13 @@
 
 import SpyglassProcess
 
-public final class FilenameShortener {
-  public let pid: Int32
+package final class FilenameShortener {
+  package let pid: Int32
   private var cache: [String: String] = [:]
 
-  public init(pid: Int32) { self.pid = pid }
+  package init(pid: Int32) { self.pid = pid }
 
-  public func short(_ filename: String) -> String {
+  package func short(_ filename: String) -> String {
     if let cached = cache[filename] { return cached }
     let result = compute(filename)
     if cache.count > 65536 { cache.removeAll() }

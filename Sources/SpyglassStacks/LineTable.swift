@@ -8,7 +8,7 @@
 
 import SpyglassLayouts
 
-public enum LineTableFormat: Sendable, Equatable {
+package enum LineTableFormat: Sendable, Equatable {
   /// `co_lnotab` in 2.7: like `.lnotab` but line increments are unsigned.
   case lnotab27
   /// `co_lnotab` (3.6–3.9): (address increment, line increment) byte pairs; `lasti` is a byte offset.
@@ -22,7 +22,7 @@ public enum LineTableFormat: Sendable, Equatable {
 
 extension PythonTraits {
   /// The decoder for this version's line tables.
-  public var lineTableFormat: LineTableFormat {
+  package var lineTableFormat: LineTableFormat {
     switch lineTable {
     case .lnotab27: return .lnotab27
     case .lnotab: return .lnotab
@@ -32,10 +32,10 @@ extension PythonTraits {
   }
 }
 
-public enum LineTable {
+package enum LineTable {
   /// The line of the instruction at byte offset `lasti`, or `firstLine` when the table has no
   /// entry for it. Never traps on garbage.
-  public static func line(
+  package static func line(
     for lasti: Int, firstLine: Int, table: [UInt8], format: LineTableFormat
   ) -> Int {
     switch format {

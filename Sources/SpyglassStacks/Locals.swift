@@ -12,13 +12,13 @@ import SpyglassLayouts
 import SpyglassProcess
 
 /// One argument or local variable of a frame.
-public struct LocalVariable: Sendable, Equatable {
-  public var name: String
+package struct LocalVariable: Sendable, Equatable {
+  package var name: String
   /// The object's address (0 when unbound).
-  public var address: RemoteAddress
-  public var isArgument: Bool
+  package var address: RemoteAddress
+  package var isArgument: Bool
   /// The bounded repr, or nil when the value could not be read.
-  public var repr: String?
+  package var repr: String?
 }
 
 extension StackWalker {
@@ -30,7 +30,7 @@ extension StackWalker {
   /// locals, named by `co_cellvars` then `co_freevars`, and an argument that is captured moves
   /// into its cell (its own slot is cleared), so it is named an argument there. A cell with
   /// nothing in it yet is left out like an unbound local.
-  public func locals(of frame: SampledFrame, budget: Int) -> [LocalVariable] {
+  package func locals(of frame: SampledFrame, budget: Int) -> [LocalVariable] {
     let code = codes[Int(frame.code)]
     guard code.varnames != 0, var names = try? tupleItems(code.varnames, limit: Self.maximumSlots) else {
       return []
@@ -99,7 +99,7 @@ extension StackWalker {
 
 extension ObjectReader {
   /// The item pointers of a tuple (inline items) or list (an item array), at most `limit`.
-  public func sequenceItems(_ object: RemoteAddress, isTuple: Bool, limit: Int) throws(ReadFault) -> [RemoteAddress] {
+  package func sequenceItems(_ object: RemoteAddress, isTuple: Bool, limit: Int) throws(ReadFault) -> [RemoteAddress] {
     let size = Int(Int64(bitPattern: try memory.readUInt64(at: object &+ UInt64(layout.varObjectSize))))
     guard size >= 0, size < 1 << 40 else { throw .implausible("sequence size \(size)") }
     let count = Swift.min(size, limit)

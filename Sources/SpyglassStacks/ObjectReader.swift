@@ -9,37 +9,37 @@ import SpyglassLayouts
 import SpyglassProcess
 
 /// Bounds for anything whose size comes from the target.
-public enum ReadLimits {
+package enum ReadLimits {
   /// Longest function or file name read, in characters (py-spy refuses 4096 and more).
-  public static let nameCharacters = 4096
+  package static let nameCharacters = 4096
   /// Most dict entries scanned in one dict.
-  public static let dictEntries = 1 << 16
+  package static let dictEntries = 1 << 16
   /// Most threads walked in one interpreter.
-  public static let threads = 4096
+  package static let threads = 4096
   /// Most frames walked in one thread.
-  public static let frames = 4096
+  package static let frames = 4096
   /// Largest line table read.
-  public static let lineTableBytes = 1 << 16
+  package static let lineTableBytes = 1 << 16
   /// Most ranges a sample's first read guesses from the previous sample (the kernel takes 1024
   /// iovecs per process_vm_readv).
-  public static let guessedRanges = 1000
+  package static let guessedRanges = 1000
   /// Most bytes a sample's first read guesses (a real 50-thread target needs well under 1 MiB).
-  public static let guessedBytes = 4 << 20
+  package static let guessedBytes = 4 << 20
   /// Most frame objects (≤3.10) guessed per thread.
-  public static let guessedFrameObjects = 512
+  package static let guessedFrameObjects = 512
   /// Bytes past a data stack's top (3.11+) guessed for the next sample: a frame or two deeper.
   /// Deeper stacks are read when met; every byte guessed is a cache line the target's CPU owns,
   /// copied across.
-  public static let dataStackSlack: UInt64 = 512
+  package static let dataStackSlack: UInt64 = 512
 }
 
 /// Reads Python objects of one interpreter version.
-public struct ObjectReader<Memory: MemoryReader> {
-  public let memory: Memory
-  public let layout: PythonLayout
-  public let model: PythonTraits
+package struct ObjectReader<Memory: MemoryReader> {
+  package let memory: Memory
+  package let layout: PythonLayout
+  package let model: PythonTraits
 
-  public init(memory: Memory, layout: PythonLayout, model: PythonTraits) {
+  package init(memory: Memory, layout: PythonLayout, model: PythonTraits) {
     self.memory = memory
     self.layout = layout
     self.model = model
@@ -50,7 +50,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   /// A `str` (3.x) or `str`/`bytes` (2.7) object as text, at most `limit` characters. Invalid
   /// UTF-8 or lone surrogates are replaced (U+FFFD), never trusted. A longer string is cut to
   /// `limit` characters followed by "…", so a shortened name says so.
-  public func string(at address: RemoteAddress, limit: Int = ReadLimits.nameCharacters) throws(ReadFault) -> String {
+  package func string(at address: RemoteAddress, limit: Int = ReadLimits.nameCharacters) throws(ReadFault) -> String {
     if model.stringModel == .bytes27 {
       let bytes = try bytes27(at: address, limit: limit)
       let text = String(decoding: bytes, as: UTF8.self)
@@ -63,7 +63,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   }
 
   /// The raw bytes of a 2.7 `str` or a 3.x `bytes` object, at most `limit` bytes.
-  public func bytesObject(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
+  package func bytesObject(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
     let size = Int(bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize))))
     guard size >= 0, size <= maximumReadSize else { throw .implausible("bytes size \(size)") }
     return try memory.readBytes(at: address &+ UInt64(layout.bytesData), count: Swift.min(size, limit))
@@ -74,7 +74,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   }
 
   /// A PEP 393 string: its text (cut to `limit` characters) and its full length in characters.
-  public func unicode(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
+  package func unicode(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
     let header = ByteView(try memory.readBytes(at: address, count: layout.compactUnicodeObjectSize))
     let length = Int(header.i64(layout.unicodeLength))
     guard length >= 0, length < (1 << 40) else { throw .implausible("string length \(length)") }
@@ -124,7 +124,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   /// A 2.7 `unicode` object (`PyUnicodeObject`: a length in code units and a pointer to its
   /// `Py_UNICODE` data, UCS4 on the builds Linux makes): its text, cut to `limit` characters, and
   /// its full length. Lone surrogates and invalid code points become U+FFFD.
-  public func unicode27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
+  package func unicode27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
     guard let unit = model.unicode27UnitSize, layout.unicode27Data != PythonLayout.absent else {
       throw .implausible("no 2.7 unicode objects in this version")
     }
@@ -147,17 +147,17 @@ public struct ObjectReader<Memory: MemoryReader> {
 
   // .. types ................................................................
 
-  public func typeAddress(of object: RemoteAddress) throws(ReadFault) -> RemoteAddress {
+  package func typeAddress(of object: RemoteAddress) throws(ReadFault) -> RemoteAddress {
     try memory.readPointer(at: object &+ UInt64(layout.objectType))
   }
 
   /// `tp_name` of a type object (at most 128 bytes).
-  public func typeName(ofType type: RemoteAddress) throws(ReadFault) -> String {
+  package func typeName(ofType type: RemoteAddress) throws(ReadFault) -> String {
     let namePointer = try memory.readPointer(at: type &+ UInt64(layout.typeName))
     return String(decoding: try memory.readCString(at: namePointer, limit: 128), as: UTF8.self)
   }
 
-  public func typeFlags(ofType type: RemoteAddress) throws(ReadFault) -> UInt64 {
+  package func typeFlags(ofType type: RemoteAddress) throws(ReadFault) -> UInt64 {
     try memory.readUInt64(at: type &+ UInt64(layout.typeFlags))
   }
 
@@ -165,7 +165,7 @@ public struct ObjectReader<Memory: MemoryReader> {
 
   /// An `int` (3.x `PyLong`, 2.7 `PyIntObject` or `PyLongObject`) that fits in 64 bits, as its
   /// two's-complement bit pattern; nil when it is larger.
-  public func integer(at address: RemoteAddress, isPython2Int: Bool = false) throws(ReadFault) -> Int64? {
+  package func integer(at address: RemoteAddress, isPython2Int: Bool = false) throws(ReadFault) -> Int64? {
     if isPython2Int { return try Int64(bitPattern: memory.readUInt64(at: address &+ UInt64(layout.intValue))) }
     let header = ByteView(try memory.readBytes(at: address, count: layout.longDigits))
     var digitCount: Int
@@ -198,7 +198,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   // .. dicts ..................................................................
 
   /// The (key, value) pairs of a dict object, in insertion order where the version keeps it.
-  public func dictEntries(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
+  package func dictEntries(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
     if model.dictModel == .table27 { return try dictEntries27(at: dict) }
     let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys))
     let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues))
@@ -207,7 +207,7 @@ public struct ObjectReader<Memory: MemoryReader> {
   }
 
   /// Entries of a keys object; with `splitValues`, values come from that array instead.
-  public func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(
+  package func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(
     key: RemoteAddress, value: RemoteAddress
   )] {
     let header = ByteView(try memory.readBytes(at: keys, count: layout.dictKeysIndices))
@@ -265,13 +265,13 @@ public struct ObjectReader<Memory: MemoryReader> {
   }
 
   /// The value stored under the string key `name` in a dict, or nil.
-  public func dictValue(at dict: RemoteAddress, forKey name: String) throws(ReadFault) -> RemoteAddress? {
+  package func dictValue(at dict: RemoteAddress, forKey name: String) throws(ReadFault) -> RemoteAddress? {
     try lookup(name, in: try dictEntries(at: dict))
   }
 
   /// The attribute `name` of an ordinary instance (its `__dict__`, managed or not, or 3.13's
   /// inline values), or nil.
-  public func instanceAttribute(of object: RemoteAddress, named name: String) throws(ReadFault) -> RemoteAddress? {
+  package func instanceAttribute(of object: RemoteAddress, named name: String) throws(ReadFault) -> RemoteAddress? {
     let type = try typeAddress(of: object)
     let flags = try typeFlags(ofType: type)
     func sharedKeys() throws(ReadFault) -> RemoteAddress {

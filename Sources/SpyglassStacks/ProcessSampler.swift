@@ -12,20 +12,20 @@ import SpyglassLayouts
 import SpyglassProcess
 
 /// One thread's stack, resolved.
-public struct ThreadStack: Sendable {
-  public var pid: Int32
-  public var threadID: UInt64
-  public var osThreadID: Int32?
-  public var name: String?
-  public var active: Bool
-  public var ownsGIL: Bool
+package struct ThreadStack: Sendable {
+  package var pid: Int32
+  package var threadID: UInt64
+  package var osThreadID: Int32?
+  package var name: String?
+  package var active: Bool
+  package var ownsGIL: Bool
   /// Innermost first.
-  public var frames: [SampledFrame]
+  package var frames: [SampledFrame]
   /// With `localsBudget`: each frame's arguments and locals (same order as `frames`).
-  public var locals: [[LocalVariable]]?
+  package var locals: [[LocalVariable]]?
 }
 
-public enum SampleError: Error, Equatable, Sendable {
+package enum SampleError: Error, Equatable, Sendable {
   /// The process exited.
   case processExited
   /// The kernel refused to let us pause or read the process.
@@ -36,11 +36,11 @@ public enum SampleError: Error, Equatable, Sendable {
   case pause(errno: Int32)
 }
 
-public final class ProcessSampler {
-  public let target: PythonTarget
-  public let walker: StackWalker<ProcessMemory>
-  public let blocking: Bool
-  public var pid: Int32 { target.pid }
+package final class ProcessSampler {
+  package let target: PythonTarget
+  package let walker: StackWalker<ProcessMemory>
+  package let blocking: Bool
+  package var pid: Int32 { target.pid }
 
   private var runStates: [Int32: ThreadRunState] = [:]
   private lazy var taskList = TaskList(pid: target.pid)
@@ -52,7 +52,7 @@ public final class ProcessSampler {
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
 
-  public init(target: PythonTarget, blocking: Bool) {
+  package init(target: PythonTarget, blocking: Bool) {
     self.target = target
     self.walker = target.makeWalker()
     self.blocking = blocking
@@ -67,7 +67,7 @@ public final class ProcessSampler {
   /// those whose wchan does not say they sleep); the pause tells which of them were asleep in a
   /// system call. Non-blocking mode needs no task list: it walks first and then
   /// reads the OS run state of the threads it found that do not hold the GIL.
-  public func sample(
+  package func sample(
     onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0, walkingIdleThreads: Bool = true
   ) throws(SampleError) -> [ThreadStack] {
     var pause: ProcessPause?
@@ -179,7 +179,7 @@ public final class ProcessSampler {
   }
 
   /// The code object behind a frame.
-  public func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
+  package func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
 
   /// The kept-open run-state files of a thread of this process, or nil when the thread does not
   /// exist.

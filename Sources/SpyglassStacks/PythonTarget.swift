@@ -13,7 +13,7 @@ import SpyglassLayouts
 import SpyglassProcess
 
 /// Why attaching failed. Each case maps to one plain sentence in the CLI.
-public enum AttachError: Error, Equatable, Sendable {
+package enum AttachError: Error, Equatable, Sendable {
   case noSuchProcess(pid: Int32)
   case permissionDenied(pid: Int32)
   case notPython(pid: Int32, executable: String)
@@ -27,44 +27,44 @@ public enum AttachError: Error, Equatable, Sendable {
 }
 
 /// A binary mapped into the target: its ELF file and the load bias of its mappings.
-public struct MappedBinary: Sendable {
+package struct MappedBinary: Sendable {
   /// The path as the target sees it.
-  public let path: String
-  public let file: ELFFile
-  public let bias: UInt64
-  public let maps: [MemoryMap]
+  package let path: String
+  package let file: ELFFile
+  package let bias: UInt64
+  package let maps: [MemoryMap]
 
   /// The runtime address of a symbol, or nil when the binary does not define it.
-  public func address(of name: String) -> RemoteAddress? {
+  package func address(of name: String) -> RemoteAddress? {
     guard let symbol = file.symbol(named: name), symbol.value != 0 else { return nil }
     return bias &+ symbol.value
   }
 
   /// The runtime range of a section.
-  public func range(of section: ELFSection) -> (start: RemoteAddress, size: Int) {
+  package func range(of section: ELFSection) -> (start: RemoteAddress, size: Int) {
     (bias &+ section.addr, Int(clamping: section.size))
   }
 }
 
 /// An attached CPython process, ready to be walked.
-public final class PythonTarget: @unchecked Sendable {
-  public let pid: Int32
-  public let executablePath: String
-  public let commandLine: [String]
-  public let version: PythonVersion
-  public let layout: PythonLayout
-  public let model: PythonTraits
-  public let memory: ProcessMemory
-  public let executable: MappedBinary?
-  public let library: MappedBinary?
-  public let interpreter: RemoteAddress
-  public let gil: GILLocation
-  public let codeType: RemoteAddress?
+package final class PythonTarget: @unchecked Sendable {
+  package let pid: Int32
+  package let executablePath: String
+  package let commandLine: [String]
+  package let version: PythonVersion
+  package let layout: PythonLayout
+  package let model: PythonTraits
+  package let memory: ProcessMemory
+  package let executable: MappedBinary?
+  package let library: MappedBinary?
+  package let interpreter: RemoteAddress
+  package let gil: GILLocation
+  package let codeType: RemoteAddress?
   /// Where the interpreter address was found: "symbol" or "scan".
-  public let interpreterSource: String
+  package let interpreterSource: String
   /// The target's own `_Py_DebugOffsets` (3.13+), which `layout` was merged from; nil before 3.13
   /// or when they could not be read (the generated table is used alone then).
-  public let debugOffsets: DebugOffsets?
+  package let debugOffsets: DebugOffsets?
 
   init(
     pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
@@ -88,7 +88,7 @@ public final class PythonTarget: @unchecked Sendable {
   }
 
   /// A new walker over the live process.
-  public func makeWalker() -> StackWalker<ProcessMemory> {
+  package func makeWalker() -> StackWalker<ProcessMemory> {
     StackWalker(memory: memory, layout: layout, model: model, interpreter: interpreter, gil: gil, codeType: codeType)
   }
 
@@ -99,7 +99,7 @@ public final class PythonTarget: @unchecked Sendable {
 
   /// Attaches to `pid`. `scanOnly` ignores the interpreter symbols and finds the interpreter by
   /// scanning (used to test the path stripped builds take).
-  public static func attach(pid: Int32, scanOnly: Bool = false) throws(AttachError) -> PythonTarget {
+  package static func attach(pid: Int32, scanOnly: Bool = false) throws(AttachError) -> PythonTarget {
     let executablePath: String
     do {
       executablePath = try ProcFS.executable(pid)
@@ -218,7 +218,7 @@ public final class PythonTarget: @unchecked Sendable {
 
   /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
   /// seconds). Errors that cannot go away by waiting are thrown at once.
-  public static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
+  package static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
     let deadline = monotonicSeconds() + timeout
     var lastError = AttachError.noSuchProcess(pid: pid)
     var attempts = 0

@@ -11,61 +11,61 @@ import SpyglassLayouts
 import SpyglassProcess
 
 /// What a code object says about itself, read once per code object.
-public struct CodeInfo: Sendable, Equatable {
+package struct CodeInfo: Sendable, Equatable {
   /// `co_qualname` on 3.11+, else `co_name`.
-  public var name: String
+  package var name: String
   /// `co_name`.
-  public var shortName: String
-  public var filename: String
-  public var firstLine: Int
-  public var lineTable: [UInt8]
+  package var shortName: String
+  package var filename: String
+  package var firstLine: Int
+  package var lineTable: [UInt8]
   /// `_co_firsttraceable` (3.11+): instructions before it belong to an incomplete frame.
-  public var firstTraceable: Int
+  package var firstTraceable: Int
   /// The `co_filename` and `co_name` pointers, used to notice a code object freed and replaced
   /// by another at the same address.
-  public var identity: (UInt64, UInt64)
+  package var identity: (UInt64, UInt64)
   /// `co_argcount` + `co_kwonlyargcount` (+ posonly), `co_nlocals`, and the names tuple, for locals.
-  public var argumentCount: Int
-  public var localCount: Int
-  public var varnames: RemoteAddress
-  public var localsKinds: RemoteAddress
+  package var argumentCount: Int
+  package var localCount: Int
+  package var varnames: RemoteAddress
+  package var localsKinds: RemoteAddress
   /// ≤3.10: the names of the cell and free variables, whose cells follow the fast locals (0 on 3.11+).
-  public var cellvars: RemoteAddress = 0
-  public var freevars: RemoteAddress = 0
+  package var cellvars: RemoteAddress = 0
+  package var freevars: RemoteAddress = 0
 
-  public static func == (a: CodeInfo, b: CodeInfo) -> Bool {
+  package static func == (a: CodeInfo, b: CodeInfo) -> Bool {
     a.name == b.name && a.filename == b.filename && a.firstLine == b.firstLine && a.identity == b.identity
   }
 }
 
-public typealias CodeID = UInt32
+package typealias CodeID = UInt32
 
 /// One Python frame of a sampled stack.
-public struct SampledFrame: Sendable, Equatable {
-  public var code: CodeID
+package struct SampledFrame: Sendable, Equatable {
+  package var code: CodeID
   /// The current line (0 when unknown).
-  public var line: Int32
+  package var line: Int32
   /// The frame's own address (for locals).
-  public var frameAddress: RemoteAddress
+  package var frameAddress: RemoteAddress
   /// Whether this frame was entered from C (≤3.10 every frame; 3.11 `is_entry`; 3.12+ the frame
   /// above a C-stack frame).
-  public var isEntry: Bool
+  package var isEntry: Bool
 }
 
 /// One thread of one sample.
-public struct SampledThread: Sendable {
-  public var threadState: RemoteAddress
+package struct SampledThread: Sendable {
+  package var threadState: RemoteAddress
   /// The Python thread id (`threading.get_ident()`, the pthread_t).
-  public var threadID: UInt64
+  package var threadID: UInt64
   /// The OS thread id when the interpreter records it (3.11+); else filled in by the caller.
-  public var nativeThreadID: Int32?
-  public var ownsGIL: Bool
+  package var nativeThreadID: Int32?
+  package var ownsGIL: Bool
   /// Innermost first.
-  public var frames: [SampledFrame]
+  package var frames: [SampledFrame]
   /// The walk was skipped because the caller's `isIdle` said so: `frames` is empty.
-  public var skippedAsIdle: Bool
+  package var skippedAsIdle: Bool
 
-  public init(
+  package init(
     threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame],
     skippedAsIdle: Bool = false
   ) {
@@ -79,7 +79,7 @@ public struct SampledThread: Sendable {
 }
 
 /// Where the GIL holder can be read.
-public enum GILLocation: Sendable, Equatable {
+package enum GILLocation: Sendable, Equatable {
   case unknown
   /// A PyThreadState* at this address (≤3.11).
   case threadStatePointer(RemoteAddress)
@@ -151,15 +151,15 @@ struct CycleDetector {
   }
 }
 
-public final class StackWalker<Memory: MemoryReader> {
-  public let memory: Memory
-  public let layout: PythonLayout
-  public let model: PythonTraits
-  public let interpreter: RemoteAddress
-  public let gil: GILLocation
+package final class StackWalker<Memory: MemoryReader> {
+  package let memory: Memory
+  package let layout: PythonLayout
+  package let model: PythonTraits
+  package let interpreter: RemoteAddress
+  package let gil: GILLocation
   /// `PyCode_Type`, when the binary exports it: frames whose code is not a code object are skipped.
-  public let codeType: RemoteAddress?
-  public let objects: ObjectReader<Memory>
+  package let codeType: RemoteAddress?
+  package let objects: ObjectReader<Memory>
 
   private var codeIndex: [RemoteAddress: CodeID] = [:]
   /// When each cached code object was last checked against the target (monotonic nanoseconds).
@@ -168,13 +168,13 @@ public final class StackWalker<Memory: MemoryReader> {
   /// replaced by another at the same address is noticed within this time (replacement needs the
   /// old code object to be unreachable from every live frame, which is rare outside exec/compile
   /// loops).
-  public var codeRevalidationNanoseconds: UInt64 = 100_000_000
+  package var codeRevalidationNanoseconds: UInt64 = 100_000_000
   private var now: UInt64 = 0
   /// Decoded lines: `LineMemo.slots` remembered positions per code id.
   private var lineMemo: [LineMemo] = []
   /// The last code ids looked up, by address (direct-mapped in front of `codeIndex`).
   private var recentCodes = [(address: RemoteAddress, id: CodeID)](repeating: (0, 0), count: 256)
-  public private(set) var codes: [CodeInfo] = []
+  package private(set) var codes: [CodeInfo] = []
   private var codeAddresses: [RemoteAddress] = []
 
   /// Code objects used from the cache during the current walk, validated in one batch at its end.
@@ -212,11 +212,11 @@ public final class StackWalker<Memory: MemoryReader> {
 
   /// Where glibc's struct pthread holds the kernel tid, for versions whose thread state does not
   /// (found by `PthreadTIDOffset.discover`); nil when unknown.
-  public var pthreadTIDOffset: Int?
+  package var pthreadTIDOffset: Int?
 
   /// The kernel tid in the struct pthread of Python thread `threadID` (its pthread_t), from the
   /// current walk's reads when they hold it; nil when unknown or implausible.
-  public func pthreadTID(ofThread threadID: UInt64) -> Int32? {
+  package func pthreadTID(ofThread threadID: UInt64) -> Int32? {
     guard let offset = pthreadTIDOffset, threadID != 0 else { return nil }
     let address = threadID &+ UInt64(offset)
     guard let value = prefetch.view(at: address, count: 4)?.u32(0) ?? (try? memory.readUInt32(at: address)),
@@ -237,7 +237,7 @@ public final class StackWalker<Memory: MemoryReader> {
   /// Bytes per code unit, for `_co_firsttraceable`.
   private let codeUnitBytes: UInt64
 
-  public init(
+  package init(
     memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation,
     codeType: RemoteAddress?
   ) {
@@ -279,13 +279,13 @@ public final class StackWalker<Memory: MemoryReader> {
   }
 
   /// The code object behind a sampled frame.
-  public func code(_ id: CodeID) -> CodeInfo { codes[Int(id)] }
+  package func code(_ id: CodeID) -> CodeInfo { codes[Int(id)] }
 
   /// The address of a cached code object.
-  public func codeAddress(_ id: CodeID) -> RemoteAddress { codeAddresses[Int(id)] }
+  package func codeAddress(_ id: CodeID) -> RemoteAddress { codeAddresses[Int(id)] }
 
   /// Forgets every cached code object.
-  public func clearCodeCache() {
+  package func clearCodeCache() {
     codeIndex.removeAll(keepingCapacity: true)
     codeCheckedAt.removeAll(keepingCapacity: true)
     lineMemo.removeAll(keepingCapacity: true)
@@ -298,7 +298,7 @@ public final class StackWalker<Memory: MemoryReader> {
 
   /// The PyThreadState addresses of the interpreter, newest first (CPython pushes new threads at
   /// the head).
-  public func threadStates() throws(ReadFault) -> [RemoteAddress] {
+  package func threadStates() throws(ReadFault) -> [RemoteAddress] {
     var result: [RemoteAddress] = []
     var cursor = try memory.readUInt64(at: interpreter &+ UInt64(layout.interpThreadsHead))
     var cycle = CycleDetector()
@@ -312,7 +312,7 @@ public final class StackWalker<Memory: MemoryReader> {
   }
 
   /// The PyThreadState* holding the GIL now, or 0.
-  public func gilHolder() throws(ReadFault) -> RemoteAddress {
+  package func gilHolder() throws(ReadFault) -> RemoteAddress {
     switch gil {
     case .unknown: return 0
     case .threadStatePointer(let address): return try memory.readUInt64(at: address)
@@ -329,7 +329,7 @@ public final class StackWalker<Memory: MemoryReader> {
   /// With `isIdle`, a thread that does not hold the GIL and whose OS thread id `isIdle` calls idle
   /// is not walked (`skippedAsIdle`): a caller that drops idle threads saves their frame reads,
   /// most of a round with many threads waiting for the GIL.
-  public func sample(onlyGILHolder: Bool = false, isIdle: ((Int32) -> Bool)? = nil) throws(ReadFault)
+  package func sample(onlyGILHolder: Bool = false, isIdle: ((Int32) -> Bool)? = nil) throws(ReadFault)
     -> [SampledThread]
   {
     now = monotonicNanoseconds()
@@ -443,7 +443,7 @@ public final class StackWalker<Memory: MemoryReader> {
   /// Walks one thread's frames. Reads are batched: the thread state in one read, on 3.11+ the
   /// whole live part of the frame data stack in one read, on ≤3.10 the previous sample's frames in
   /// one multi-range read, and the cached code objects re-validated in one multi-range read.
-  public func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
+  package func walkThread(_ tstate: RemoteAddress, ownsGIL: Bool) throws(ReadFault) -> SampledThread {
     now = monotonicNanoseconds()
     try memory.readBytes(at: tstate, count: threadStateReadSize, into: &threadStateBuffer)
     prefetch.removeAll()

@@ -13,7 +13,7 @@ import SpyglassProcess
 
 extension StackWalker {
   /// {Python thread ident: threading name} for the threads `threading` knows about.
-  public func threadNames() throws(ReadFault) -> [UInt64: String] {
+  package func threadNames() throws(ReadFault) -> [UInt64: String] {
     guard layout.interpModules != PythonLayout.absent else { return [:] }
     let modules = try memory.readPointer(at: interpreter &+ UInt64(layout.interpModules))
     guard let threading = try objects.dictValue(at: modules, forKey: "threading") else { return [:] }
@@ -38,13 +38,13 @@ extension StackWalker {
 }
 
 /// Where glibc's `struct pthread` keeps the kernel thread id.
-public enum PthreadTIDOffset {
+package enum PthreadTIDOffset {
   /// glibc x86_64's offset of `tid` in `struct pthread`, preferred when several offsets fit.
-  public static let glibcX86Offset = 720
+  package static let glibcX86Offset = 720
 
   /// Finds the offset at which every thread's `struct pthread` (at its pthread_t) holds a distinct
   /// id of a live task of the process. Returns nil when no offset fits.
-  public static func discover<Memory: MemoryReader>(memory: Memory, pthreads: [UInt64], tasks: Set<Int32>) -> Int? {
+  package static func discover<Memory: MemoryReader>(memory: Memory, pthreads: [UInt64], tasks: Set<Int32>) -> Int? {
     let span = 1024
     let blocks = pthreads.compactMap { try? ByteView(memory.readBytes(at: $0, count: span)) }
     guard !blocks.isEmpty, blocks.count == pthreads.count else { return nil }

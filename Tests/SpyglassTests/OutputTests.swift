@@ -594,6 +594,39 @@ struct OutputTests {
     #expect((summary["comments"] as? [String])?.contains("python 3.12.1") == true)
   }
 
+  /// The real consumer: Go's pprof (Debian's golang-go, which test.sh installs) reads the file,
+  /// and shows every function under its own name (`<module>` included) with the right totals.
+  @Test func pprofReadByGoToolPprof() throws {
+    let go = ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"].first {
+      FileManager.default.isExecutableFile(atPath: $0)
+    }
+    let tool = try #require(go, "go is not installed (apt-get install golang-go; test.sh does)")
+    let file = try temporaryFile(try render(sampleProfile(), as: .pprof, options: WriterOptions()), suffix: ".pb.gz")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let top = try runCommand(
+      tool, ["tool", "pprof", "-top", "-sample_index=samples", file.path], timeout: .seconds(120),
+      environment: [
+        "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin", "GOCACHE": NSTemporaryDirectory() + "go-cache",
+      ])
+    #expect(top.exitCode == 0, "\(top)")
+    let rows = top.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+    // flat, flat%, sum%, cum, cum%, name: samples per function as the profile has them.
+    func row(_ name: String) -> [String]? { rows.first { $0.last == name } }
+    #expect(row("<module>")?[3] == "7", "\(top.stdout)")
+    #expect(row("work")?[3] == "6", "\(top.stdout)")
+    #expect(row("loop")?[0] == "3", "\(top.stdout)")
+    #expect(row("sleep")?[0] == "3", "\(top.stdout)")
+    #expect(row("run")?[3] == "3", "\(top.stdout)")
+    let traces = try runCommand(
+      tool, ["tool", "pprof", "-traces", file.path], timeout: .seconds(120),
+      environment: [
+        "HOME": NSTemporaryDirectory(), "PATH": "/usr/bin:/bin", "GOCACHE": NSTemporaryDirectory() + "go-cache",
+      ])
+    #expect(traces.exitCode == 0, "\(traces)")
+    #expect(traces.stdout.contains("thread:  Thread 4242 \"MainThread\""), "\(traces.stdout)")
+    #expect(traces.stdout.contains("python 3.12.1"), "\(traces.stdout)")
+  }
+
   @Test func pprofWithoutLineNumbersSharesLocations() throws {
     var profile = sampleProfile()
     let thread = profile.thread(ThreadInfo(pid: 4242, threadID: 0x7F00_0000_1000))

@@ -19,7 +19,7 @@ import Foundation
 
 /// Runs `transform` on every item, at most `width` at a time, each on its own thread; returns the
 /// results in the order of `items`.
-public func parallelMap<Item: Sendable, Value: Sendable>(
+package func parallelMap<Item: Sendable, Value: Sendable>(
   _ items: [Item], width: Int, _ transform: @escaping @Sendable (Item) throws -> Value
 ) -> [Result<Value, any Error>] {
   let slots = ResultSlots<Value>(count: items.count)
@@ -57,13 +57,13 @@ private final class ResultSlots<Value>: @unchecked Sendable {
 
 /// A command running in the background, stdout and stderr in temporary files. SIGKILLed and
 /// reaped by `stop()` or deinit if it is still running.
-public final class BackgroundCommand {
-  public let child: ChildProcess
-  public let started: ContinuousClock.Instant
+package final class BackgroundCommand {
+  package let child: ChildProcess
+  package let started: ContinuousClock.Instant
   private let stdoutPath: String
   private let stderrPath: String
 
-  public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+  package init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
     let base = NSTemporaryDirectory() + "spyglass-background-\(getpid())-\(UUID().uuidString)"
     stdoutPath = base + ".stdout"
     stderrPath = base + ".stderr"
@@ -77,24 +77,24 @@ public final class BackgroundCommand {
   }
 
   /// Starts the built spyglass with `arguments`.
-  public static func spyglass(_ arguments: [String]) throws -> BackgroundCommand {
+  package static func spyglass(_ arguments: [String]) throws -> BackgroundCommand {
     try BackgroundCommand(try SpyglassRunner.executablePath(), arguments)
   }
 
   deinit { stop() }
 
-  public var pid: pid_t { child.pid }
-  public var isRunning: Bool { child.isAlive }
-  public var stdoutText: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-  public var stderrText: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+  package var pid: pid_t { child.pid }
+  package var isRunning: Bool { child.isAlive }
+  package var stdoutText: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+  package var stderrText: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-  public func signal(_ signal: Int32) { child.signal(signal) }
+  package func signal(_ signal: Int32) { child.signal(signal) }
 
   /// Waits for the command to exit by itself; nil on timeout.
-  public func wait(timeout: Duration) -> ExitStatus? { child.wait(timeout: timeout) }
+  package func wait(timeout: Duration) -> ExitStatus? { child.wait(timeout: timeout) }
 
   /// Waits until stderr contains `text`; false on timeout or when the command exits first.
-  public func waitForStderr(_ text: String, timeout: Duration) -> Bool {
+  package func waitForStderr(_ text: String, timeout: Duration) -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
       if stderrText.contains(text) { return true }
@@ -105,21 +105,21 @@ public final class BackgroundCommand {
   }
 
   /// SIGKILL and reap if still running; removes the output files. Idempotent.
-  public func stop() {
+  package func stop() {
     child.stop()
     unlink(stdoutPath)
     unlink(stderrPath)
   }
 
   /// How it ended, with its output, for failure messages.
-  public var summary: String {
+  package var summary: String {
     "$ \(child.command.joined(separator: " "))\n(\(child.exitStatus.map { "\($0)" } ?? "running"))\n"
       + "--- stdout ---\n\(stdoutText)\n--- stderr ---\n\(stderrText)"
   }
 }
 
 /// A fresh private directory under the temporary directory; remove it with `removeDirectory`.
-public func makeTemporaryDirectory(_ prefix: String = "spyglass-test") throws -> String {
+package func makeTemporaryDirectory(_ prefix: String = "spyglass-test") throws -> String {
   var template = Array((NSTemporaryDirectory() + "\(prefix)-XXXXXX").utf8CString)
   let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
   guard result != nil else {
@@ -128,12 +128,12 @@ public func makeTemporaryDirectory(_ prefix: String = "spyglass-test") throws ->
   return String(cString: template)
 }
 
-public func removeDirectory(_ path: String) {
+package func removeDirectory(_ path: String) {
   try? FileManager.default.removeItem(atPath: path)
 }
 
 /// Runs the `python3` found on PATH (the one with jsonschema and protobuf installed).
-public func runSystemPython3(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> CommandResult {
+package func runSystemPython3(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> CommandResult {
   guard let python3 = findOnPath("python3") else { throw TestSupportError("python3 is not on PATH") }
   var environment = ProcessInfo.processInfo.environment
   environment["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -142,7 +142,7 @@ public func runSystemPython3(_ arguments: [String], timeout: Duration = .seconds
 }
 
 /// The pids of running processes whose command line contains `marker` (zombies excluded).
-public func processes(withArgument marker: String) -> [Int32] {
+package func processes(withArgument marker: String) -> [Int32] {
   guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
   var found: [Int32] = []
   for entry in entries {

@@ -11,22 +11,22 @@
 
 import Foundation
 
-public struct DumpLocal: Decodable, Sendable, Equatable {
-  public let name: String
-  public let addr: UInt64?
-  public let arg: Bool
-  public let repr: String?
+package struct DumpLocal: Decodable, Sendable, Equatable {
+  package let name: String
+  package let addr: UInt64?
+  package let arg: Bool
+  package let repr: String?
 }
 
-public struct DumpFrame: Decodable, Sendable, Equatable, CustomStringConvertible {
-  public let name: String
-  public let filename: String
-  public let module: String?
-  public let shortFilename: String?
-  public let line: Int
-  public let locals: [DumpLocal]?
-  public let isEntry: Bool
-  public let isShimEntry: Bool
+package struct DumpFrame: Decodable, Sendable, Equatable, CustomStringConvertible {
+  package let name: String
+  package let filename: String
+  package let module: String?
+  package let shortFilename: String?
+  package let line: Int
+  package let locals: [DumpLocal]?
+  package let isEntry: Bool
+  package let isShimEntry: Bool
 
   enum CodingKeys: String, CodingKey {
     case name, filename, module, line, locals
@@ -35,7 +35,7 @@ public struct DumpFrame: Decodable, Sendable, Equatable, CustomStringConvertible
     case isShimEntry = "is_shim_entry"
   }
 
-  public init(from decoder: Decoder) throws {
+  package init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     name = try c.decode(String.self, forKey: .name)
     filename = try c.decode(String.self, forKey: .filename)
@@ -48,17 +48,17 @@ public struct DumpFrame: Decodable, Sendable, Equatable, CustomStringConvertible
   }
 
   /// "name (short_filename:line)", as the text dump prints a frame.
-  public var description: String { "\(name) (\(shortFilename ?? filename):\(line))" }
+  package var description: String { "\(name) (\(shortFilename ?? filename):\(line))" }
 }
 
-public struct DumpThread: Decodable, Sendable, CustomStringConvertible {
-  public let pid: Int
-  public let threadID: UInt64
-  public let threadName: String?
-  public let osThreadID: Int?
-  public let active: Bool
-  public let ownsGIL: Bool
-  public let frames: [DumpFrame]
+package struct DumpThread: Decodable, Sendable, CustomStringConvertible {
+  package let pid: Int
+  package let threadID: UInt64
+  package let threadName: String?
+  package let osThreadID: Int?
+  package let active: Bool
+  package let ownsGIL: Bool
+  package let frames: [DumpFrame]
 
   enum CodingKeys: String, CodingKey {
     case pid, active, frames
@@ -68,7 +68,7 @@ public struct DumpThread: Decodable, Sendable, CustomStringConvertible {
     case ownsGIL = "owns_gil"
   }
 
-  public init(from decoder: Decoder) throws {
+  package init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     pid = try c.decode(Int.self, forKey: .pid)
     threadID = try c.decode(UInt64.self, forKey: .threadID)
@@ -80,7 +80,7 @@ public struct DumpThread: Decodable, Sendable, CustomStringConvertible {
   }
 
   /// A py-spy-like text rendering, for failure messages.
-  public var description: String {
+  package var description: String {
     let status = active ? (ownsGIL ? "active+gil" : "active") : (ownsGIL ? "idle+gil" : "idle")
     var text = "Thread \(osThreadID.map(String.init) ?? String(format: "0x%llX", threadID)) (\(status))"
     if let threadName { text += ": \"\(threadName)\"" }
@@ -90,7 +90,7 @@ public struct DumpThread: Decodable, Sendable, CustomStringConvertible {
   }
 }
 
-public enum DumpJSON {
+package enum DumpJSON {
   static let threadKeys: Set<String> = [
     "pid", "thread_id", "thread_name", "os_thread_id", "active", "owns_gil", "frames", "process_info",
   ]
@@ -99,14 +99,14 @@ public enum DumpJSON {
   ]
 
   /// Decodes `dump --json` output strictly.
-  public static func decode(_ text: String) throws -> [DumpThread] {
+  package static func decode(_ text: String) throws -> [DumpThread] {
     try checkShape(text)
     return try JSONDecoder().decode([DumpThread].self, from: Data(text.utf8))
   }
 
   /// Throws unless `text` is an array of thread objects with exactly py-spy's keys, and
   /// `process_info` is null (dump without subprocesses).
-  public static func checkShape(_ text: String) throws {
+  package static func checkShape(_ text: String) throws {
     let value: Any
     do {
       value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
@@ -146,10 +146,10 @@ public enum DumpJSON {
 }
 
 /// The oracle fixture's report: the interpreter's own view (sys._current_frames()).
-public struct OracleReport: Decodable, Sendable {
-  public let threads: [OracleThread]
+package struct OracleReport: Decodable, Sendable {
+  package let threads: [OracleThread]
 
-  public static func decode(_ line: String) throws -> OracleReport {
+  package static func decode(_ line: String) throws -> OracleReport {
     do {
       return try JSONDecoder().decode(OracleReport.self, from: Data(line.utf8))
     } catch {
@@ -158,39 +158,39 @@ public struct OracleReport: Decodable, Sendable {
   }
 }
 
-public struct OracleThread: Decodable, Sendable, CustomStringConvertible {
-  public let ident: UInt64
-  public let name: String?
-  public let nativeID: Int?
-  public let frames: [OracleFrame]
+package struct OracleThread: Decodable, Sendable, CustomStringConvertible {
+  package let ident: UInt64
+  package let name: String?
+  package let nativeID: Int?
+  package let frames: [OracleFrame]
 
   enum CodingKeys: String, CodingKey {
     case ident, name, frames
     case nativeID = "native_id"
   }
 
-  public var description: String {
+  package var description: String {
     var text = "Thread ident \(ident)\(nativeID.map { " native_id \($0)" } ?? ""): \"\(name ?? "?")\""
     for frame in frames { text += "\n    \(frame)" }
     return text
   }
 }
 
-public struct OracleFrame: Decodable, Sendable, Equatable, CustomStringConvertible {
-  public let name: String
-  public let filename: String
-  public let line: Int
+package struct OracleFrame: Decodable, Sendable, Equatable, CustomStringConvertible {
+  package let name: String
+  package let filename: String
+  package let line: Int
 
-  public init(name: String, filename: String, line: Int) {
+  package init(name: String, filename: String, line: Int) {
     self.name = name
     self.filename = filename
     self.line = line
   }
 
-  public var description: String { "\(name) (\(filename):\(line))" }
+  package var description: String { "\(name) (\(filename):\(line))" }
 }
 
 extension DumpFrame {
   /// The (name, filename, line) triple that the differential tests compare.
-  public var identity: OracleFrame { OracleFrame(name: name, filename: filename, line: line) }
+  package var identity: OracleFrame { OracleFrame(name: name, filename: filename, line: line) }
 }

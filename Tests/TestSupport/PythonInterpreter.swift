@@ -17,41 +17,41 @@ import Foundation
   import Glibc
 #endif
 
-public struct PythonVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
-  public let major: Int
-  public let minor: Int
-  public let micro: Int
+package struct PythonVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+  package let major: Int
+  package let minor: Int
+  package let micro: Int
 
-  public init(_ major: Int, _ minor: Int, _ micro: Int = 0) {
+  package init(_ major: Int, _ minor: Int, _ micro: Int = 0) {
     self.major = major
     self.minor = minor
     self.micro = micro
   }
 
-  public var description: String { "\(major).\(minor).\(micro)" }
+  package var description: String { "\(major).\(minor).\(micro)" }
 
-  public static func < (a: PythonVersion, b: PythonVersion) -> Bool {
+  package static func < (a: PythonVersion, b: PythonVersion) -> Bool {
     (a.major, a.minor, a.micro) < (b.major, b.minor, b.micro)
   }
 
   /// Whether this is at least major.minor.
-  public func atLeast(_ major: Int, _ minor: Int) -> Bool {
+  package func atLeast(_ major: Int, _ minor: Int) -> Bool {
     (self.major, self.minor) >= (major, minor)
   }
 }
 
 /// An interpreter that should be installed. `micro` nil means any micro version.
-public struct ExpectedInterpreter: Sendable, CustomStringConvertible {
-  public let label: String
+package struct ExpectedInterpreter: Sendable, CustomStringConvertible {
+  package let label: String
   /// The executable as the interpreter's own processes see it: inside `root` when there is one.
-  public let path: String
-  public let major: Int
-  public let minor: Int
-  public let micro: Int?
+  package let path: String
+  package let major: Int
+  package let minor: Int
+  package let micro: Int?
   /// The host folder of the Debian root the interpreter runs in (chrooted); nil on the host.
-  public let root: String?
+  package let root: String?
 
-  public init(label: String, path: String, major: Int, minor: Int, micro: Int?, root: String? = nil) {
+  package init(label: String, path: String, major: Int, minor: Int, micro: Int?, root: String? = nil) {
     self.label = label
     self.path = path
     self.major = major
@@ -61,59 +61,59 @@ public struct ExpectedInterpreter: Sendable, CustomStringConvertible {
   }
 
   /// Where the executable is on the host.
-  public var hostPath: String { (root ?? "") + path }
+  package var hostPath: String { (root ?? "") + path }
 
-  public var description: String { root.map { "\(label) (\(path) in \($0))" } ?? "\(label) (\(path))" }
+  package var description: String { root.map { "\(label) (\(path) in \($0))" } ?? "\(label) (\(path))" }
 
   func matches(_ version: PythonVersion) -> Bool {
     version.major == major && version.minor == minor && (micro == nil || micro == version.micro)
   }
 }
 
-public struct PythonInterpreter: Sendable, Hashable, CustomStringConvertible {
+package struct PythonInterpreter: Sendable, Hashable, CustomStringConvertible {
   /// "3.12.1" for pyenv builds, "3.11-debian" for /usr/bin/python3.11, "3.14-sid" for Debian sid's
   /// python3.14 in its root.
-  public let label: String
+  package let label: String
   /// The executable as the interpreter's processes see it (inside `root` for a rooted one): the
   /// first word of their /proc/PID/cmdline. The host's name for the file is `hostPath`.
-  public let path: String
+  package let path: String
   /// The host folder of the Debian root the interpreter runs in, nil for a host interpreter.
-  public let root: String?
+  package let root: String?
   /// The argv that starts the interpreter; append a script (or -c CODE) and its arguments. `[path]`
   /// on the host; for a rooted interpreter tools/in-root.sh with the folders the tests hand their
   /// targets bound at the same paths inside (see `PythonInterpreter.rootBinds`), the root and
   /// `path`. in-root.sh execs at every step, so the process started is the interpreter's own pid.
-  public let command: [String]
+  package let command: [String]
   /// Where the executable is on the host (to read its ELF file, or compare /proc/PID/exe): inside
   /// `root` for a rooted interpreter's own executable, `path` itself for one in a bound folder
   /// (`withExecutable`).
-  public let hostPath: String
+  package let hostPath: String
   /// As the interpreter itself reports it (sys.version_info).
-  public let version: PythonVersion
+  package let version: PythonVersion
   /// True when libpython is linked into the executable (no libpython*.so mapped at run time).
-  public let isStaticBuild: Bool
+  package let isStaticBuild: Bool
 
-  public var description: String { label }
+  package var description: String { label }
 
   /// The same interpreter started from another executable file, `path` (a doctored copy of its
   /// executable, say). For a rooted interpreter `path` must be in one of `rootBinds` (under
   /// NSTemporaryDirectory(), for instance), where the host and the root see the same file; the copy
   /// then runs inside the root, with the root's standard library, like the original.
-  public func withExecutable(_ path: String) -> PythonInterpreter {
+  package func withExecutable(_ path: String) -> PythonInterpreter {
     PythonInterpreter(
       label: label, path: path, root: root, command: root == nil ? [path] : command.dropLast() + [path],
       hostPath: path, version: version, isStaticBuild: isStaticBuild)
   }
 
-  public var isPython2: Bool { version.major == 2 }
+  package var isPython2: Bool { version.major == 2 }
 
   /// 3.11+ reports co_qualname (py-spy 0.4.3 does too); earlier versions co_name.
-  public var usesQualifiedNames: Bool { version.atLeast(3, 11) }
+  package var usesQualifiedNames: Bool { version.atLeast(3, 11) }
 }
 
 extension PythonInterpreter {
   /// pyenv's root: `pyenv root`, else $PYENV_ROOT, else /root/.pyenv.
-  public static let pyenvRoot: String = {
+  package static let pyenvRoot: String = {
     if let result = try? runCommand("pyenv", ["root"], timeout: .seconds(10)), result.exitCode == 0 {
       let root = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
       if !root.isEmpty { return root }
@@ -124,7 +124,7 @@ extension PythonInterpreter {
 
   /// The folder holding the Debian roots (`tools/debian-roots.sh --print`: $SPYGLASS_ROOTS, else
   /// /var/cache/spyglass/debian-roots), asked of the script so that the two never disagree.
-  public static let debianRoots: String = {
+  package static let debianRoots: String = {
     let script = RepositoryFiles.path("tools/debian-roots.sh")
     if let result = try? runCommand(script, ["--print"], timeout: .seconds(10)), result.exitCode == 0 {
       let folder = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -138,7 +138,7 @@ extension PythonInterpreter {
   /// scripts, tools), plus the temporary folder and the folder of the running test binary (the test
   /// bundle's Fixtures resources sit beside it) when they are elsewhere. Every path a test hands a
   /// target, and every file the target writes for the test, is in one of them.
-  public static let rootBinds: [String] = {
+  package static let rootBinds: [String] = {
     var binds = ["/tmp", RepositoryFiles.root]
     var candidates = [NSTemporaryDirectory()]
     if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
@@ -153,13 +153,13 @@ extension PythonInterpreter {
   }()
 
   /// The argv that starts `expected` (see `PythonInterpreter.command`).
-  public static func commandLine(for expected: ExpectedInterpreter) -> [String] {
+  package static func commandLine(for expected: ExpectedInterpreter) -> [String] {
     guard let root = expected.root else { return [expected.path] }
     return [RepositoryFiles.path("tools/in-root.sh")] + rootBinds.flatMap { ["--bind", $0] } + [root, expected.path]
   }
 
   /// The thirteen interpreters the suite must cover.
-  public static let expectedInterpreters: [ExpectedInterpreter] = {
+  package static let expectedInterpreters: [ExpectedInterpreter] = {
     let pyenv: [(Int, Int, Int)] = [
       (2, 7, 18), (3, 6, 15), (3, 7, 16), (3, 8, 18), (3, 9, 18), (3, 10, 13), (3, 11, 7), (3, 12, 1),
       (3, 13, 0),
@@ -185,7 +185,7 @@ extension PythonInterpreter {
   }()
 
   /// The result of looking for every expected interpreter, computed once per test run.
-  public static let discovery: (found: [PythonInterpreter], problems: [String]) = {
+  package static let discovery: (found: [PythonInterpreter], problems: [String]) = {
     var found: [PythonInterpreter] = []
     var problems: [String] = []
     for expected in expectedInterpreters {
@@ -205,11 +205,11 @@ extension PythonInterpreter {
   }()
 
   /// Every expected interpreter that is installed and works, in the order of `expectedInterpreters`.
-  public static func all() -> [PythonInterpreter] { discovery.found }
+  package static func all() -> [PythonInterpreter] { discovery.found }
 
   /// Throws, naming what is missing or broken, unless all thirteen expected interpreters work.
   @discardableResult
-  public static func requireAll() throws -> [PythonInterpreter] {
+  package static func requireAll() throws -> [PythonInterpreter] {
     let (found, problems) = discovery
     guard problems.isEmpty, found.count == expectedInterpreters.count else {
       throw TestSupportError(
@@ -220,7 +220,7 @@ extension PythonInterpreter {
   }
 
   /// One line for the test log: which interpreters this run covers, and which it could not.
-  public static var coverageReport: String {
+  package static var coverageReport: String {
     let (found, problems) = discovery
     var text = "Interpreters covered (\(found.count)/\(expectedInterpreters.count)): "
     text += found.map { "\($0.label)\($0.label == "\($0.version)" ? "" : " [\($0.version)]")" }.joined(separator: ", ")

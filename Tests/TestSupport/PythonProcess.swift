@@ -18,25 +18,25 @@ import SpyglassProcess
   import Glibc
 #endif
 
-public final class PythonProcess {
-  public let interpreter: PythonInterpreter
-  public let script: String
-  public let arguments: [String]
-  public let child: ChildProcess
-  public var pid: Int32 { child.pid }
+package final class PythonProcess {
+  package let interpreter: PythonInterpreter
+  package let script: String
+  package let arguments: [String]
+  package let child: ChildProcess
+  package var pid: Int32 { child.pid }
   /// Every stdout line read so far, the readiness line included.
-  public private(set) var lines: [String] = []
+  package private(set) var lines: [String] = []
   /// The line that satisfied the readiness predicate.
-  public private(set) var readyLine: String = ""
+  package private(set) var readyLine: String = ""
   private let reader: LineReader
   private let stderrPath: String
 
   /// The default readiness predicate: a line starting with "READY".
-  public static let readyPrefix: @Sendable (String) -> Bool = { $0.hasPrefix("READY") }
+  package static let readyPrefix: @Sendable (String) -> Bool = { $0.hasPrefix("READY") }
 
   /// Starts `interpreter.command + [script] + arguments` and waits (up to `timeout`) for a stdout line
   /// satisfying `isReady`. Throws, with the script's stderr, if it exits or times out first.
-  public init(
+  package init(
     _ interpreter: PythonInterpreter, script: String, arguments: [String] = [],
     environment extra: [String: String] = [:],
     isReady: (String) -> Bool = PythonProcess.readyPrefix,
@@ -85,12 +85,12 @@ public final class PythonProcess {
   deinit { stop() }
 
   /// What the script wrote to stderr so far.
-  public var stderrText: String {
+  package var stderrText: String {
     (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
   }
 
   /// The next stdout line, nil at end of file; throws on timeout.
-  public func readLine(timeout: Duration = .seconds(10)) throws -> String? {
+  package func readLine(timeout: Duration = .seconds(10)) throws -> String? {
     switch reader.readLine(deadline: ContinuousClock.now + timeout) {
     case .line(let line):
       lines.append(line)
@@ -100,13 +100,13 @@ public final class PythonProcess {
     }
   }
 
-  public var isRunning: Bool { child.isAlive }
+  package var isRunning: Bool { child.isAlive }
 
   /// The OS thread ids (entries of /proc/PID/task).
-  public func threadIDs() -> [Int32] { ProcFS.threadIDs(pid) }
+  package func threadIDs() -> [Int32] { ProcFS.threadIDs(pid) }
 
   /// The one-letter state of each thread, by tid.
-  public func threadStates() -> [Int32: Character] {
+  package func threadStates() -> [Int32: Character] {
     var states: [Int32: Character] = [:]
     for tid in threadIDs() {
       if let stat = ProcStat.read(pid: pid, tid: tid) {
@@ -120,7 +120,7 @@ public final class PythonProcess {
   /// when given — on several consecutive polls over at least `stableFor`. A thread waiting for the GIL
   /// is asleep too, but never for long while nobody runs, so a steady all-asleep picture means each
   /// thread is in its blocking call.
-  public func waitUntilSleeping(
+  package func waitUntilSleeping(
     threadCount: Int? = nil, stableFor: Duration = .milliseconds(60), timeout: Duration = .seconds(10)
   ) throws {
     let deadline = ContinuousClock.now + timeout
@@ -152,14 +152,14 @@ public final class PythonProcess {
   }
 
   /// CPU ticks (user + system) used by the whole process so far.
-  public func cpuTicks() -> UInt64 {
+  package func cpuTicks() -> UInt64 {
     guard let stat = ProcStat.read(pid: pid) else { return 0 }
     return stat.userTicks + stat.systemTicks
   }
 
   /// Waits until the process has used `ticks` more clock ticks of CPU: proof that a busy loop that
   /// starts right after the readiness line is running.
-  public func waitForCPU(ticks: UInt64 = 5, timeout: Duration = .seconds(10)) throws {
+  package func waitForCPU(ticks: UInt64 = 5, timeout: Duration = .seconds(10)) throws {
     let start = cpuTicks()
     let deadline = ContinuousClock.now + timeout
     while cpuTicks() < start + ticks {
@@ -175,7 +175,7 @@ public final class PythonProcess {
 
   /// SIGSTOP, then waits until every thread is stopped (state T), so that two readers see the same
   /// state. Undo with `resume()`.
-  public func suspend(timeout: Duration = .seconds(10)) throws {
+  package func suspend(timeout: Duration = .seconds(10)) throws {
     child.signal(SIGSTOP)
     let deadline = ContinuousClock.now + timeout
     while true {
@@ -188,10 +188,10 @@ public final class PythonProcess {
     }
   }
 
-  public func resume() { child.signal(SIGCONT) }
+  package func resume() { child.signal(SIGCONT) }
 
   /// SIGKILL and reap; removes the stderr file. Idempotent; also run by deinit.
-  public func stop() {
+  package func stop() {
     child.stop()
     unlink(stderrPath)
   }

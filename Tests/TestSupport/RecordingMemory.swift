@@ -16,16 +16,16 @@ import Foundation
 import SpyglassProcess
 
 /// A MemoryReader that forwards to `inner` and records every successful read.
-public final class RecordingMemory<Inner: MemoryReader>: MemoryReader, @unchecked Sendable {
-  public let inner: Inner
+package final class RecordingMemory<Inner: MemoryReader>: MemoryReader, @unchecked Sendable {
+  package let inner: Inner
   private let lock = NSLock()
   private var pieces: [(start: RemoteAddress, bytes: [UInt8])] = []
   /// Reads forwarded so far (successful or not).
-  public private(set) var readCount = 0
+  package private(set) var readCount = 0
 
-  public init(_ inner: Inner) { self.inner = inner }
+  package init(_ inner: Inner) { self.inner = inner }
 
-  public func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
+  package func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
     lock.lock()
     readCount += 1
     lock.unlock()
@@ -39,14 +39,14 @@ public final class RecordingMemory<Inner: MemoryReader>: MemoryReader, @unchecke
 
   /// Every successful read, in order: where and how many bytes. The walkers' field reads, so a
   /// fuzzer can aim at what is actually read.
-  public var readRanges: [(address: RemoteAddress, count: Int)] {
+  package var readRanges: [(address: RemoteAddress, count: Int)] {
     lock.lock()
     defer { lock.unlock() }
     return pieces.map { ($0.start, $0.bytes.count) }
   }
 
   /// Forgets everything recorded so far.
-  public func reset() {
+  package func reset() {
     lock.lock()
     pieces.removeAll()
     readCount = 0
@@ -55,7 +55,7 @@ public final class RecordingMemory<Inner: MemoryReader>: MemoryReader, @unchecke
 
   /// Every recorded range, merged: regions sorted by address, none overlapping or touching. Where
   /// two reads of the same address disagree (the target changed between them), the later one wins.
-  public func snapshot() -> SnapshotMemory {
+  package func snapshot() -> SnapshotMemory {
     lock.lock()
     let recorded = pieces
     lock.unlock()
@@ -91,13 +91,13 @@ public final class RecordingMemory<Inner: MemoryReader>: MemoryReader, @unchecke
 
 extension SnapshotMemory {
   /// Total bytes held.
-  public var byteCount: Int { regions.reduce(0) { $0 + $1.bytes.count } }
+  package var byteCount: Int { regions.reduce(0) { $0 + $1.bytes.count } }
 
   private static let magic: [UInt8] = Array("SPYGLASS-SNAPSHOT-1\n".utf8)
 
   /// A simple file format: a magic line, then for each region its start and length (little-endian
   /// 64-bit) and its bytes.
-  public func serialized() -> [UInt8] {
+  package func serialized() -> [UInt8] {
     var out = Self.magic
     func word(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
     word(UInt64(regions.count))
@@ -110,7 +110,7 @@ extension SnapshotMemory {
   }
 
   /// Reads what `serialized()` wrote.
-  public init(serialized data: [UInt8]) throws {
+  package init(serialized data: [UInt8]) throws {
     guard data.starts(with: Self.magic) else { throw TestSupportError("not a Spyglass snapshot file") }
     var cursor = Self.magic.count
     func word() throws -> UInt64 {

@@ -9,11 +9,11 @@
 
 import Foundation
 
-public enum RepositoryFiles {
+package enum RepositoryFiles {
   /// The package root, from this file's location (<root>/Tests/TestSupport/RepositoryFiles.swift).
-  public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  package static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().path
 
   /// The absolute path of `relative` (e.g. "tools/in-root.sh") in the checkout.
-  public static func path(_ relative: String) -> String { root + "/" + relative }
+  package static func path(_ relative: String) -> String { root + "/" + relative }
 }

@@ -18,16 +18,16 @@ import Foundation
   import Glibc
 #endif
 
-public enum SpyglassRunner {
+package enum SpyglassRunner {
   /// Where the executable was found, or why not, computed once.
-  public static let location: Result<String, TestSupportError> = locate()
+  package static let location: Result<String, TestSupportError> = locate()
 
   /// The spyglass executable to test.
-  public static func executablePath() throws -> String { try location.get() }
+  package static func executablePath() throws -> String { try location.get() }
 
   /// Runs `spyglass arguments...`, killing it after `timeout`. `wrapper` is prepended (for example
   /// `["setpriv", "--reuid=65534", ...]`); `executable` overrides the binary (a copy, say).
-  public static func run(
+  package static func run(
     _ arguments: [String], timeout: Duration = .seconds(30), wrapper: [String] = [],
     executable: String? = nil
   ) throws -> CommandResult {
@@ -87,13 +87,13 @@ public enum SpyglassRunner {
   }
 }
 
-public enum PySpy {
+package enum PySpy {
   /// py-spy: on PATH (a pyenv shim only counts if it runs), else in a pyenv version's bin folder.
-  public static let location: Result<String, TestSupportError> = locate()
+  package static let location: Result<String, TestSupportError> = locate()
 
-  public static func executablePath() throws -> String { try location.get() }
+  package static func executablePath() throws -> String { try location.get() }
 
-  public static func run(_ arguments: [String], timeout: Duration = .seconds(30)) throws -> CommandResult {
+  package static func run(_ arguments: [String], timeout: Duration = .seconds(30)) throws -> CommandResult {
     var environment = ProcessInfo.processInfo.environment
     environment["NO_COLOR"] = "1"
     environment.removeValue(forKey: "RUST_LOG")

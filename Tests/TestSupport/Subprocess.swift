@@ -17,13 +17,13 @@ import Foundation
 #endif
 
 /// A failure of the test infrastructure itself (spawning, waiting, locating tools).
-public struct TestSupportError: Error, CustomStringConvertible, Sendable {
-  public let description: String
-  public init(_ description: String) { self.description = description }
+package struct TestSupportError: Error, CustomStringConvertible, Sendable {
+  package let description: String
+  package init(_ description: String) { self.description = description }
 }
 
 /// Where a child's stdout or stderr goes.
-public enum ChildOutput: Sendable {
+package enum ChildOutput: Sendable {
   /// A pipe whose read end the parent keeps.
   case pipe
   /// A file, created or truncated.
@@ -33,7 +33,7 @@ public enum ChildOutput: Sendable {
 }
 
 /// How a child ended.
-public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+package enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
   case exited(Int32)
   case signaled(Int32)
 
@@ -47,12 +47,12 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     }
   }
 
-  public var exitCode: Int32? {
+  package var exitCode: Int32? {
     if case .exited(let code) = self { return code }
     return nil
   }
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .exited(let code): return "exit code \(code)"
     case .signaled(let signal): return "killed by signal \(signal)"
@@ -67,19 +67,19 @@ func seconds(_ duration: Duration) -> Double {
 }
 
 /// A process started by the tests. Not thread-safe: one test owns it.
-public final class ChildProcess {
-  public let pid: pid_t
-  public let command: [String]
+package final class ChildProcess {
+  package let pid: pid_t
+  package let command: [String]
   /// The read end of the stdout pipe, or -1.
-  public private(set) var stdoutFD: Int32
+  package private(set) var stdoutFD: Int32
   /// The read end of the stderr pipe, or -1.
-  public private(set) var stderrFD: Int32
+  package private(set) var stderrFD: Int32
   /// Set once the child has been reaped.
-  public private(set) var exitStatus: ExitStatus?
+  package private(set) var exitStatus: ExitStatus?
 
   /// Starts `executable` (looked up on PATH when it has no slash) with `arguments`.
   /// `environment` replaces the whole environment when given. stdin is /dev/null.
-  public init(
+  package init(
     executable: String, arguments: [String], environment: [String: String]? = nil,
     stdout: ChildOutput = .pipe, stderr: ChildOutput = .pipe
   ) throws {
@@ -165,7 +165,7 @@ public final class ChildProcess {
   deinit { stop() }
 
   /// Whether the child has not been reaped yet (it may be a zombie).
-  public var isAlive: Bool {
+  package var isAlive: Bool {
     if exitStatus != nil { return false }
     _ = reap(blocking: false)
     return exitStatus == nil
@@ -173,7 +173,7 @@ public final class ChildProcess {
 
   /// waitpid; returns the status once the child has been reaped.
   @discardableResult
-  public func reap(blocking: Bool) -> ExitStatus? {
+  package func reap(blocking: Bool) -> ExitStatus? {
     if let exitStatus { return exitStatus }
     var status: Int32 = 0
     while true {
@@ -191,7 +191,7 @@ public final class ChildProcess {
   }
 
   /// Waits for the child to exit by itself, up to `timeout`. Returns nil on timeout.
-  public func wait(timeout: Duration) -> ExitStatus? {
+  package func wait(timeout: Duration) -> ExitStatus? {
     let deadline = ContinuousClock.now + timeout
     while true {
       if let status = reap(blocking: false) { return status }
@@ -200,13 +200,13 @@ public final class ChildProcess {
     }
   }
 
-  public func signal(_ signal: Int32) {
+  package func signal(_ signal: Int32) {
     guard exitStatus == nil else { return }
     kill(pid, signal)
   }
 
   /// SIGKILL (it works even on a stopped or masked child), reap, close the pipes. Idempotent.
-  public func stop() {
+  package func stop() {
     if exitStatus == nil {
       kill(pid, SIGKILL)
       reap(blocking: true)
@@ -302,18 +302,18 @@ func waitReadable(_ fd: Int32, deadline: ContinuousClock.Instant) -> Bool {
 }
 
 /// What a finished command printed and how it ended.
-public struct CommandResult: Sendable, CustomStringConvertible {
-  public let command: [String]
-  public let stdout: String
-  public let stderr: String
+package struct CommandResult: Sendable, CustomStringConvertible {
+  package let command: [String]
+  package let stdout: String
+  package let stderr: String
   /// nil when the command was killed for exceeding its time limit.
-  public let status: ExitStatus?
-  public let timedOut: Bool
-  public let elapsed: Duration
+  package let status: ExitStatus?
+  package let timedOut: Bool
+  package let elapsed: Duration
 
-  public var exitCode: Int32? { status?.exitCode }
+  package var exitCode: Int32? { status?.exitCode }
 
-  public var description: String {
+  package var description: String {
     var text = "$ \(command.joined(separator: " "))\n"
     text += timedOut ? "(timed out after \(elapsed), killed)\n" : "(\(status.map { "\($0)" } ?? "?"), \(elapsed))\n"
     text += "--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
@@ -322,7 +322,7 @@ public struct CommandResult: Sendable, CustomStringConvertible {
 }
 
 /// Runs a command to completion, capturing stdout and stderr, killing it (SIGKILL) after `timeout`.
-public func runCommand(
+package func runCommand(
   _ executable: String, _ arguments: [String], timeout: Duration = .seconds(30),
   environment: [String: String]? = nil
 ) throws -> CommandResult {
@@ -376,7 +376,7 @@ public func runCommand(
 }
 
 /// The first executable file named `name` on PATH.
-public func findOnPath(_ name: String) -> String? {
+package func findOnPath(_ name: String) -> String? {
   let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
   for directory in path.split(separator: ":") where !directory.isEmpty {
     let candidate = "\(directory)/\(name)"

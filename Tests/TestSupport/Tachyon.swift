@@ -42,30 +42,30 @@ import Foundation
 #endif
 
 /// One thread of a Tachyon dump, frames innermost first (as `dump --json` lists them).
-public struct TachyonThread: Sendable, CustomStringConvertible {
+package struct TachyonThread: Sendable, CustomStringConvertible {
   /// The OS thread id.
-  public let threadID: Int
+  package let threadID: Int
   /// The status words of the section header ("main thread", "idle", "has GIL", ...).
-  public let status: [String]
-  public let frames: [OracleFrame]
+  package let status: [String]
+  package let frames: [OracleFrame]
 
-  public var isMainThread: Bool { status.contains("main thread") }
-  public var hasGIL: Bool { status.contains("has GIL") }
-  public var isOnCPU: Bool { status.contains("on CPU") }
+  package var isMainThread: Bool { status.contains("main thread") }
+  package var hasGIL: Bool { status.contains("has GIL") }
+  package var isOnCPU: Bool { status.contains("on CPU") }
 
-  public var description: String {
+  package var description: String {
     var text = "Thread \(threadID) (\(status.joined(separator: ", ")))"
     for frame in frames { text += "\n    \(frame)" }
     return text
   }
 }
 
-public enum Tachyon {
+package enum Tachyon {
   /// Whether Tachyon ships with `python` (CPython 3.15 and later).
-  public static func isAvailable(for python: PythonInterpreter) -> Bool { python.version.atLeast(3, 15) }
+  package static func isAvailable(for python: PythonInterpreter) -> Bool { python.version.atLeast(3, 15) }
 
   /// The argv of a Tachyon dump of `pid`, a process of `python` (see the file comment).
-  public static func command(_ python: PythonInterpreter, pid: Int32) throws -> [String] {
+  package static func command(_ python: PythonInterpreter, pid: Int32) throws -> [String] {
     let tachyon = [python.path, "-m", "profiling.sampling", "dump", "--all-threads", "--no-gc", "\(pid)"]
     guard python.root != nil else { return tachyon }
     guard let nsenter = findOnPath("nsenter") else {
@@ -75,7 +75,7 @@ public enum Tachyon {
   }
 
   /// Runs `dump` on `pid` and parses it; throws (with Tachyon's output) when it fails.
-  public static func dump(_ python: PythonInterpreter, pid: Int32, timeout: Duration = .seconds(30)) throws
+  package static func dump(_ python: PythonInterpreter, pid: Int32, timeout: Duration = .seconds(30)) throws
     -> (threads: [TachyonThread], result: CommandResult)
   {
     let command = try command(python, pid: pid)
@@ -100,7 +100,7 @@ public enum Tachyon {
   }
 
   /// Parses `dump` output: the PID of the first header, and the threads in the order printed.
-  public static func parse(_ text: String) throws -> (pid: Int?, threads: [TachyonThread]) {
+  package static func parse(_ text: String) throws -> (pid: Int?, threads: [TachyonThread]) {
     var pid: Int? = nil
     var threads: [TachyonThread] = []
     var current: (id: Int, status: [String], outermostFirst: [OracleFrame])? = nil

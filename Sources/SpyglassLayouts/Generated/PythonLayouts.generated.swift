@@ -28,7 +28,7 @@
 
 extension PythonLayout {
   /// CPython 2.7, measured from the headers of 2.7.18.
-  public static let v2_7: PythonLayout = {
+  package static let v2_7: PythonLayout = {
     var layout = PythonLayout()
     layout.interpNext = 0  // PyInterpreterState.next
     layout.interpThreadsHead = 8  // PyInterpreterState.tstate_head
@@ -86,7 +86,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.6, measured from the headers of 3.6.15.
-  public static let v3_6: PythonLayout = {
+  package static let v3_6: PythonLayout = {
     var layout = PythonLayout()
     layout.interpNext = 0  // PyInterpreterState.next
     layout.interpThreadsHead = 8  // PyInterpreterState.tstate_head
@@ -160,7 +160,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.7, measured from the headers of 3.7.16.
-  public static let v3_7: PythonLayout = {
+  package static let v3_7: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 24  // _PyRuntimeState.interpreters.head
     layout.runtimeTstateCurrent = 1480  // _PyRuntimeState.gilstate.tstate_current
@@ -239,7 +239,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.8, measured from the headers of 3.8.18.
-  public static let v3_8: PythonLayout = {
+  package static let v3_8: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 32  // _PyRuntimeState.interpreters.head
     layout.runtimeTstateCurrent = 1368  // _PyRuntimeState.gilstate.tstate_current
@@ -319,7 +319,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.9, measured from the headers of 3.9.18.
-  public static let v3_9: PythonLayout = {
+  package static let v3_9: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 32  // _PyRuntimeState.interpreters.head
     layout.runtimeTstateCurrent = 568  // _PyRuntimeState.gilstate.tstate_current
@@ -399,7 +399,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.10, measured from the headers of 3.10.13.
-  public static let v3_10: PythonLayout = {
+  package static let v3_10: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 32  // _PyRuntimeState.interpreters.head
     layout.runtimeTstateCurrent = 568  // _PyRuntimeState.gilstate.tstate_current
@@ -477,7 +477,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.11, measured from the headers of 3.11.7.
-  public static let v3_11: PythonLayout = {
+  package static let v3_11: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 40  // _PyRuntimeState.interpreters.head
     layout.runtimeTstateCurrent = 576  // _PyRuntimeState.gilstate.tstate_current
@@ -563,7 +563,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.12, measured from the headers of 3.12.1.
-  public static let v3_12: PythonLayout = {
+  package static let v3_12: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 40  // _PyRuntimeState.interpreters.head
     layout.interpNext = 0  // PyInterpreterState.next
@@ -650,7 +650,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.13, measured from the headers of 3.13.0.
-  public static let v3_13: PythonLayout = {
+  package static let v3_13: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 632  // _PyRuntimeState.interpreters.head
     layout.interpNext = 7264  // PyInterpreterState.next
@@ -737,7 +737,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.14, measured from the headers of 3.14.10.
-  public static let v3_14: PythonLayout = {
+  package static let v3_14: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 808  // _PyRuntimeState.interpreters.head
     layout.interpNext = 7272  // PyInterpreterState.next
@@ -823,7 +823,7 @@ extension PythonLayout {
   }()
 
   /// CPython 3.15, measured from the headers of 3.15.2.
-  public static let v3_15: PythonLayout = {
+  package static let v3_15: PythonLayout = {
     var layout = PythonLayout()
     layout.runtimeInterpretersHead = 936  // _PyRuntimeState.interpreters.head
     layout.interpNext = 7264  // PyInterpreterState.next
@@ -910,12 +910,12 @@ extension PythonLayout {
 
   /// The minor versions with a generated table, oldest first: the versions Spyglass supports
   /// (VERSIONS in the generator, the one list of them).
-  public static let generatedVersions: [(major: Int, minor: Int)] = [
+  package static let generatedVersions: [(major: Int, minor: Int)] = [
     (2, 7), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14), (3, 15),
   ]
 
   /// The generated table for a minor version, or nil when the version is not supported.
-  public static func generated(major: Int, minor: Int) -> PythonLayout? {
+  package static func generated(major: Int, minor: Int) -> PythonLayout? {
     switch (major, minor) {
     case (2, 7): return v2_7
     case (3, 6): return v3_6
@@ -935,7 +935,7 @@ extension PythonLayout {
 
 extension HeaderConstants {
   /// Header constants of CPython 2.7 (2.7.18).
-  public static let v2_7: HeaderConstants = {
+  package static let v2_7: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.tpflagsIntSubclass = 1 << 23  // Py_TPFLAGS_INT_SUBCLASS
@@ -950,7 +950,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.6 (3.6.15).
-  public static let v3_6: HeaderConstants = {
+  package static let v3_6: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -970,7 +970,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.7 (3.7.16).
-  public static let v3_7: HeaderConstants = {
+  package static let v3_7: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -990,7 +990,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.8 (3.8.18).
-  public static let v3_8: HeaderConstants = {
+  package static let v3_8: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1010,7 +1010,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.9 (3.9.18).
-  public static let v3_9: HeaderConstants = {
+  package static let v3_9: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1030,7 +1030,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.10 (3.10.13).
-  public static let v3_10: HeaderConstants = {
+  package static let v3_10: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1050,7 +1050,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.11 (3.11.7).
-  public static let v3_11: HeaderConstants = {
+  package static let v3_11: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1076,7 +1076,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.12 (3.12.1).
-  public static let v3_12: HeaderConstants = {
+  package static let v3_12: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1102,7 +1102,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.13 (3.13.0).
-  public static let v3_13: HeaderConstants = {
+  package static let v3_13: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1130,7 +1130,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.14 (3.14.10).
-  public static let v3_14: HeaderConstants = {
+  package static let v3_14: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1161,7 +1161,7 @@ extension HeaderConstants {
   }()
 
   /// Header constants of CPython 3.15 (3.15.2).
-  public static let v3_15: HeaderConstants = {
+  package static let v3_15: HeaderConstants = {
     var constants = HeaderConstants()
     constants.longShift = 30  // PyLong_SHIFT
     constants.codeUnitSize = 2  // sizeof(_Py_CODEUNIT)
@@ -1191,7 +1191,7 @@ extension HeaderConstants {
   }()
 
   /// The generated constants for a minor version, or nil when the version is not supported.
-  public static func generated(major: Int, minor: Int) -> HeaderConstants? {
+  package static func generated(major: Int, minor: Int) -> HeaderConstants? {
     switch (major, minor) {
     case (2, 7): return v2_7
     case (3, 6): return v3_6
@@ -1212,7 +1212,7 @@ extension HeaderConstants {
 extension DebugOffsetsTable {
   /// Where the members of `_Py_DebugOffsets` are in CPython 3.13,
   /// measured from internal/pycore_runtime.h of 3.13.0.
-  public static let v3_13: DebugOffsetsTable = {
+  package static let v3_13: DebugOffsetsTable = {
     var table = DebugOffsetsTable()
     table.major = 3
     table.minor = 13
@@ -1296,7 +1296,7 @@ extension DebugOffsetsTable {
 
   /// Where the members of `_Py_DebugOffsets` are in CPython 3.14,
   /// measured from internal/pycore_debug_offsets.h of 3.14.10.
-  public static let v3_14: DebugOffsetsTable = {
+  package static let v3_14: DebugOffsetsTable = {
     var table = DebugOffsetsTable()
     table.major = 3
     table.minor = 14
@@ -1402,7 +1402,7 @@ extension DebugOffsetsTable {
 
   /// Where the members of `_Py_DebugOffsets` are in CPython 3.15,
   /// measured from internal/pycore_debug_offsets.h of 3.15.2.
-  public static let v3_15: DebugOffsetsTable = {
+  package static let v3_15: DebugOffsetsTable = {
     var table = DebugOffsetsTable()
     table.major = 3
     table.minor = 15
@@ -1523,10 +1523,10 @@ extension DebugOffsetsTable {
   }()
 
   /// Every generated table description, oldest first.
-  public static let allGenerated: [DebugOffsetsTable] = [v3_13, v3_14, v3_15]
+  package static let allGenerated: [DebugOffsetsTable] = [v3_13, v3_14, v3_15]
 
   /// The table description for a minor version, or nil when none was generated for it.
-  public static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {
+  package static func generated(major: Int, minor: Int) -> DebugOffsetsTable? {
     allGenerated.first { $0.major == major && $0.minor == minor }
   }
 }

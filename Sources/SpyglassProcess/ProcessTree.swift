@@ -1,11 +1,9 @@
 //===--- ProcessTree.swift - children and grandchildren of a process ------===//
 
-import SpyglassProcess
-
-enum ProcessTree {
+package enum ProcessTree {
   /// Every descendant of `root` (breadth first), with its parent, from the ppid field of
   /// /proc/*/stat.
-  static func descendants(of root: Int32) -> [(pid: Int32, parent: Int32)] {
+  package static func descendants(of root: Int32) -> [(pid: Int32, parent: Int32)] {
     var children: [Int32: [Int32]] = [:]
     for pid in ProcFS.allPIDs() {
       guard let stat = ProcStat.read(pid: pid) else { continue }

@@ -1,59 +1,103 @@
 //===--- SamplingSession.swift - the processes a recording samples --------===//
 //
-// Owns the launched program (if any), the attached processes and the timer. With --subprocesses it
+// Owns the launched program (if any), the attached processes and the timer; `run` is the one
+// sampling loop behind `record`, `top` and the library's `Sampler`. With subprocesses it
 // re-reads the process tree every 100 ms and attaches to Python descendants as they appear (a
 // multiprocessing pool, a shell that starts Python later); a non-Python process is re-checked when
 // it execs something else. Processes that exit are dropped; the session ends when none is left.
 //
 //===----------------------------------------------------------------------===//
 
-import Glibc
 import SpyglassProcess
 import SpyglassStacks
 
-struct SamplingSession {
-  enum Outcome { case sampled, allExited }
+/// What to sample and how: the options `record`, `top` and `Sampler` share.
+package struct SessionOptions: Sendable {
+  /// The process to attach to, or nil to launch `command`.
+  package var pid: Int32?
+  package var command: [String] = []
+  package var rate: Double = 100
+  package var gilOnly = false
+  package var includeIdle = false
+  package var subprocesses = false
+  package var nonblocking = false
+  /// Whether thread names are read (they cost a dict walk every quarter second).
+  package var wantNames = true
+  /// How long a launched program may take to show a Python interpreter.
+  package var launchWait = 10.0
 
-  let options: SamplingOptions
+  package init(pid: Int32?, command: [String] = []) {
+    self.pid = pid
+    self.command = command
+  }
+}
+
+/// One attached process during a recording.
+package final class AttachedProcess {
+  package let sampler: ProcessSampler
+  package let shortener: FilenameShortener
+  package let labels: [String]
+  init(sampler: ProcessSampler, labels: [String]) {
+    self.sampler = sampler
+    self.shortener = FilenameShortener(pid: sampler.pid)
+    self.labels = labels
+  }
+}
+
+package struct SamplingSession {
+  package enum Outcome { case sampled, allExited }
+
+  /// Why `run` returned.
+  package enum End: Equatable {
+    /// The client's `shouldStop` said so.
+    case stoppedByClient
+    /// Every target exited.
+    case allExited
+  }
+
+  package let options: SessionOptions
   let wantNames: Bool
   /// Plain copies of the options read every tick (an argument parser property is not a plain load).
   private let onlyGILHolder: Bool
   private let walksIdleThreads: Bool
   private let followsSubprocesses: Bool
-  let rootPID: Int32
-  let launched: LaunchedProcess?
-  private(set) var processes: [Int32: AttachedProcess] = [:]
-  private(set) var order: [Int32] = []
+  package let rootPID: Int32
+  package let launched: LaunchedProcess?
+  package private(set) var processes: [Int32: AttachedProcess] = [:]
+  package private(set) var order: [Int32] = []
   private var notPython: [Int32: String] = [:]
   private var lastTreeScan = 0.0
   private var timer: PoissonTimer
-  private(set) var ticks = 0
-  private(set) var errors = 0
-  private(set) var maxLag = 0.0
-  private(set) var pythonVersion = ""
+  package private(set) var ticks = 0
+  package private(set) var errors = 0
+  package private(set) var maxLag = 0.0
+  package private(set) var pythonVersion = ""
+  /// Asked while sleeping between ticks (in slices of at most 50 ms): true ends the sleep early,
+  /// so a stop request is seen promptly at low rates.
+  package var wakeEarly: () -> Bool = { false }
 
-  init(options: SamplingOptions, wantNames: Bool) throws {
+  package init(options: SessionOptions) throws(SpyglassError) {
     self.options = options
-    self.wantNames = wantNames
-    self.onlyGILHolder = options.gil
-    self.walksIdleThreads = options.idle
+    self.wantNames = options.wantNames
+    self.onlyGILHolder = options.gilOnly
+    self.walksIdleThreads = options.includeIdle
     self.followsSubprocesses = options.subprocesses
     self.timer = PoissonTimer(rate: options.rate)
     if let pid = options.pid {
-      rootPID = pid.value
+      rootPID = pid
       launched = nil
     } else {
       let command = options.command
+      guard let program = command.first else { throw .launchFailed(program: "", errno: 2) }
       do {
         let child = try Launcher.launch(command)
         launched = child
         rootPID = child.pid
       } catch {
-        throw Failure(
-          message: "Could not start '\(command[0])': \(String(cString: strerror(error.errno))).")
+        throw .launchFailed(program: program, errno: error.errno)
       }
     }
-    let waitLimit = launched != nil ? 10.0 : 1.0
+    let waitLimit = launched != nil ? options.launchWait : 1.0
     do {
       let target = try PythonTarget.attach(pid: rootPID, waitingUpTo: options.subprocesses ? 0.3 : waitLimit)
       add(target, parent: nil)
@@ -68,29 +112,23 @@ struct SamplingSession {
         if processes.isEmpty { sleepSeconds(0.05) }
       }
       if processes.isEmpty {
-        if case .permissionDenied = error { throw Failure(error) }
-        throw Failure(message: "No Python processes found in process \(rootPID) or any of its subprocesses.")
+        if case .permissionDenied = error { throw SpyglassError(error) }
+        throw .noPythonProcesses(pid: rootPID)
       }
     }
   }
 
-  /// The failure for the root process, explaining a launched program that ended.
-  private func failure(for error: AttachError) -> Failure {
-    if let launched {
+  /// The error for the root process, explaining a launched program that ended.
+  private func failure(for error: AttachError) -> SpyglassError {
+    if let launched, let program = options.command.first {
       if let status = launched.exitStatus() ?? (ProcFS.processExists(rootPID) ? nil : 0) {
-        let how = status >= 0 ? "exited (status \(status))" : "exited"
-        return Failure(
-          message: "The program '\(options.command[0])' \(how) before Spyglass could find a Python interpreter in it.")
+        return .programExited(program: program, status: status)
       }
-      launched.send(SIGKILL)
+      launched.send(Signal.kill)
       _ = launched.wait(timeout: 1)
-      if case .notPython = error {
-        return Failure(
-          message:
-            "The program '\(options.command[0])' is not a Python program: no CPython interpreter was found in it.")
-      }
+      if case .notPython = error { return .programNotPython(program: program) }
     }
-    return Failure(error)
+    return SpyglassError(error)
   }
 
   private mutating func add(_ target: PythonTarget, parent: Int32?) {
@@ -139,7 +177,7 @@ struct SamplingSession {
 
   /// Sleeps until the next tick (`start` is the recording's start on the monotonic clock);
   /// returns how far behind schedule the sampler is (0 when on time).
-  mutating func waitForTick(start: Double) -> Double {
+  package mutating func waitForTick(start: Double) -> Double {
     timer.advance()
     if followsSubprocesses { scanForChildren() }
     let elapsed = monotonicSeconds() - start
@@ -147,7 +185,7 @@ struct SamplingSession {
     if lag <= 0 {
       // Sleep in slices so that Ctrl-C, SIGTERM and SIGUSR1 are seen promptly at low rates.
       let wake = start + timer.nextTick
-      while Signals.stopRequested == 0 && !Signals.flushPending {
+      while !wakeEarly() {
         let remaining = wake - monotonicSeconds()
         if remaining <= 0 { break }
         sleepSeconds(Swift.min(remaining, 0.05))
@@ -159,7 +197,7 @@ struct SamplingSession {
   }
 
   /// Samples every attached process and hands each one's threads to `consume`.
-  mutating func sampleAll(_ consume: (AttachedProcess, [ThreadStack]) -> Void) -> Outcome {
+  package mutating func sampleAll(_ consume: (AttachedProcess, [ThreadStack]) -> Void) -> Outcome {
     ticks += 1
     var exited: [Int32] = []
     for pid in order {
@@ -193,13 +231,41 @@ struct SamplingSession {
   private func isZombie(_ pid: Int32) -> Bool { ProcStat.read(pid: pid)?.state == UInt8(ascii: "Z") }
 
   /// Stops the program Spyglass launched, if it still runs (as py-spy does at the end of record).
-  func endLaunchedProgram() {
+  package func endLaunchedProgram() {
     guard let launched else { return }
     if launched.exitStatus() != nil { return }
-    launched.send(SIGTERM)
+    launched.send(Signal.terminate)
     if launched.wait(timeout: 1) == nil {
-      launched.send(SIGKILL)
+      launched.send(Signal.kill)
       _ = launched.wait(timeout: 1)
+    }
+  }
+
+  /// Where a recording stands, handed to the clients of `run` (which cannot read the session
+  /// while it runs).
+  package struct Status {
+    /// How late the latest tick was (0 when on time).
+    package var lag: Double
+    package var ticks: Int
+    package var errors: Int
+  }
+
+  /// The one sampling loop: until `shouldStop` (asked before every tick) says so or every target
+  /// exited, it waits for the next tick, samples every attached process, hands each one's threads
+  /// to `consume`, then calls `afterTick`.
+  package mutating func run(
+    start: Double, shouldStop: (Status) -> Bool, consume: (AttachedProcess, [ThreadStack]) -> Void,
+    afterTick: (Status) -> Void
+  ) -> End {
+    var status = Status(lag: 0, ticks: ticks, errors: errors)
+    while true {
+      if shouldStop(status) { return .stoppedByClient }
+      status.lag = waitForTick(start: start)
+      if shouldStop(status) { return .stoppedByClient }
+      if sampleAll(consume) == .allExited { return .allExited }
+      status.ticks = ticks
+      status.errors = errors
+      afterTick(status)
     }
   }
 }

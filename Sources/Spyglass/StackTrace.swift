@@ -1,0 +1,109 @@
+//===--- StackTrace.swift - one thread's stack, as the library hands it out ---===//
+//
+// py-spy's `StackTrace`, `Frame`, `LocalVariable` and `ProcessInfo`, in Swift spelling. Every
+// string in them was read from the target: treat it as untrusted text (it may hold markup,
+// control characters or invalid text, replaced by U+FFFD).
+//
+//===----------------------------------------------------------------------===//
+
+/// One argument or local variable of a frame.
+public struct LocalVariable: Sendable, Equatable, Hashable {
+  public var name: String
+  /// The object's address in the target.
+  public var address: UInt64
+  /// Whether it is an argument of the function (else a local variable).
+  public var isArgument: Bool
+  /// A bounded repr of the value, or nil when it could not be read.
+  public var repr: String?
+
+  public init(name: String, address: UInt64, isArgument: Bool, repr: String?) {
+    self.name = name
+    self.address = address
+    self.isArgument = isArgument
+    self.repr = repr
+  }
+}
+
+/// One frame of a stack.
+public struct Frame: Sendable, Equatable, Hashable {
+  /// The function: its qualified name on 3.11+ (`Thread.run`), else its name.
+  public var name: String
+  public var filename: String
+  /// For native frames, the library; nil for Python frames.
+  public var module: String?
+  /// The file name without the folders before its package (py-spy's short form).
+  public var shortFilename: String?
+  /// The line (see `Config.lineNo`), 0 when unknown.
+  public var line: Int
+  /// With `Config.dumpLocals`: the frame's arguments and locals.
+  public var locals: [LocalVariable]?
+  /// Whether the frame was entered from C (the interpreter was called into from native code).
+  public var isEntry: Bool
+  /// Whether it is the outermost frame of its thread.
+  public var isShimEntry: Bool
+
+  public init(
+    name: String, filename: String, module: String? = nil, shortFilename: String? = nil, line: Int,
+    locals: [LocalVariable]? = nil, isEntry: Bool = false, isShimEntry: Bool = false
+  ) {
+    self.name = name
+    self.filename = filename
+    self.module = module
+    self.shortFilename = shortFilename
+    self.line = line
+    self.locals = locals
+    self.isEntry = isEntry
+    self.isShimEntry = isShimEntry
+  }
+}
+
+/// The process a stack trace was read from.
+public struct PythonProcessInfo: Sendable, Equatable, Hashable {
+  public var pid: Int32
+  public var commandLine: [String]
+  /// The python executable, as the target sees it.
+  public var executable: String
+  /// "3.14.10".
+  public var pythonVersion: String
+  /// The parent process when it was found as a subprocess of another traced one.
+  public var parentPID: Int32?
+
+  public init(pid: Int32, commandLine: [String], executable: String, pythonVersion: String, parentPID: Int32? = nil) {
+    self.pid = pid
+    self.commandLine = commandLine
+    self.executable = executable
+    self.pythonVersion = pythonVersion
+    self.parentPID = parentPID
+  }
+}
+
+/// One thread's Python stack at one instant.
+public struct StackTrace: Sendable, Equatable, Hashable {
+  public var pid: Int32
+  /// The Python thread id (`threading.get_ident()`).
+  public var threadID: UInt64
+  /// The `threading` name, when the thread has one.
+  public var threadName: String?
+  /// The OS thread id (the kernel's tid).
+  public var osThreadID: UInt64?
+  /// Running (on a CPU or runnable), as opposed to idle (asleep in a system call or waiting).
+  public var active: Bool
+  public var ownsGIL: Bool
+  /// Innermost first.
+  public var frames: [Frame]
+  public var processInfo: PythonProcessInfo?
+
+  public init(
+    pid: Int32, threadID: UInt64, threadName: String?, osThreadID: UInt64?, active: Bool, ownsGIL: Bool,
+    frames: [Frame], processInfo: PythonProcessInfo?
+  ) {
+    self.pid = pid
+    self.threadID = threadID
+    self.threadName = threadName
+    self.osThreadID = osThreadID
+    self.active = active
+    self.ownsGIL = ownsGIL
+    self.frames = frames
+    self.processInfo = processInfo
+  }
+}

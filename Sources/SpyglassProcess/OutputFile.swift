@@ -1,0 +1,97 @@
+//===--- OutputFile.swift - writing a profile without losing the old one ---===//
+//
+// How a profile reaches its output path. A regular file (or a new one) is written as a temporary
+// file beside it and renamed over it, so a failed write (disk full) never leaves a truncated
+// profile in place of a good one; a symbolic link is followed, so the file it names is replaced
+// and the link stays. Anything else that exists (/dev/null, a FIFO, /dev/stdout) is written into:
+// renaming over it would replace the device node or the pipe with a regular file, as root even
+// /dev/null.
+//
+//===----------------------------------------------------------------------===//
+
+import Glibc
+
+/// Why an output file could not be written: "Cannot write" (it cannot even be created) or "Could
+/// not write" (the write itself failed), the path as given, and the errno.
+package struct OutputFileError: Error, Sendable, Equatable, CustomStringConvertible {
+  package let verb: String
+  package let path: String
+  package let errno: Int32
+  package var description: String { "\(verb) the output file '\(path)': \(SystemError.describe(errno))." }
+}
+
+package struct OutputFile: Sendable {
+  /// As the user gave it (for messages, and written into directly).
+  package let path: String
+  private let how: How
+
+  private enum How {
+    case replacing(file: String)
+    case writingInto
+  }
+
+  package init(_ path: String) {
+    self.path = path
+    var info = stat()
+    if stat(path, &info) == 0 {
+      if info.st_mode & S_IFMT != S_IFREG {
+        how = .writingInto
+      } else if let resolved = realpath(path, nil) {
+        how = .replacing(file: String(cString: resolved))
+        free(resolved)
+      } else {
+        how = .replacing(file: path)
+      }
+    } else {
+      how = .replacing(file: path)
+    }
+  }
+
+  private static func temporary(beside file: String) -> String { file + ".spyglass-\(getpid()).tmp" }
+
+  private func failure(_ verb: String, _ code: Int32) -> OutputFileError {
+    OutputFileError(verb: verb, path: path, errno: code)
+  }
+
+  /// Finds, before sampling starts, what would make the final write fail: the file's directory
+  /// must take a new file (the temporary one), or the path itself must open for writing.
+  package func checkWritable() throws(OutputFileError) {
+    switch how {
+    case .replacing(let file):
+      let temporary = Self.temporary(beside: file)
+      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw failure("Cannot write", errno) }
+      close(fd)
+      unlink(temporary)
+    case .writingInto:
+      // Permission only: opening a FIFO and closing it again would end its reader's input.
+      if access(path, W_OK) != 0 { throw failure("Cannot write", errno) }
+    }
+  }
+
+  /// Writes `bytes` (see the file's comment for how).
+  package func write(_ bytes: [UInt8]) throws(OutputFileError) {
+    switch how {
+    case .replacing(let file):
+      let temporary = Self.temporary(beside: file)
+      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw failure("Cannot write", errno) }
+      if let code = StandardStreams.writeAll(fd: fd, bytes) ?? (fsync(fd) != 0 && errno != EINVAL ? errno : nil) {
+        close(fd)
+        unlink(temporary)
+        throw failure("Could not write", code)
+      }
+      close(fd)
+      if rename(temporary, file) != 0 {
+        let code = errno
+        unlink(temporary)
+        throw failure("Could not write", code)
+      }
+    case .writingInto:
+      let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw failure("Cannot write", errno) }
+      defer { close(fd) }
+      if let code = StandardStreams.writeAll(fd: fd, bytes) { throw failure("Could not write", code) }
+    }
+  }
+}

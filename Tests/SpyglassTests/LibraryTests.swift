@@ -1,0 +1,203 @@
+//===--- LibraryTests.swift - the Spyglass library as a client sees it ----===//
+//
+// `import Spyglass` and nothing else: `PythonSpy` reads every interpreter's stacks exactly (the
+// oracle's own `sys._current_frames()` view), `Sampler` iterates at its rate and stops when the
+// loop is left, errors carry the CLI's sentences; the engine's timer and CPU accounting on their
+// own; and the example package under Examples/, a client outside this package that depends on it
+// by path, builds and reads live processes.
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Spyglass
+import SpyglassProcess
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@Suite("Library")
+struct LibraryTests {
+  @Test(arguments: PythonInterpreter.all())
+  func pythonSpyReadsTheOracle(python: PythonInterpreter) throws {
+    let (process, report) = try Fixture.startOracle(python)
+    defer { process.stop() }
+    let spy = try PythonSpy(pid: process.pid, config: Config(includeIdle: true))
+    #expect(spy.version.hasPrefix("\(python.version.major).\(python.version.minor)."), "\(spy.version)")
+    let traces = try spy.stackTraces()
+    let byID = Dictionary(traces.map { ($0.threadID, $0) }, uniquingKeysWith: { a, _ in a })
+    #expect(Set(byID.keys) == Set(report.threads.map(\.ident)), "\(python.label): \(traces)")
+    for expected in report.threads {
+      let trace = try #require(byID[expected.ident], "\(python.label): thread \(expected.ident) missing")
+      let frames = trace.frames.map { OracleFrame(name: $0.name, filename: $0.filename, line: $0.line) }
+      #expect(frames == expected.frames, "\(python.label):\noracle \(expected)\nlibrary \(trace.frames)")
+      if !python.isPython2 { #expect(trace.threadName == expected.name, "\(python.label)") }
+      if python.version.atLeast(3, 11), let native = expected.nativeID {
+        #expect(trace.osThreadID == UInt64(native), "\(python.label)")
+      }
+      #expect(trace.active == false && trace.ownsGIL == false, "\(python.label): \(trace)")
+      #expect(trace.processInfo?.pid == process.pid)
+      #expect(trace.frames.last?.isShimEntry == true)
+    }
+    // The default Config leaves idle threads out, as py-spy's does; the oracle's all sleep.
+    #expect(try PythonSpy(pid: process.pid, config: Config()).stackTraces().isEmpty, "\(python.label)")
+  }
+
+  @Test func configHasPySpysDefaults() {
+    let config = Config()
+    #expect(config.blocking == .lock)
+    #expect(config.samplingRate == 100)
+    #expect(config.lineNo == .lastInstruction)
+    #expect(!config.native && !config.subprocesses && !config.includeIdle && !config.gilOnly)
+    #expect(config.dumpLocals == 0 && !config.fullFilenames)
+  }
+
+  @Test func lineNumberModes() throws {
+    let python = try #require(PythonInterpreter.all().last { $0.root == nil && !$0.isPython2 })
+    let process = try Fixture.start(python, "longsleep.py")
+    defer { process.stop() }
+    try process.waitUntilSleeping(threadCount: 1)
+    func leaf(_ lineNo: LineNo) throws -> Frame? {
+      try PythonSpy(pid: process.pid, config: Config(lineNo: lineNo, includeIdle: true)).stackTraces().first?
+        .frames.first
+    }
+    #expect(try leaf(.lastInstruction)?.line == 5)
+    #expect(try leaf(.first)?.line == 4)
+    #expect(try leaf(.noLine)?.line == 0)
+    #expect(try leaf(.lastInstruction)?.shortFilename == "longsleep.py")
+  }
+
+  @Test func errorsAreTheCLIsSentences() throws {
+    #expect(throws: SpyglassError.noSuchProcess(pid: 999_999_999)) {
+      try PythonSpy(pid: 999_999_999, config: Config())
+    }
+    let sleeper = try ChildProcess(executable: "/bin/sleep", arguments: ["100"], stdout: .discard, stderr: .discard)
+    defer { sleeper.stop() }
+    do {
+      _ = try PythonSpy(pid: sleeper.pid, config: Config())
+      Issue.record("a PythonSpy attached to /bin/sleep")
+    } catch {
+      guard case .notPython = error else {
+        Issue.record("unexpected \(error)")
+        return
+      }
+      let cli = try SpyglassRunner.run(["dump", "--pid", "\(sleeper.pid)"])
+      #expect(cli.stderr.trimmingCharacters(in: .whitespacesAndNewlines) == "spyglass: \(error)")
+    }
+    #expect(throws: SpyglassError.nativeUnsupported) { try PythonSpy(pid: getpid(), config: Config(native: true)) }
+  }
+
+  /// A Sampler on a busy target: samples come at its rate with the hot function in them, and
+  /// leaving the loop stops its thread (the target keeps running, unpaused).
+  @Test(arguments: PythonInterpreter.all().filter { $0.version.atLeast(3, 12) || $0.isPython2 })
+  func samplerIterates(python: PythonInterpreter) throws {
+    let process = try Fixture.start(python, "busyloop.py")
+    defer { process.stop() }
+    try process.waitForCPU()
+    let sampler = try Sampler(pid: process.pid, config: Config(samplingRate: 200))
+    var times: [Duration] = []
+    var withBusy = 0
+    for sample in sampler {
+      times.append(sample.time)
+      if sample.traces.contains(where: { $0.frames.contains { $0.name == "busy_loop" } }) { withBusy += 1 }
+      if times.count == 100 { break }
+    }
+    #expect(times.count == 100)
+    #expect(zip(times, times.dropFirst()).allSatisfy { $0 < $1 }, "times increase")
+    #expect(withBusy >= 90, "\(python.label): \(withBusy) of 100 samples show the busy loop")
+    let elapsed = try #require(times.last) - times[0]
+    // 99 intervals at 200 Hz are about half a second; a generous bound (no timing assertion
+    // beyond "it is paced, not a burst").
+    #expect(elapsed > .milliseconds(200), "\(python.label): \(elapsed)")
+    sampler.finish()
+    let states = process.threadStates()
+    #expect(!states.values.contains("t") && !states.values.contains("T"), "nothing left stopped: \(states)")
+    #expect(process.isRunning)
+  }
+
+  @Test func samplerEndsWhenTheTargetExits() throws {
+    let python = try #require(PythonInterpreter.all().last { $0.root == nil && !$0.isPython2 })
+    let process = try Fixture.start(python, "busyloop.py")
+    try process.waitForCPU()
+    let sampler = try Sampler(pid: process.pid, config: Config(samplingRate: 100))
+    var count = 0
+    for _ in sampler {
+      count += 1
+      if count == 5 { process.stop() }
+      if count > 1000 { break }
+    }
+    #expect(count >= 5 && count < 1000, "the sequence ended after the target did (\(count) samples)")
+  }
+
+  /// Examples/StackPrinter, a package outside this one that depends on Spyglass by path, builds
+  /// and prints the stacks of a live process of a host and a rooted interpreter.
+  @Test func examplePackageBuildsAndRuns() throws {
+    let root = RepositoryFiles.root
+    let example = root + "/Examples/StackPrinter"
+    let scratch = root + "/.build-example"
+    let build = try runCommand(
+      "/usr/bin/env", ["swift", "build", "--package-path", example, "--scratch-path", scratch],
+      timeout: .seconds(900))
+    try #require(build.exitCode == 0, "swift build of Examples/StackPrinter failed:\n\(build)")
+    let binary = scratch + "/debug/StackPrinter"
+    let pythons = PythonInterpreter.all()
+    let chosen = [pythons.last { $0.root == nil && !$0.isPython2 }, pythons.last { $0.root != nil }]
+    for python in chosen.compactMap({ $0 }) {
+      let process = try Fixture.start(python, "longsleep.py")
+      defer { process.stop() }
+      try process.waitUntilSleeping(threadCount: 1)
+      let result = try runCommand(binary, ["\(process.pid)", "20"], timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(python.label): \(result)")
+      let lines = result.stdout.split(separator: "\n").map(String.init)
+      #expect(lines.first == "Python \(python.version)", "\(python.label): \(result.stdout)")
+      #expect(lines.contains("    longsleep (\(Fixture.path("longsleep.py")):5)"), "\(python.label): \(result.stdout)")
+      #expect(lines.contains("Sampled 20 samples"), "\(python.label): \(result.stdout)")
+    }
+  }
+}
+
+/// The engine under the library, on its own.
+@Suite("Sampling engine")
+struct EngineTests {
+  /// The timer's instants form a Poisson process: mean interval 1/rate, and as many intervals
+  /// longer than the mean as an exponential distribution has (e⁻¹ of them).
+  @Test func poissonTimerIntervals() {
+    var timer = PoissonTimer(rate: 1000, seed: 42)
+    var previous = 0.0
+    var longer = 0
+    let count = 100_000
+    for _ in 0..<count {
+      timer.advance()
+      if timer.nextTick - previous > 1.0 / 1000 { longer += 1 }
+      previous = timer.nextTick
+    }
+    let mean = timer.nextTick / Double(count)
+    #expect(abs(mean - 0.001) < 0.00002, "mean interval \(mean)")
+    #expect(abs(Double(longer) / Double(count) - exp(-1)) < 0.01, "\(longer) intervals above the mean")
+    var again = PoissonTimer(rate: 1000, seed: 42)
+    again.advance()
+    var first = PoissonTimer(rate: 1000, seed: 42)
+    first.advance()
+    #expect(again.nextTick == first.nextTick, "a seed gives the same instants")
+  }
+
+  /// CPU accounting on this very thread: it notices the CPU time it burns.
+  @Test func cpuTimesFollowAThread() {
+    let pid = getpid()
+    // This thread's kernel id: /proc/thread-self is a link to PID/task/TID.
+    let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")) ?? ""
+    let tid = Int32(link.split(separator: "/").last ?? "") ?? 0
+    var times = CPUTimes()
+    #expect(times.delta(pid: pid, tid: tid) == nil, "the first reading only starts following")
+    var x = 0.0
+    let start = monotonicSeconds()
+    while monotonicSeconds() - start < 0.05 { x += sin(x) }
+    let used = times.delta(pid: pid, tid: tid) ?? 0
+    #expect(used >= 10_000_000, "50 ms of spinning used \(used) ns (x = \(x))")
+    times.refresh()
+    #expect((times.total(pid: pid, tid: tid) ?? 0) >= used)
+    #expect(times.total(pid: pid, tid: 999_999) == nil)
+  }
+}
