@@ -1,7 +1,7 @@
 //===--- Top.swift - `spyglass top` ------------------------------------------===//
 //
 // A live, top-like view of where the program spends its time. One thread does everything (ptrace
-// requests belong to the thread that made them): it waits for the next Poisson-spaced tick, reads
+// requests belong to the thread that made them): it waits for the next tick (one per interval of the rate, at a random point in it), reads
 // the keys typed since the last one (never waiting for them), samples every attached process,
 // counts the stacks (TopStats) and redraws when due (TopView).
 //

@@ -102,11 +102,11 @@ enum SpeedscopeWriter {
       out.append(json: frame.name)
       out.append(",\"file\":")
       out.append(json: frame.file)
-      if frame.line != 0 {
-        out.append(",\"line\":")
-        out.append(decimal: frame.line)
-      }
-      out.append(UInt8(ascii: "}"))
+      // py-spy's keys exactly (consumers read frames into a fixed record): `line` always (0 when
+      // not shown, and on thread pseudo-frames), `col` always null.
+      out.append(",\"line\":")
+      out.append(decimal: frame.line)
+      out.append(",\"col\":null}")
     }
     out.append("]},\"activeProfileIndex\":0,\"exporter\":")
     out.append(json: "spyglass@\(options.version)")

@@ -1,8 +1,10 @@
 //===--- FilenameShortener.swift - package-relative file names ------------===//
 //
 // As py-spy: walk up from the file's directory while each directory is a package (holds
-// __init__.py) and show the path from the outermost package down. Looked up through
-// /proc/PID/root so container paths resolve from the host. Cached per file name.
+// __init__.py) and show the path from the outermost package down; a file outside any package is
+// its base name. Looked up through /proc/PID/root so container paths resolve from the host, and a
+// relative file name through the target's working directory (/proc/PID/cwd; py-spy looks in its
+// own). Cached per file name.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,19 +25,25 @@ package final class FilenameShortener {
   }
 
   private func compute(_ filename: String) -> String {
-    guard filename.hasPrefix("/") else { return filename }
+    let absolute = filename.hasPrefix("/")
     var components = filename.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-    guard components.count > 1 else { return filename }
+    guard components.count > 1 else { return absolute ? filename : components.last ?? filename }
     let file = components.removeLast()
     var kept = [file]
     var depth = 0
     while !components.isEmpty && depth < 64 {
       depth += 1
-      let directory = "/" + components.joined(separator: "/")
-      guard ProcFS.fileExists(ProcFS.pathInTarget(pid, directory + "/__init__.py"))
-      else { break }
+      // A relative name (a script started as `python ./tests/app.py` on ≤3.8) is relative to the
+      // target's working directory: look there, through /proc/PID/cwd.
+      let directory = components.joined(separator: "/")
+      let marker =
+        absolute
+        ? ProcFS.pathInTarget(pid, "/" + directory + "/__init__.py") : "/proc/\(pid)/cwd/\(directory)/__init__.py"
+      guard ProcFS.fileExists(marker) else { break }
       kept.insert(components.removeLast(), at: 0)
     }
+    // `.` and `..` are never part of the short name (`./pkg/mod.py` is `pkg/mod.py`).
+    while let first = kept.first, kept.count > 1, first == "." || first == ".." { kept.removeFirst() }
     return kept.joined(separator: "/")
   }
 }

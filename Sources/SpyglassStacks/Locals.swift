@@ -292,8 +292,13 @@ struct ReprRenderer<Memory: MemoryReader> {
   private mutating func renderSequence(
     _ items: [RemoteAddress], open: String, close: String, total: Int, budget: Int, depth: Int, into out: inout String
   ) throws(ReadFault) {
-    out += open
     var remaining = budget - open.count - close.count
+    // No room for even one item: the whole value is "...", as py-spy shows it.
+    if remaining <= 5 && !items.isEmpty {
+      out += "..."
+      return
+    }
+    out += open
     if depth >= Self.maximumDepth && !items.isEmpty {
       out += "..." + close
       return
@@ -321,8 +326,13 @@ struct ReprRenderer<Memory: MemoryReader> {
     throws(ReadFault)
   {
     let entries = try objects.dictEntries(at: object).prefix(Self.maximumItems)
-    out += "{"
     var remaining = budget - 2
+    // No room for even one entry: the whole value is "...", as py-spy shows it.
+    if remaining <= 5 && !entries.isEmpty {
+      out += "..."
+      return
+    }
+    out += "{"
     if depth >= Self.maximumDepth && !entries.isEmpty {
       out += "...}"
       return

@@ -161,24 +161,25 @@ struct LibraryTests {
 /// The engine under the library, on its own.
 @Suite("Sampling engine")
 struct EngineTests {
-  /// The timer's instants form a Poisson process: mean interval 1/rate, and as many intervals
-  /// longer than the mean as an exponential distribution has (e⁻¹ of them).
-  @Test func poissonTimerIntervals() {
-    var timer = PoissonTimer(rate: 1000, seed: 42)
-    var previous = 0.0
-    var longer = 0
-    let count = 100_000
-    for _ in 0..<count {
+  /// The timer's instants: one per 1/rate interval, so a duration holds exactly rate × duration
+  /// of them, with their phases inside the interval spread evenly.
+  @Test func sampleTimerGrid() {
+    var timer = SampleTimer(rate: 100, seed: 42)
+    var phases = [Int](repeating: 0, count: 10)
+    var count = 0
+    while true {
       timer.advance()
-      if timer.nextTick - previous > 1.0 / 1000 { longer += 1 }
-      previous = timer.nextTick
+      if timer.nextTick >= 20 { break }
+      let slot = Int(timer.nextTick * 100)
+      #expect(slot == count, "tick \(count) at \(timer.nextTick) is outside its interval")
+      phases[Int((timer.nextTick * 100 - Double(slot)) * 10)] += 1
+      count += 1
     }
-    let mean = timer.nextTick / Double(count)
-    #expect(abs(mean - 0.001) < 0.00002, "mean interval \(mean)")
-    #expect(abs(Double(longer) / Double(count) - exp(-1)) < 0.01, "\(longer) intervals above the mean")
-    var again = PoissonTimer(rate: 1000, seed: 42)
+    #expect(count == 2000, "20 s at 100 Hz")
+    #expect(phases.allSatisfy { abs($0 - 200) <= 3 }, "phases spread evenly: \(phases)")
+    var again = SampleTimer(rate: 100, seed: 42)
     again.advance()
-    var first = PoissonTimer(rate: 1000, seed: 42)
+    var first = SampleTimer(rate: 100, seed: 42)
     first.advance()
     #expect(again.nextTick == first.nextTick, "a seed gives the same instants")
   }

@@ -446,6 +446,7 @@ struct OutputTests {
           && $0["file"] as? String == "/usr/lib/python3.12/threading.py"
           && $0["line"] as? Int == 990
       })
+    #expect(frames.allSatisfy { Set($0.keys) == ["name", "file", "line", "col"] }, "\(frames)")
     #expect(text(bytes).hasSuffix("}\n") && !text(bytes).dropLast().contains("\n"))
   }
 
@@ -458,7 +459,9 @@ struct OutputTests {
     #expect((summary["samples"] as? [[[String]]])?.map(\.count) == [3, 1])  // distinct stacks
     let doc = try jsonObject(text(bytes))
     let frames = try #require((doc["shared"] as? [String: Any])?["frames"] as? [[String: Any]])
-    #expect(frames.allSatisfy { $0["line"] == nil })
+    // py-spy's frame keys exactly, with line 0 when lines are not shown and col null.
+    #expect(frames.allSatisfy { Set($0.keys) == ["name", "file", "line", "col"] }, "\(frames)")
+    #expect(frames.allSatisfy { $0["line"] as? Int == 0 && $0["col"] is NSNull }, "\(frames)")
   }
 
   @Test func speedscopeNamesProcessesWhenSeveral() throws {

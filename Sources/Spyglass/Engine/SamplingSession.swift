@@ -67,7 +67,7 @@ package struct SamplingSession {
   package private(set) var order: [Int32] = []
   private var notPython: [Int32: String] = [:]
   private var lastTreeScan = 0.0
-  private var timer: PoissonTimer
+  private var timer: SampleTimer
   package private(set) var ticks = 0
   package private(set) var errors = 0
   package private(set) var maxLag = 0.0
@@ -82,7 +82,7 @@ package struct SamplingSession {
     self.onlyGILHolder = options.gilOnly
     self.walksIdleThreads = options.includeIdle
     self.followsSubprocesses = options.subprocesses
-    self.timer = PoissonTimer(rate: options.rate)
+    self.timer = SampleTimer(rate: options.rate)
     if let pid = options.pid {
       rootPID = pid
       launched = nil

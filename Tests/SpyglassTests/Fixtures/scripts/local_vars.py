@@ -45,6 +45,8 @@ def local_variable_lookup(arg1="foo", arg2=None, arg3=True):
     small_set = set([1, 2, 3])
     some_bytes = b"ab\x00c"
     a_float = -2.5e-05
+    # unicode on 2.7 (str on 3.x): shown as text, not as <unicode at 0x...>
+    some_text = u"h\u00e9llo \u6d4b\u8bd5 \U0001F4A9"
     deep = {"v": 0}
     for level in range(40):
         deep = {"k": deep}
