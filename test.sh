@@ -28,11 +28,24 @@ if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_versi
 fi
 if ! command -v chromium >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
   || ! command -v strace >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1 \
-  || ! command -v go >/dev/null 2>&1; then
-  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace, util-linux, golang-go for go tool pprof)"
+  || ! command -v go >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1 \
+  || ! /usr/bin/python3.11 -c 'import ensurepip' >/dev/null 2>&1; then
+  log "installing Debian packages (chromium, tmux, protobuf-compiler, strace, util-linux, golang-go for go tool pprof, valgrind for callgrind_annotate, python3.11-venv)"
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium tmux protobuf-compiler strace util-linux \
-    golang-go >/dev/null
+    golang-go valgrind python3.11-venv >/dev/null
+fi
+# The wheel tests (WheelTests): hatchling builds the wheel and the sdist (pip fetches its own for an
+# isolated build too), auditwheel audits it, and 2.7's pip must be 20.3 or later to know the
+# manylinux_2_17 tag its `pip install --user` is tested with.
+if ! $PY -c 'import hatchling, auditwheel' 2>/dev/null; then
+  log "installing hatchling and auditwheel (the wheel tests)"
+  $PY -m pip install --quiet --disable-pip-version-check "hatchling>=1.24.2" auditwheel
+fi
+PY27="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-/root/.pyenv}")/versions/2.7.18/bin/python2.7"
+if [ -x "$PY27" ] && ! "$PY27" -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (20, 3))' 2>/dev/null; then
+  log "upgrading 2.7's pip to 20.3.4 (it knows manylinux_2_17 wheels; the wheel tests install one with it)"
+  "$PY27" -m pip install --quiet --disable-pip-version-check "pip==20.3.4"
 fi
 
 # The Debian roots (made once, reused, made anew when a week old). The tests ask the same script
@@ -58,7 +71,7 @@ swift build --build-tests
 # test at a time in phase 2, on a machine left to them; everything else runs in parallel first.
 # On 2 cores, running them beside the parallel suites made them fail now and then for reasons
 # that had nothing to do with Spyglass.
-timing_sensitive='SpyglassTests\.(RecordTests|TopTests|TargetSafetyTests|PySpyCompatibilityTests)'
+timing_sensitive='SpyglassTests\.(RecordTests|TopTests|TargetSafetyTests|PySpyCompatibilityTests|WheelTests)'
 log "phase 1: tests in parallel"
 set +e
 swift test --skip-build --skip "$timing_sensitive" 2>&1 | tee .build/test-output.txt

@@ -148,6 +148,13 @@ package struct Record: ParsableCommand {
   @Option(help: "Weight samples by count (samples) or by the CPU time each thread used between samples (cpu)")
   var weight: Weighting = .samples
 
+  @Option(
+    name: .customLong("summary-json"),
+    help: ArgumentHelp(
+      "Also write a JSON summary (per thread: Python and OS thread ids, name, samples, CPU nanoseconds) to this file, whenever the profile is written",
+      valueName: "filename"))
+  var summaryJSON: String?
+
   @Flag(help: .hidden)
   var hideprogress = false
 
@@ -161,11 +168,13 @@ package struct Record: ParsableCommand {
     try reportingFailures {
       let path = output ?? defaultOutputName()
       try OutputFile(path).checkWritable()
+      if let summaryJSON { try OutputFile(summaryJSON).checkWritable() }
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
         lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
         showProgress: !hideprogress && Terminal.isTerminal(2),
         title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
+      recording.summaryPath = summaryJSON
       try recording.run()
     }
   }
