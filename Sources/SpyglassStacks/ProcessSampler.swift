@@ -48,7 +48,10 @@ package final class ProcessSampler {
   /// Blocking mode, per sample: the tasks to pause, and those left running because they slept.
   private var tasksToHold: [Int32] = []
   private var asleepThreadIDs = Set<Int32>()
-  private var pthreadOffsetSearched = false
+  /// When the struct pthread tid offset was last searched for (≤3.10), -1 before the first search.
+  /// A search fails when a thread is starting or exiting at that moment (its pthread_t and the
+  /// task list disagree), so it is retried every quarter second until it succeeds.
+  private var pthreadOffsetSearchedAt: Double = -1
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
 
@@ -132,8 +135,10 @@ package final class ProcessSampler {
       }
     }
     let tidFromPthread = target.layout.tstateNativeThreadID == PythonLayout.absent
-    if tidFromPthread && !pthreadOffsetSearched {
-      pthreadOffsetSearched = true
+    if tidFromPthread && walker.pthreadTIDOffset == nil
+      && (pthreadOffsetSearchedAt < 0 || monotonicSeconds() - pthreadOffsetSearchedAt >= 0.25)
+    {
+      pthreadOffsetSearchedAt = monotonicSeconds()
       walker.pthreadTIDOffset = PthreadTIDOffset.discover(
         memory: target.memory, pthreads: threads.map(\.threadID), tasks: Set(ProcFS.threadIDs(pid)))
     }
