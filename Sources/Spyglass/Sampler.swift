@@ -3,7 +3,7 @@
 // py-spy's `Sampler`: a thread of its own samples the target (and, with `Config.subprocesses`,
 // its children as they appear) at `Config.samplingRate` through the same loop `spyglass record`
 // and `top` run, and hands each sample over through a bounded queue. Iterating the sampler takes
-// the samples in order; leaving the loop (or dropping the sampler) stops the thread, which lets go
+// the samples in order; leaving the loop (or `finish()`, or dropping the sampler) stops the thread, which lets go
 // of the target: in blocking mode a thread is only ever held for one walk, so nothing stays
 // paused whatever happens to the caller.
 //
@@ -85,15 +85,21 @@ public final class Sampler: Sequence, @unchecked Sendable {
     thread = nil
   }
 
+  /// Whether sampling has ended (`finish`, the end of an iteration, or every target's exit).
+  public var isFinished: Bool { queue.isClosed }
+
   /// How many samples a slow consumer lost.
   public var droppedSamples: Int { queue.dropped }
 
+  /// The samples in order. Breaking out of a `for` loop over the sampler ends its iterator, and
+  /// with it the sampling (as py-spy's: iterate a sampler once); `finish()` does the same.
   public struct Iterator: IteratorProtocol {
     let sampler: Sampler
+    let scope: IterationScope
     public mutating func next() -> Sample? { sampler.queue.pop() }
   }
 
-  public func makeIterator() -> Iterator { Iterator(sampler: self) }
+  public func makeIterator() -> Iterator { Iterator(sampler: self, scope: IterationScope(self)) }
 
   /// The sampling thread.
   private static func run(session: SamplingSession, config: Config, queue: BlockingQueue<Sample>, stop: Stop) {
@@ -137,6 +143,13 @@ public final class Sampler: Sequence, @unchecked Sendable {
       })
     queue.close()
   }
+}
+
+/// Lives as long as an iterator (and its copies): when the last copy goes, sampling ends.
+final class IterationScope: @unchecked Sendable {
+  private weak var sampler: Sampler?
+  init(_ sampler: Sampler) { self.sampler = sampler }
+  deinit { sampler?.finish() }
 }
 
 /// A flag one thread sets and another reads.

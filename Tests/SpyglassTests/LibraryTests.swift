@@ -111,7 +111,10 @@ struct LibraryTests {
     // 99 intervals at 200 Hz are about half a second; a generous bound (no timing assertion
     // beyond "it is paced, not a burst").
     #expect(elapsed > .milliseconds(200), "\(python.label): \(elapsed)")
-    sampler.finish()
+    // Breaking out of the loop ended the iteration, and with it the sampling thread.
+    let stopped = ContinuousClock.now + .seconds(2)
+    while ContinuousClock.now < stopped && !sampler.isFinished { usleep(10_000) }
+    #expect(sampler.isFinished, "\(python.label): the loop's end stopped sampling")
     let states = process.threadStates()
     #expect(!states.values.contains("t") && !states.values.contains("T"), "nothing left stopped: \(states)")
     #expect(process.isRunning)
