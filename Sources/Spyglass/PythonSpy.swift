@@ -106,8 +106,7 @@ final class TracedProcess {
     }
     var traces: [StackTrace] = []
     traces.reserveCapacity(threads.count)
-    for thread in threads where config.includeIdle || config.gilOnly || thread.active {
-      if config.gilOnly && !thread.ownsGIL { continue }
+    for thread in threads where config.keeps(thread) {
       traces.append(trace(of: thread, config: config))
     }
     return traces

@@ -120,8 +120,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
             tracedByPID[process.sampler.pid] = made
             return made
           }()
-        for thread in threads where config.includeIdle || config.gilOnly || thread.active {
-          if config.gilOnly && !thread.ownsGIL { continue }
+        for thread in threads where config.keeps(thread) {
           traces.append(view.trace(of: thread, config: config))
         }
       },

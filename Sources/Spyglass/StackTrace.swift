@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassStacks
+
 /// One argument or local variable of a frame.
 public struct LocalVariable: Sendable, Equatable, Hashable {
   public var name: String
@@ -105,5 +107,13 @@ public struct StackTrace: Sendable, Equatable, Hashable {
     self.ownsGIL = ownsGIL
     self.frames = frames
     self.processInfo = processInfo
+  }
+}
+
+extension Config {
+  /// Whether a sampled thread is handed out: idle ones only with `includeIdle`, and only the GIL
+  /// holder with `gilOnly` (whatever its state).
+  func keeps(_ thread: ThreadStack) -> Bool {
+    gilOnly ? thread.ownsGIL : includeIdle || thread.active
   }
 }

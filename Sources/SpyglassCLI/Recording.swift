@@ -194,55 +194,14 @@ struct Recording {
 // MARK: - --summary-json
 
 extension Recording {
-  /// Writes `--summary-json`: one JSON object with the recording's totals and, per sampled thread,
-  /// its process, Python thread id (`threading.get_ident()`), OS thread id, name, samples and the
-  /// CPU time it used while recorded (from /proc's schedstat; null when unmeasured). Written after
+  /// Writes `--summary-json` (SummaryWriter: totals and per-thread samples and CPU time). Written after
   /// the profile (so a reader that sees a new summary finds the profile of the same moment), the
   /// same way (a temporary file renamed over the old one). `final` is true for the last write.
   func writeSummary(_ profile: Profile, final: Bool) throws {
     guard let summaryPath else { return }
-    var samples = [UInt64](repeating: 0, count: profile.threads.count)
-    for (key, total) in profile.totals where Int(key.thread) < samples.count {
-      samples[Int(key.thread)] += total.count
-    }
-    let nanoseconds = profile.info.durationSeconds * 1e9
-    let duration = nanoseconds.isFinite && nanoseconds > 0 && nanoseconds < 9e18 ? UInt64(nanoseconds) : 0
-    var text = "{\"spyglass\":\(jsonString(SpyglassCommand.version)),\"final\":\(final)"
-    text += ",\"rate\":\(formatRate(options.rate))"
-    text += ",\"duration_nanoseconds\":\(duration)"
-    text += ",\"samples\":\(profile.totalSamples),\"errors\":\(profile.info.errorCount),\"threads\":["
-    for (index, thread) in profile.threads.enumerated() {
-      if index > 0 { text += "," }
-      text += "{\"pid\":\(thread.pid),\"thread_id\":\(thread.threadID)"
-      text += ",\"os_thread_id\":\(thread.osThreadID.map { String($0) } ?? "null")"
-      text += ",\"name\":\(thread.name.map(jsonString) ?? "null"),\"samples\":\(samples[index])"
-      text += ",\"cpu_nanoseconds\":\(thread.cpuNanoseconds.map { String($0) } ?? "null")}"
-    }
-    text += "]}\n"
-    try OutputFile(summaryPath).write(Array(text.utf8))
+    try OutputFile(summaryPath).write(
+      SummaryWriter.render(profile, version: SpyglassCommand.version, rate: formatRate(options.rate), final: final))
   }
-}
-
-/// A JSON string literal: quotes, backslashes and control characters escaped.
-private func jsonString(_ text: String) -> String {
-  var out = "\""
-  for scalar in text.unicodeScalars {
-    switch scalar {
-    case "\"": out += "\\\""
-    case "\\": out += "\\\\"
-    case "\n": out += "\\n"
-    case "\t": out += "\\t"
-    case "\r": out += "\\r"
-    default:
-      if scalar.value < 0x20 || scalar.value == 0x7F {
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      } else {
-        out.unicodeScalars.append(scalar)
-      }
-    }
-  }
-  return out + "\""
 }
 
 func formatSeconds(_ seconds: Double) -> String {
