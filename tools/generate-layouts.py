@@ -421,7 +421,7 @@ CHECKS_BY_NAME = [(name, cond) for _, _, name, cond in CHECKS]
 # ---------------------------------------------------------------------------------------------------
 # _Py_DebugOffsets (3.13+). Every leaf member of the struct; the Swift field of DebugOffsetsTable is
 # the camel-cased designator (runtime_state.interpreters_head -> runtimeStateInterpretersHead). A
-# member a version lacks is absent (-1); a member of the header the list does not know is reported.
+# member a version lacks is nil; a member of the header the list does not know is reported.
 
 DEBUG_MEMBERS = [
     "cookie",
@@ -885,7 +885,7 @@ def measure(install, field_order, use_dwarf, workdir):
 def swift_fields(path):
     fields = []
     for line in open(path):
-        m = re.match(r"\s*(?:public|package) var (\w+) = absent\b", line)
+        m = re.match(r"\s*(?:public|package) var (\w+): Int\?\s*$", line)
         if m:
             fields.append(m.group(1))
     return fields

@@ -279,7 +279,7 @@ package struct DebugOffsets: Sendable, Equatable {
 
   /// `base` with every member the debug offsets provide replaced by the target's own value.
   /// Members the table does not describe keep `base`'s value; pass `PythonLayout()` to get the
-  /// layout from the debug offsets alone (members it lacks are then `PythonLayout.absent`).
+  /// layout from the debug offsets alone (members it lacks are then nil).
   package func layout(mergingInto base: PythonLayout) -> PythonLayout {
     var layout = base
     let bytes = self.bytes
@@ -299,7 +299,7 @@ package struct DebugOffsets: Sendable, Equatable {
   /// offset in the table) or nil. The one place that knows which debug member means which field.
   static func apply(_ t: DebugOffsetsTable, to l: inout PythonLayout, read: (Int) -> Int?) {
     func value(_ member: Int?) -> Int? { member.flatMap(read) }
-    func set(_ field: inout Int, _ member: Int?) {
+    func set(_ field: inout Int?, _ member: Int?) {
       if let v = value(member) { field = v }
     }
     set(&l.runtimeInterpretersHead, t.runtimeStateInterpretersHead)

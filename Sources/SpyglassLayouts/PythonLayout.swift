@@ -5,190 +5,190 @@
 // the interpreters (tools/generate-layouts.py → Generated/PythonLayouts.generated.swift); 3.13+ can
 // also be built from the target's own `_Py_DebugOffsets` (DebugOffsets.swift).
 //
-// `PythonLayout.absent` (-1) marks a member the version does not have.
+// A member the version does not have is nil: readers resolve the members they need once, when
+// they are made (StackWalker), or at the point of use (`Optional<Int>.member(_:)` in
+// SpyglassStacks), so an absent member is an error that names it, never an offset of -1 in
+// arithmetic.
 //
 //===----------------------------------------------------------------------===//
 
 package struct PythonLayout: Sendable, Equatable, Hashable {
-  /// Marks a member that this version does not have.
-  package static let absent = -1
-
   // .. _PyRuntimeState (3.7+) .............................................
   /// `_PyRuntime.interpreters.head`.
-  package var runtimeInterpretersHead = absent
+  package var runtimeInterpretersHead: Int?
   /// `_PyRuntime.gilstate.tstate_current` (3.7–3.11): the PyThreadState* holding the GIL.
-  package var runtimeTstateCurrent = absent
+  package var runtimeTstateCurrent: Int?
 
   // .. PyInterpreterState ..................................................
-  package var interpNext = absent
+  package var interpNext: Int?
   /// `id` (3.7+, an int64).
-  package var interpID = absent
+  package var interpID: Int?
   /// `tstate_head` (≤3.10) or `threads.head` (3.11+).
-  package var interpThreadsHead = absent
+  package var interpThreadsHead: Int?
   /// `modules` (≤3.11) or `imports.modules` (3.12+): the sys.modules dict.
-  package var interpModules = absent
+  package var interpModules: Int?
   /// `ceval.gil` (3.12+): pointer to the interpreter's `_gil_runtime_state`.
-  package var interpCevalGil = absent
+  package var interpCevalGil: Int?
   /// `_gil` (3.12+): the interpreter's own embedded `_gil_runtime_state` (used when it owns its GIL).
-  package var interpGilRuntimeState = absent
+  package var interpGilRuntimeState: Int?
   /// sizeof(PyInterpreterState).
-  package var interpSize = absent
+  package var interpSize: Int?
 
   // .. struct _gil_runtime_state (3.7+) ....................................
-  package var gilLastHolder = absent
-  package var gilLocked = absent
+  package var gilLastHolder: Int?
+  package var gilLocked: Int?
 
   // .. PyThreadState ........................................................
   /// `prev` (3.x).
-  package var tstatePrev = absent
-  package var tstateNext = absent
-  package var tstateInterp = absent
+  package var tstatePrev: Int?
+  package var tstateNext: Int?
+  package var tstateInterp: Int?
   /// `frame` (≤3.10, a PyFrameObject*), `cframe` (3.11/3.12, a _PyCFrame*) or `current_frame`
   /// (3.13+, a _PyInterpreterFrame*).
-  package var tstateFrame = absent
+  package var tstateFrame: Int?
   /// `_PyCFrame.current_frame` (3.11/3.12).
-  package var cframeCurrentFrame = absent
+  package var cframeCurrentFrame: Int?
   /// `thread_id`: the pthread_t of the thread.
-  package var tstateThreadID = absent
+  package var tstateThreadID: Int?
   /// `native_thread_id` (3.11+): the OS thread id.
-  package var tstateNativeThreadID = absent
+  package var tstateNativeThreadID: Int?
   /// `datastack_chunk`, `datastack_top`, `datastack_limit` (3.11+).
-  package var tstateDatastackChunk = absent
-  package var tstateDatastackTop = absent
-  package var tstateDatastackLimit = absent
+  package var tstateDatastackChunk: Int?
+  package var tstateDatastackTop: Int?
+  package var tstateDatastackLimit: Int?
   /// sizeof(PyThreadState).
-  package var tstateSize = absent
+  package var tstateSize: Int?
 
   // .. _PyStackChunk (3.11+) ...............................................
-  package var stackChunkPrevious = absent
-  package var stackChunkSize = absent
-  package var stackChunkTop = absent
-  package var stackChunkData = absent
+  package var stackChunkPrevious: Int?
+  package var stackChunkSize: Int?
+  package var stackChunkTop: Int?
+  package var stackChunkData: Int?
 
   // .. PyFrameObject (≤3.10) ................................................
-  package var frameBack = absent
-  package var frameCode = absent
+  package var frameBack: Int?
+  package var frameCode: Int?
   /// `f_lasti` (an int: a byte offset ≤3.9, a code-unit index in 3.10).
-  package var frameLasti = absent
+  package var frameLasti: Int?
   /// `f_lineno` (an int).
-  package var frameLineno = absent
-  package var frameLocalsplus = absent
+  package var frameLineno: Int?
+  package var frameLocalsplus: Int?
 
   // .. _PyInterpreterFrame (3.11+) ...........................................
   /// `f_code` (3.11/3.12) or `f_executable` (3.13+).
-  package var iframeCode = absent
-  package var iframePrevious = absent
+  package var iframeCode: Int?
+  package var iframePrevious: Int?
   /// `prev_instr` (3.11/3.12) or `instr_ptr` (3.13+).
-  package var iframeInstrPtr = absent
+  package var iframeInstrPtr: Int?
   /// `owner` (a char).
-  package var iframeOwner = absent
+  package var iframeOwner: Int?
   /// `is_entry` (3.11 only, a bool).
-  package var iframeIsEntry = absent
-  package var iframeLocalsplus = absent
+  package var iframeIsEntry: Int?
+  package var iframeLocalsplus: Int?
   /// sizeof(_PyInterpreterFrame).
-  package var iframeSize = absent
+  package var iframeSize: Int?
 
   // .. PyCodeObject ...........................................................
-  package var codeArgcount = absent
-  package var codePosonlyargcount = absent
-  package var codeKwonlyargcount = absent
-  package var codeNlocals = absent
-  package var codeFlags = absent
-  package var codeFirstlineno = absent
+  package var codeArgcount: Int?
+  package var codePosonlyargcount: Int?
+  package var codeKwonlyargcount: Int?
+  package var codeNlocals: Int?
+  package var codeFlags: Int?
+  package var codeFirstlineno: Int?
   /// `co_code` (≤3.10): the bytecode bytes object.
-  package var codeCode = absent
+  package var codeCode: Int?
   /// `co_varnames` (≤3.10) or `co_localsplusnames` (3.11+): a tuple of names.
-  package var codeVarnames = absent
+  package var codeVarnames: Int?
   /// `co_localspluskinds` (3.11+): a bytes object of kinds.
-  package var codeLocalspluskinds = absent
+  package var codeLocalspluskinds: Int?
   /// `co_cellvars` and `co_freevars` (≤3.10): tuples of the names of the cells after the fast
   /// locals in `f_localsplus` (3.11+ names them in `co_localsplusnames`).
-  package var codeCellvars = absent
-  package var codeFreevars = absent
-  package var codeFilename = absent
-  package var codeName = absent
+  package var codeCellvars: Int?
+  package var codeFreevars: Int?
+  package var codeFilename: Int?
+  package var codeName: Int?
   /// `co_qualname` (3.11+).
-  package var codeQualname = absent
+  package var codeQualname: Int?
   /// `co_lnotab` (≤3.9) or `co_linetable` (3.10+): a bytes object.
-  package var codeLinetable = absent
+  package var codeLinetable: Int?
   /// `_co_firsttraceable` (3.11+): the first instruction that is not a RESUME/prologue.
-  package var codeFirstTraceable = absent
+  package var codeFirstTraceable: Int?
   /// `co_code_adaptive` (3.11+): the inline bytecode.
-  package var codeCodeAdaptive = absent
+  package var codeCodeAdaptive: Int?
   /// sizeof(PyCodeObject).
-  package var codeSize = absent
+  package var codeSize: Int?
 
   // .. PyObject / PyVarObject / PyTypeObject ...............................
-  package var objectType = absent
-  package var varObjectSize = absent
-  package var typeName = absent
-  package var typeBasicSize = absent
-  package var typeFlags = absent
-  package var typeDictOffset = absent
+  package var objectType: Int?
+  package var varObjectSize: Int?
+  package var typeName: Int?
+  package var typeBasicSize: Int?
+  package var typeFlags: Int?
+  package var typeDictOffset: Int?
   /// `PyHeapTypeObject.ht_cached_keys` (3.11+; the shared keys of inline/managed values).
-  package var heapTypeCachedKeys = absent
+  package var heapTypeCachedKeys: Int?
 
   // .. builtin objects .........................................................
-  package var tupleItems = absent
-  package var listItems = absent
+  package var tupleItems: Int?
+  package var listItems: Int?
   /// `PyBytesObject.ob_sval` (`PyStringObject.ob_sval` on 2.7).
-  package var bytesData = absent
-  package var floatValue = absent
+  package var bytesData: Int?
+  package var floatValue: Int?
   /// `PyLongObject.ob_digit` (≤3.11) or `long_value.ob_digit` (3.12+).
-  package var longDigits = absent
+  package var longDigits: Int?
   /// `long_value.lv_tag` (3.12+).
-  package var longTag = absent
+  package var longTag: Int?
   /// `PyIntObject.ob_ival` (2.7).
-  package var intValue = absent
+  package var intValue: Int?
   /// `PyModuleObject.md_dict`.
-  package var moduleDict = absent
+  package var moduleDict: Int?
 
   // .. str (3.3+ PEP 393) ..........................................................
   /// `PyASCIIObject.length` (3.x); `PyUnicodeObject.length` on 2.7 (code units of `unicode27Data`).
-  package var unicodeLength = absent
-  package var unicodeState = absent
+  package var unicodeLength: Int?
+  package var unicodeState: Int?
   /// sizeof(PyASCIIObject): where compact ASCII data starts.
-  package var asciiObjectSize = absent
+  package var asciiObjectSize: Int?
   /// sizeof(PyCompactUnicodeObject): where compact non-ASCII data starts.
-  package var compactUnicodeObjectSize = absent
+  package var compactUnicodeObjectSize: Int?
   /// `PyUnicodeObject.data` (non-compact strings).
-  package var unicodeData = absent
+  package var unicodeData: Int?
   /// `PyUnicodeObject.str` / `length` (2.7 unicode, UCS4 build): pointer to Py_UNICODE data.
-  package var unicode27Data = absent
+  package var unicode27Data: Int?
 
   // .. dict ....................................................................
-  package var dictUsed = absent
-  package var dictKeys = absent
-  package var dictValues = absent
+  package var dictUsed: Int?
+  package var dictKeys: Int?
+  package var dictValues: Int?
   /// `dk_size` (3.6–3.10, a Py_ssize_t) or `dk_log2_size` (3.11+, a uint8).
-  package var dictKeysSize = absent
+  package var dictKeysSize: Int?
   /// `dk_log2_index_bytes` (3.11+, a uint8).
-  package var dictKeysLog2IndexBytes = absent
+  package var dictKeysLog2IndexBytes: Int?
   /// `dk_kind` (3.11+, a uint8: 0 general, else unicode entries).
-  package var dictKeysKind = absent
-  package var dictKeysNentries = absent
+  package var dictKeysKind: Int?
+  package var dictKeysNentries: Int?
   /// `dk_indices` (3.6–3.10 offset of the index table; 3.11+ sizeof(PyDictKeysObject)).
-  package var dictKeysIndices = absent
+  package var dictKeysIndices: Int?
   /// sizeof(PyDictKeyEntry) (hash, key, value).
-  package var dictKeyEntrySize = absent
+  package var dictKeyEntrySize: Int?
   /// sizeof(PyDictUnicodeEntry) (key, value; 3.11+).
-  package var dictUnicodeEntrySize = absent
+  package var dictUnicodeEntrySize: Int?
   /// `_PyDictValues.values` (3.13+; 0 before, where ma_values points at the array).
-  package var dictValuesValues = absent
+  package var dictValuesValues: Int?
   /// `_PyDictValues.valid` (3.13+, a uint8): whether inline values still hold the attributes.
-  package var dictValuesValid = absent
+  package var dictValuesValid: Int?
   /// 2.7 dicts: `ma_mask` and `ma_table` (entries of hash, key, value).
-  package var dict27Mask = absent
-  package var dict27Table = absent
+  package var dict27Mask: Int?
+  package var dict27Table: Int?
 
   // .. set / frozenset ...........................................................
   /// `PySetObject.used`, `mask`, `table`.
-  package var setUsed = absent
-  package var setMask = absent
-  package var setTable = absent
+  package var setUsed: Int?
+  package var setMask: Int?
+  package var setTable: Int?
   /// `setentry.key` and sizeof(setentry) (2.7 puts the hash first, 3.x the key).
-  package var setEntryKey = absent
-  package var setEntrySize = absent
+  package var setEntryKey: Int?
+  package var setEntrySize: Int?
 
   package init() {}
 }

@@ -46,11 +46,12 @@ extension StackWalker {
     }
     let count = names.count
     guard count > 0 else { return [] }
-    let base: Int
+    let localsplus: Int?
     switch model.frameModel {
-    case .frameObject: base = layout.frameLocalsplus
-    case .interpreterFrameViaCFrame, .interpreterFrame: base = layout.iframeLocalsplus
+    case .frameObject: localsplus = layout.frameLocalsplus
+    case .interpreterFrameViaCFrame, .interpreterFrame: localsplus = layout.iframeLocalsplus
     }
+    guard let base = localsplus else { return [] }
     guard let slots = try? memory.readBytes(at: frame.frameAddress &+ UInt64(base), count: count * 8) else { return [] }
     let values = ByteView(slots)
     var renderer = ReprRenderer(objects: objects)
@@ -100,19 +101,22 @@ extension StackWalker {
 extension ObjectReader {
   /// The item pointers of a tuple (inline items) or list (an item array), at most `limit`.
   package func sequenceItems(_ object: RemoteAddress, isTuple: Bool, limit: Int) throws(ReadFault) -> [RemoteAddress] {
-    let size = Int(Int64(bitPattern: try memory.readUInt64(at: object &+ UInt64(layout.varObjectSize))))
+    let size = Int(
+      Int64(bitPattern: try memory.readUInt64(at: object &+ UInt64(layout.varObjectSize.member("varObjectSize")))))
     guard size >= 0, size < 1 << 40 else { throw .implausible("sequence size \(size)") }
     let count = Swift.min(size, limit)
     if count == 0 { return [] }
     let items =
-      isTuple ? object &+ UInt64(layout.tupleItems) : try memory.readPointer(at: object &+ UInt64(layout.listItems))
+      try isTuple
+      ? object &+ UInt64(layout.tupleItems.member("tupleItems"))
+      : memory.readPointer(at: object &+ UInt64(layout.listItems.member("listItems")))
     let view = ByteView(try memory.readBytes(at: items, count: count * 8))
     return (0..<count).map { view.u64($0 * 8) }
   }
 
   /// Number of items of a sized object (ob_size).
   func size(of object: RemoteAddress) throws(ReadFault) -> Int {
-    Int(Int64(bitPattern: try memory.readUInt64(at: object &+ UInt64(layout.varObjectSize))))
+    Int(Int64(bitPattern: try memory.readUInt64(at: object &+ UInt64(layout.varObjectSize.member("varObjectSize")))))
   }
 }
 
@@ -205,11 +209,11 @@ struct ReprRenderer<Memory: MemoryReader> {
         items, open: "(", close: items.count == 1 ? ",)" : ")", total: objects.size(of: object), budget: budget,
         depth: depth, into: &out)
     } else if name == "float" {
-      let bits = try objects.memory.readUInt64(at: object &+ UInt64(objects.layout.floatValue))
+      let bits = try objects.memory.readUInt64(at: object &+ UInt64(objects.layout.floatValue.member("floatValue")))
       emit(floatRepr(Double(bitPattern: bits)))
     } else if name == "NoneType" {
       emit("None")
-    } else if (name == "set" || name == "frozenset"), objects.layout.setTable != PythonLayout.absent {
+    } else if (name == "set" || name == "frozenset"), objects.layout.setTable != nil {
       try renderSet(object, frozen: name == "frozenset", budget: budget, depth: depth, into: &out)
     } else if name == "cell", depth < Self.maximumDepth {
       let contents = try objects.memory.readUInt64(at: object &+ Self.cellReference)
@@ -366,9 +370,9 @@ struct ReprRenderer<Memory: MemoryReader> {
     _ object: RemoteAddress, frozen: Bool, budget: Int, depth: Int, into out: inout String
   ) throws(ReadFault) {
     let layout = objects.layout
-    let header = ByteView(try objects.memory.readBytes(at: object, count: layout.setTable + 8))
-    let used = Int(header.i64(layout.setUsed))
-    let mask = Int(header.i64(layout.setMask))
+    let header = ByteView(try objects.memory.readBytes(at: object, count: layout.setTable.member("setTable") + 8))
+    let used = try Int(header.i64(layout.setUsed.member("setUsed")))
+    let mask = try Int(header.i64(layout.setMask.member("setMask")))
     guard used >= 0, mask >= 0, mask < 1 << 24 else { throw .implausible("set size") }
     if used == 0 {
       out += frozen ? "frozenset()" : "set()"
@@ -376,10 +380,11 @@ struct ReprRenderer<Memory: MemoryReader> {
     }
     let slots = Swift.min(mask + 1, 1 << 16)
     let table = ByteView(
-      try objects.memory.readBytes(at: header.u64(layout.setTable), count: slots * layout.setEntrySize))
+      try objects.memory.readBytes(
+        at: header.u64(layout.setTable.member("setTable")), count: slots * layout.setEntrySize.member("setEntrySize")))
     var items: [RemoteAddress] = []
     for i in 0..<slots where items.count < Self.maximumItems {
-      let key = table.u64(i * layout.setEntrySize + layout.setEntryKey)
+      let key = try table.u64(i * layout.setEntrySize.member("setEntrySize") + layout.setEntryKey.member("setEntryKey"))
       // A dummy (deleted) entry points at a shared sentinel; it is not a real item but can't be
       // told apart cheaply, so entries are capped at `used`.
       if key != 0 && items.count < used { items.append(key) }
@@ -394,16 +399,16 @@ struct ReprRenderer<Memory: MemoryReader> {
   private func bigInteger(_ object: RemoteAddress) throws(ReadFault) -> String {
     if let small = try objects.integer(at: object) { return String(small) }
     let layout = objects.layout
-    let header = ByteView(try objects.memory.readBytes(at: object, count: layout.longDigits))
+    let header = ByteView(try objects.memory.readBytes(at: object, count: layout.longDigits.member("longDigits")))
     // The digit count comes from the target: any 64-bit value (Int64.min's magnitude included).
     var digitCount: UInt64
     var negative: Bool
-    if layout.longTag != PythonLayout.absent {
-      let tag = header.u64(layout.longTag)
+    if let tagOffset = layout.longTag {
+      let tag = header.u64(tagOffset)
       digitCount = tag >> 3
       negative = tag & 3 == 2
     } else {
-      let size = header.i64(layout.varObjectSize)
+      let size = try header.i64(layout.varObjectSize.member("varObjectSize"))
       negative = size < 0
       digitCount = size.magnitude
     }
@@ -412,7 +417,8 @@ struct ReprRenderer<Memory: MemoryReader> {
       return negative ? "-<\(bits) int>" : "<\(bits) int>"
     }
     let count = Int(digitCount)
-    let digits = ByteView(try objects.memory.readBytes(at: object &+ UInt64(layout.longDigits), count: count * 4))
+    let digits = ByteView(
+      try objects.memory.readBytes(at: object &+ UInt64(layout.longDigits.member("longDigits")), count: count * 4))
     // Base 2^30 digits (least significant first) → base 10^9 chunks.
     var chunks: [UInt64] = [0]
     for i in stride(from: count - 1, through: 0, by: -1) {

@@ -55,7 +55,8 @@ package struct ObjectReader<Memory: MemoryReader> {
       let bytes = try bytes27(at: address, limit: limit)
       let text = String(decoding: bytes, as: UTF8.self)
       guard bytes.count >= limit, limit > 0 else { return text }
-      let size = Int(bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize))))
+      let size = Int(
+        bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize.member("varObjectSize")))))
       return size > limit ? text + "…" : text
     }
     let (text, length) = try unicode(at: address, limit: limit)
@@ -64,9 +65,11 @@ package struct ObjectReader<Memory: MemoryReader> {
 
   /// The raw bytes of a 2.7 `str` or a 3.x `bytes` object, at most `limit` bytes.
   package func bytesObject(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
-    let size = Int(bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize))))
+    let size = Int(
+      bitPattern: UInt(try memory.readUInt64(at: address &+ UInt64(layout.varObjectSize.member("varObjectSize")))))
     guard size >= 0, size <= maximumReadSize else { throw .implausible("bytes size \(size)") }
-    return try memory.readBytes(at: address &+ UInt64(layout.bytesData), count: Swift.min(size, limit))
+    return try memory.readBytes(
+      at: address &+ UInt64(layout.bytesData.member("bytesData")), count: Swift.min(size, limit))
   }
 
   func bytes27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> [UInt8] {
@@ -75,11 +78,12 @@ package struct ObjectReader<Memory: MemoryReader> {
 
   /// A PEP 393 string: its text (cut to `limit` characters) and its full length in characters.
   package func unicode(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
-    let header = ByteView(try memory.readBytes(at: address, count: layout.compactUnicodeObjectSize))
-    let length = Int(header.i64(layout.unicodeLength))
+    let header = ByteView(
+      try memory.readBytes(at: address, count: layout.compactUnicodeObjectSize.member("compactUnicodeObjectSize")))
+    let length = try Int(header.i64(layout.unicodeLength.member("unicodeLength")))
     guard length >= 0, length < (1 << 40) else { throw .implausible("string length \(length)") }
     guard let bits = model.unicodeState else { throw .implausible("no PEP 393 strings in this version") }
-    let state = header.u32(layout.unicodeState)
+    let state = try header.u32(layout.unicodeState.member("unicodeState"))
     let kind = Int((state >> UInt32(bits.kindShift)) & bits.kindMask)
     let compact = (state >> UInt32(bits.compactShift)) & 1 == 1
     let ascii = (state >> UInt32(bits.asciiShift)) & 1 == 1
@@ -88,9 +92,14 @@ package struct ObjectReader<Memory: MemoryReader> {
     if count == 0 { return ("", length) }
     let data: RemoteAddress
     if compact {
-      data = address &+ UInt64(ascii ? layout.asciiObjectSize : layout.compactUnicodeObjectSize)
+      data =
+        try address
+        &+ UInt64(
+          ascii
+            ? layout.asciiObjectSize.member("asciiObjectSize")
+            : layout.compactUnicodeObjectSize.member("compactUnicodeObjectSize"))
     } else {
-      data = header.u64(layout.unicodeData)
+      data = try header.u64(layout.unicodeData.member("unicodeData"))
     }
     let raw = try memory.readBytes(at: data, count: count * kind)
     switch kind {
@@ -125,14 +134,15 @@ package struct ObjectReader<Memory: MemoryReader> {
   /// `Py_UNICODE` data, UCS4 on the builds Linux makes): its text, cut to `limit` characters, and
   /// its full length. Lone surrogates and invalid code points become U+FFFD.
   package func unicode27(at address: RemoteAddress, limit: Int) throws(ReadFault) -> (text: String, length: Int) {
-    guard let unit = model.unicode27UnitSize, layout.unicode27Data != PythonLayout.absent else {
+    guard let unit = model.unicode27UnitSize, let dataOffset = layout.unicode27Data else {
       throw .implausible("no 2.7 unicode objects in this version")
     }
-    let length = Int(Int64(bitPattern: try memory.readUInt64(at: address &+ UInt64(layout.unicodeLength))))
+    let length = Int(
+      Int64(bitPattern: try memory.readUInt64(at: address &+ UInt64(layout.unicodeLength.member("unicodeLength")))))
     guard length >= 0, length < (1 << 40) else { throw .implausible("unicode length \(length)") }
     let count = Swift.min(length, Swift.max(0, limit))
     if count == 0 { return ("", length) }
-    let data = try memory.readPointer(at: address &+ UInt64(layout.unicode27Data))
+    let data = try memory.readPointer(at: address &+ UInt64(dataOffset))
     let raw = ByteView(try memory.readBytes(at: data, count: count * unit))
     if unit == 2 {
       var units: [UInt16] = []
@@ -148,17 +158,17 @@ package struct ObjectReader<Memory: MemoryReader> {
   // .. types ................................................................
 
   package func typeAddress(of object: RemoteAddress) throws(ReadFault) -> RemoteAddress {
-    try memory.readPointer(at: object &+ UInt64(layout.objectType))
+    try memory.readPointer(at: object &+ UInt64(layout.objectType.member("objectType")))
   }
 
   /// `tp_name` of a type object (at most 128 bytes).
   package func typeName(ofType type: RemoteAddress) throws(ReadFault) -> String {
-    let namePointer = try memory.readPointer(at: type &+ UInt64(layout.typeName))
+    let namePointer = try memory.readPointer(at: type &+ UInt64(layout.typeName.member("typeName")))
     return String(decoding: try memory.readCString(at: namePointer, limit: 128), as: UTF8.self)
   }
 
   package func typeFlags(ofType type: RemoteAddress) throws(ReadFault) -> UInt64 {
-    try memory.readUInt64(at: type &+ UInt64(layout.typeFlags))
+    try memory.readUInt64(at: type &+ UInt64(layout.typeFlags.member("typeFlags")))
   }
 
   // .. integers ..............................................................
@@ -166,22 +176,25 @@ package struct ObjectReader<Memory: MemoryReader> {
   /// An `int` (3.x `PyLong`, 2.7 `PyIntObject` or `PyLongObject`) that fits in 64 bits, as its
   /// two's-complement bit pattern; nil when it is larger.
   package func integer(at address: RemoteAddress, isPython2Int: Bool = false) throws(ReadFault) -> Int64? {
-    if isPython2Int { return try Int64(bitPattern: memory.readUInt64(at: address &+ UInt64(layout.intValue))) }
-    let header = ByteView(try memory.readBytes(at: address, count: layout.longDigits))
+    if isPython2Int {
+      return try Int64(bitPattern: memory.readUInt64(at: address &+ UInt64(layout.intValue.member("intValue"))))
+    }
+    let header = ByteView(try memory.readBytes(at: address, count: layout.longDigits.member("longDigits")))
     var digitCount: Int
     var negative: Bool
-    if layout.longTag != PythonLayout.absent {
-      let tag = header.u64(layout.longTag)
+    if let tagOffset = layout.longTag {
+      let tag = header.u64(tagOffset)
       digitCount = Int(tag >> 3)
       negative = tag & 3 == 2
     } else {
-      let size = header.i64(layout.varObjectSize)
+      let size = try header.i64(layout.varObjectSize.member("varObjectSize"))
       negative = size < 0
       digitCount = Int(clamping: size.magnitude)  // Int64.min's magnitude does not fit in an Int
     }
     if digitCount == 0 { return 0 }
     guard digitCount <= 3 else { return nil }
-    let digits = ByteView(try memory.readBytes(at: address &+ UInt64(layout.longDigits), count: digitCount * 4))
+    let digits = ByteView(
+      try memory.readBytes(at: address &+ UInt64(layout.longDigits.member("longDigits")), count: digitCount * 4))
     var magnitude: UInt64 = 0
     for i in stride(from: digitCount - 1, through: 0, by: -1) {
       let digit = UInt64(digits.u32(i * 4) & 0x3fff_ffff)
@@ -200,40 +213,41 @@ package struct ObjectReader<Memory: MemoryReader> {
   /// The (key, value) pairs of a dict object, in insertion order where the version keeps it.
   package func dictEntries(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
     if model.dictModel == .table27 { return try dictEntries27(at: dict) }
-    let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys))
-    let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues))
+    let keys = try memory.readPointer(at: dict &+ UInt64(layout.dictKeys.member("dictKeys")))
+    let values = try memory.readUInt64(at: dict &+ UInt64(layout.dictValues.member("dictValues")))
     return try entries(
-      keys: keys, splitValues: values == 0 ? nil : values &+ UInt64(Swift.max(0, layout.dictValuesValues)))
+      keys: keys, splitValues: values == 0 ? nil : values &+ UInt64(layout.dictValuesValues ?? 0))
   }
 
   /// Entries of a keys object; with `splitValues`, values come from that array instead.
   package func entries(keys: RemoteAddress, splitValues: RemoteAddress?) throws(ReadFault) -> [(
     key: RemoteAddress, value: RemoteAddress
   )] {
-    let header = ByteView(try memory.readBytes(at: keys, count: layout.dictKeysIndices))
-    let nentries = Int(header.i64(layout.dictKeysNentries))
+    let header = ByteView(try memory.readBytes(at: keys, count: layout.dictKeysIndices.member("dictKeysIndices")))
+    let nentries = try Int(header.i64(layout.dictKeysNentries.member("dictKeysNentries")))
     guard nentries >= 0, nentries <= ReadLimits.dictEntries else { throw .implausible("dict with \(nentries) entries") }
     let entriesStart: RemoteAddress
     let entrySize: Int
     var keyOffset = 8
     var valueOffset = 16
-    if layout.dictKeysLog2IndexBytes != PythonLayout.absent {
-      let log2IndexBytes = Int(header.u8(layout.dictKeysLog2IndexBytes))
+    if let log2Offset = layout.dictKeysLog2IndexBytes {
+      let log2IndexBytes = Int(header.u8(log2Offset))
       guard log2IndexBytes < 40 else { throw .implausible("dict index size") }
-      entriesStart = keys &+ UInt64(layout.dictKeysIndices) &+ (UInt64(1) << UInt64(log2IndexBytes))
-      if header.u8(layout.dictKeysKind) != 0 {
-        entrySize = layout.dictUnicodeEntrySize
+      entriesStart =
+        try keys &+ UInt64(layout.dictKeysIndices.member("dictKeysIndices")) &+ (UInt64(1) << UInt64(log2IndexBytes))
+      if try header.u8(layout.dictKeysKind.member("dictKeysKind")) != 0 {
+        entrySize = try layout.dictUnicodeEntrySize.member("dictUnicodeEntrySize")
         keyOffset = 0
         valueOffset = 8
       } else {
-        entrySize = layout.dictKeyEntrySize
+        entrySize = try layout.dictKeyEntrySize.member("dictKeyEntrySize")
       }
     } else {
-      let size = header.u64(layout.dictKeysSize)
+      let size = try header.u64(layout.dictKeysSize.member("dictKeysSize"))
       guard size > 0, size <= UInt64(ReadLimits.dictEntries) * 4 else { throw .implausible("dict size \(size)") }
       let indexWidth: UInt64 = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffff_ffff ? 4 : 8
-      entriesStart = keys &+ UInt64(layout.dictKeysIndices) &+ size * indexWidth
-      entrySize = layout.dictKeyEntrySize
+      entriesStart = try keys &+ UInt64(layout.dictKeysIndices.member("dictKeysIndices")) &+ size * indexWidth
+      entrySize = try layout.dictKeyEntrySize.member("dictKeyEntrySize")
     }
     if nentries == 0 { return [] }
     let table = ByteView(try memory.readBytes(at: entriesStart, count: nentries * entrySize))
@@ -251,10 +265,11 @@ package struct ObjectReader<Memory: MemoryReader> {
   }
 
   func dictEntries27(at dict: RemoteAddress) throws(ReadFault) -> [(key: RemoteAddress, value: RemoteAddress)] {
-    let header = ByteView(try memory.readBytes(at: dict, count: layout.dict27Table + 8))
-    let mask = Int(header.i64(layout.dict27Mask))
+    let header = ByteView(try memory.readBytes(at: dict, count: layout.dict27Table.member("dict27Table") + 8))
+    let mask = try Int(header.i64(layout.dict27Mask.member("dict27Mask")))
     guard mask >= 0, mask < ReadLimits.dictEntries * 4 else { throw .implausible("dict mask \(mask)") }
-    let table = ByteView(try memory.readBytes(at: header.u64(layout.dict27Table), count: (mask + 1) * 24))
+    let table = ByteView(
+      try memory.readBytes(at: header.u64(layout.dict27Table.member("dict27Table")), count: (mask + 1) * 24))
     var result: [(key: RemoteAddress, value: RemoteAddress)] = []
     for i in 0...mask {
       let key = table.u64(i * 24 + 8)
@@ -275,7 +290,7 @@ package struct ObjectReader<Memory: MemoryReader> {
     let type = try typeAddress(of: object)
     let flags = try typeFlags(ofType: type)
     func sharedKeys() throws(ReadFault) -> RemoteAddress {
-      try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys))
+      try memory.readPointer(at: type &+ UInt64(layout.heapTypeCachedKeys.member("heapTypeCachedKeys")))
     }
     func word(_ offset: Int) throws(ReadFault) -> UInt64 {
       try memory.readUInt64(at: UInt64(bitPattern: Int64(bitPattern: object) &+ Int64(offset)))
@@ -287,9 +302,9 @@ package struct ObjectReader<Memory: MemoryReader> {
       if dict != 0 { return try dictValue(at: dict, forKey: name) }
       guard let inline = model.typeFlags.inlineValues, flags & inline != 0 else { return nil }
       // The values sit right after the object (tp_basicsize), as a _PyDictValues.
-      let basicSize = try memory.readUInt64(at: type &+ UInt64(layout.typeBasicSize))
+      let basicSize = try memory.readUInt64(at: type &+ UInt64(layout.typeBasicSize.member("typeBasicSize")))
       guard basicSize < 1 << 20 else { throw .implausible("tp_basicsize") }
-      let values = object &+ basicSize &+ UInt64(Swift.max(0, layout.dictValuesValues))
+      let values = object &+ basicSize &+ UInt64(layout.dictValuesValues ?? 0)
       return try lookup(name, in: try entries(keys: try sharedKeys(), splitValues: values))
     case .valuesAndDictPointers(let valuesOffset, let dictOffset) where isManaged:
       let dict = try word(dictOffset)
@@ -306,7 +321,8 @@ package struct ObjectReader<Memory: MemoryReader> {
       guard tagged != 0 else { return nil }
       return try dictValue(at: tagged, forKey: name)
     default:
-      let dictOffset = Int64(bitPattern: try memory.readUInt64(at: type &+ UInt64(layout.typeDictOffset)))
+      let dictOffset = Int64(
+        bitPattern: try memory.readUInt64(at: type &+ UInt64(layout.typeDictOffset.member("typeDictOffset"))))
       guard dictOffset > 0, dictOffset < 1 << 20 else { return nil }
       let dict = try memory.readUInt64(at: object &+ UInt64(dictOffset))
       guard dict != 0 else { return nil }

@@ -134,7 +134,7 @@ package final class ProcessSampler {
         if let fresh = try? walker.threadNames() { names = fresh }
       }
     }
-    let tidFromPthread = target.layout.tstateNativeThreadID == PythonLayout.absent
+    let tidFromPthread = target.layout.tstateNativeThreadID == nil
     if tidFromPthread && walker.pthreadTIDOffset == nil
       && (pthreadOffsetSearchedAt < 0 || monotonicSeconds() - pthreadOffsetSearchedAt >= 0.25)
     {

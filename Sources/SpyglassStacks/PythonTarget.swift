@@ -54,6 +54,8 @@ package final class PythonTarget: @unchecked Sendable {
   package let version: PythonVersion
   package let layout: PythonLayout
   package let model: PythonTraits
+  /// The layout members the walk reads, checked present at attach.
+  let walkOffsets: WalkOffsets
   package let memory: ProcessMemory
   package let executable: MappedBinary?
   package let library: MappedBinary?
@@ -68,7 +70,8 @@ package final class PythonTarget: @unchecked Sendable {
 
   init(
     pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
-    model: PythonTraits, executable: MappedBinary?, library: MappedBinary?, interpreter: RemoteAddress,
+    model: PythonTraits, walkOffsets: WalkOffsets, executable: MappedBinary?, library: MappedBinary?,
+    interpreter: RemoteAddress,
     gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String, debugOffsets: DebugOffsets?
   ) {
     self.pid = pid
@@ -77,6 +80,7 @@ package final class PythonTarget: @unchecked Sendable {
     self.version = version
     self.layout = layout
     self.model = model
+    self.walkOffsets = walkOffsets
     self.memory = ProcessMemory(pid: pid)
     self.executable = executable
     self.library = library
@@ -89,7 +93,9 @@ package final class PythonTarget: @unchecked Sendable {
 
   /// A new walker over the live process.
   package func makeWalker() -> StackWalker<ProcessMemory> {
-    StackWalker(memory: memory, layout: layout, model: model, interpreter: interpreter, gil: gil, codeType: codeType)
+    StackWalker(
+      memory: memory, layout: layout, model: model, offsets: walkOffsets, interpreter: interpreter, gil: gil,
+      codeType: codeType)
   }
 
   /// The binaries that may hold the interpreter's symbols, libpython first.
@@ -179,7 +185,8 @@ package final class PythonTarget: @unchecked Sendable {
     var interpreter: RemoteAddress?
     var source = "symbol"
     if model.interpreterDiscovery == .runtimeSymbol, let runtime {
-      if !scanOnly, let head = try? memory.readUInt64(at: runtime &+ UInt64(layout.runtimeInterpretersHead)),
+      if !scanOnly, let headOffset = layout.runtimeInterpretersHead,
+        let head = try? memory.readUInt64(at: runtime &+ UInt64(headOffset)),
         isInterpreter(head, layout: layout, memory: memory, maps: maps)
       {
         interpreter = head
@@ -200,18 +207,26 @@ package final class PythonTarget: @unchecked Sendable {
     case .tstateCurrentSymbol:
       if let address = symbol("_PyThreadState_Current") { gil = .threadStatePointer(address) }
     case .runtimeTstateCurrent:
-      if let runtime, layout.runtimeTstateCurrent != PythonLayout.absent {
-        gil = .threadStatePointer(runtime &+ UInt64(layout.runtimeTstateCurrent))
+      if let runtime, let current = layout.runtimeTstateCurrent {
+        gil = .threadStatePointer(runtime &+ UInt64(current))
       }
     case .interpreterGil:
-      if let state = try? memory.readUInt64(at: interpreter &+ UInt64(layout.interpCevalGil)), state != 0 {
+      if let gilOffset = layout.interpCevalGil,
+        let state = try? memory.readUInt64(at: interpreter &+ UInt64(gilOffset)),
+        state != 0
+      {
         gil = .gilState(state)
       }
     }
 
+    // Every member the walk reads must be in the layout (a build whose debug offsets leave one
+    // out is one Spyglass cannot walk).
+    guard let walkOffsets = try? WalkOffsets(layout, model, gil: gil) else {
+      throw .unsupportedVersion(pid: pid, version: version.description)
+    }
     return PythonTarget(
       pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout,
-      model: model,
+      model: model, walkOffsets: walkOffsets,
       executable: executable, library: library, interpreter: interpreter, gil: gil, codeType: symbol("PyCode_Type"),
       interpreterSource: source, debugOffsets: debugOffsets)
   }
@@ -341,9 +356,10 @@ package final class PythonTarget: @unchecked Sendable {
     guard address != 0, address & 7 == 0, maps.contains(where: { $0.readable && $0.contains(address) }) else {
       return false
     }
-    guard let head = try? memory.readUInt64(at: address &+ UInt64(layout.interpThreadsHead)), head != 0, head & 7 == 0
+    guard let headOffset = layout.interpThreadsHead, let interpOffset = layout.tstateInterp,
+      let head = try? memory.readUInt64(at: address &+ UInt64(headOffset)), head != 0, head & 7 == 0
     else { return false }
-    guard let back = try? memory.readUInt64(at: head &+ UInt64(layout.tstateInterp)) else { return false }
+    guard let back = try? memory.readUInt64(at: head &+ UInt64(interpOffset)) else { return false }
     return back == address
   }
 

@@ -225,6 +225,8 @@ package final class StackWalker<Memory: MemoryReader> {
     return Int32(value)
   }
 
+  /// The layout members the walk reads, checked present when the walker is made.
+  private let offsets: WalkOffsets
   private let threadStateReadSize: Int
   private let frameReadSize: Int
   private let codeReadSize: Int
@@ -237,9 +239,20 @@ package final class StackWalker<Memory: MemoryReader> {
   /// Bytes per code unit, for `_co_firsttraceable`.
   private let codeUnitBytes: UInt64
 
-  package init(
+  /// Fails when the layout lacks a member the version's walk needs.
+  package convenience init(
     memory: Memory, layout: PythonLayout, model: PythonTraits, interpreter: RemoteAddress, gil: GILLocation,
     codeType: RemoteAddress?
+  ) throws(ReadFault) {
+    self.init(
+      memory: memory, layout: layout, model: model, offsets: try WalkOffsets(layout, model, gil: gil),
+      interpreter: interpreter, gil: gil, codeType: codeType)
+  }
+
+  /// A walker with the members already resolved (PythonTarget resolves them when it attaches).
+  init(
+    memory: Memory, layout: PythonLayout, model: PythonTraits, offsets: WalkOffsets, interpreter: RemoteAddress,
+    gil: GILLocation, codeType: RemoteAddress?
   ) {
     self.memory = memory
     self.layout = layout
@@ -252,30 +265,14 @@ package final class StackWalker<Memory: MemoryReader> {
     generatorOwner = model.generatorFrameOwner.map(Int.init) ?? -1
     executableMask = ~(model.stackRef?.tagBits ?? 0)
     codeUnitBytes = UInt64(model.codeUnitSize)
-    let threadStateFields =
-      [
-        layout.tstateNext, layout.tstateInterp, layout.tstateFrame, layout.tstateThreadID, layout.tstateNativeThreadID,
-        layout.tstateDatastackChunk, layout.tstateDatastackTop,
-      ].max()! + 8
+    self.offsets = offsets
+    let threadStateFields = offsets.threadStateFields
     // 3.11/3.12 keep the root _PyCFrame inside the thread state: read all of it to save a read.
     threadStateReadSize =
       model.frameModel == .interpreterFrameViaCFrame
-      ? Swift.min(4096, Swift.max(threadStateFields, layout.tstateSize)) : threadStateFields
-    switch model.frameModel {
-    case .frameObject:
-      frameReadSize = [layout.frameBack, layout.frameCode, layout.frameLasti].max()! + 8
-    case .interpreterFrameViaCFrame, .interpreterFrame:
-      frameReadSize =
-        [layout.iframeCode, layout.iframePrevious, layout.iframeInstrPtr, layout.iframeOwner, layout.iframeIsEntry]
-        .max()! + 8
-    }
-    codeReadSize =
-      [
-        layout.codeArgcount, layout.codeKwonlyargcount, layout.codePosonlyargcount, layout.codeNlocals,
-        layout.codeFirstlineno, layout.codeVarnames, layout.codeLocalspluskinds, layout.codeCellvars,
-        layout.codeFreevars, layout.codeFilename, layout.codeName,
-        layout.codeQualname, layout.codeLinetable, layout.codeFirstTraceable,
-      ].max()! + 8
+      ? Swift.min(4096, Swift.max(threadStateFields, offsets.tstateSize ?? 0)) : threadStateFields
+    frameReadSize = offsets.frameFields
+    codeReadSize = offsets.code.all.compactMap { $0 }.max()! + 8
   }
 
   /// The code object behind a sampled frame.
@@ -300,13 +297,13 @@ package final class StackWalker<Memory: MemoryReader> {
   /// the head).
   package func threadStates() throws(ReadFault) -> [RemoteAddress] {
     var result: [RemoteAddress] = []
-    var cursor = try memory.readUInt64(at: interpreter &+ UInt64(layout.interpThreadsHead))
+    var cursor = try memory.readUInt64(at: interpreter &+ UInt64(offsets.threadsHead))
     var cycle = CycleDetector()
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("thread list cycles") }
       guard result.count < ReadLimits.threads else { throw .implausible("more than \(ReadLimits.threads) threads") }
       result.append(cursor)
-      cursor = try memory.readUInt64(at: cursor &+ UInt64(layout.tstateNext))
+      cursor = try memory.readUInt64(at: cursor &+ UInt64(offsets.tstateNext))
     }
     return result
   }
@@ -317,8 +314,9 @@ package final class StackWalker<Memory: MemoryReader> {
     case .unknown: return 0
     case .threadStatePointer(let address): return try memory.readUInt64(at: address)
     case .gilState(let address):
-      let state = ByteView(try memory.readBytes(at: address, count: layout.gilLocked + 4))
-      return state.u32(layout.gilLocked) != 0 ? state.u64(layout.gilLastHolder) : 0
+      guard let members = offsets.gil else { return 0 }
+      let state = ByteView(try memory.readBytes(at: address, count: members.locked + 4))
+      return state.u32(members.locked) != 0 ? state.u64(members.lastHolder) : 0
     }
   }
 
@@ -335,13 +333,13 @@ package final class StackWalker<Memory: MemoryReader> {
     now = monotonicNanoseconds()
     idleCheck = isIdle
     defer { idleCheck = nil }
-    let headAddress = interpreter &+ UInt64(layout.interpThreadsHead)
+    let headAddress = interpreter &+ UInt64(offsets.threadsHead)
     if headRanges.isEmpty {
       headRanges.append((headAddress, 8))
       switch gil {
       case .unknown: break
       case .threadStatePointer(let address): headRanges.append((address, 8))
-      case .gilState(let address): headRanges.append((address, layout.gilLocked + 4))
+      case .gilState(let address): if let members = offsets.gil { headRanges.append((address, members.locked + 4)) }
       }
     }
     batchRanges.removeAll(keepingCapacity: true)
@@ -360,8 +358,8 @@ package final class StackWalker<Memory: MemoryReader> {
     if headRanges.count > 1 {
       guard batchReadable[1] else { throw .unmapped(address: headRanges[1].address) }
       let view = batchView(1)
-      if case .gilState = gil {
-        holder = view.u32(layout.gilLocked) != 0 ? view.u64(layout.gilLastHolder) : 0
+      if case .gilState = gil, let members = offsets.gil {
+        holder = view.u32(members.locked) != 0 ? view.u64(members.lastHolder) : 0
       } else {
         holder = view.u64(0)
       }
@@ -391,7 +389,7 @@ package final class StackWalker<Memory: MemoryReader> {
         try memory.readBytes(at: cursor, count: threadStateReadSize, into: &threadStateBuffer)
         state = ByteView(threadStateBuffer)
       }
-      let next = state.u64(layout.tstateNext)
+      let next = state.u64(offsets.tstateNext)
       if !onlyGILHolder || cursor == holder {
         result.append(try walkThread(cursor, state: state, ownsGIL: cursor == holder))
         if onlyGILHolder { break }
@@ -459,13 +457,13 @@ package final class StackWalker<Memory: MemoryReader> {
     defer { prefetch.removeAll() }
     strayFrames = 0..<0
     guessedChunk = 0..<0
-    guard state.u64(layout.tstateInterp) == interpreter else {
+    guard state.u64(offsets.tstateInterp) == interpreter else {
       throw .implausible("thread state of another interpreter")
     }
-    let threadID = state.u64(layout.tstateThreadID)
+    let threadID = state.u64(offsets.tstateThreadID)
     var native: Int32?
-    if layout.tstateNativeThreadID != PythonLayout.absent {
-      let value = state.u64(layout.tstateNativeThreadID)
+    if let nativeOffset = offsets.tstateNativeThreadID {
+      let value = state.u64(nativeOffset)
       if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
     }
     prefetch.add(tstate, state)
@@ -482,10 +480,10 @@ package final class StackWalker<Memory: MemoryReader> {
         threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: false, frames: [],
         skippedAsIdle: true)
     }
-    if layout.tstateDatastackChunk != PythonLayout.absent {
+    if let dataStack = offsets.dataStack {
       // The live part of the frame data stack, with the chunk's header (for its size).
-      let chunk = state.u64(layout.tstateDatastackChunk)
-      let top = state.u64(layout.tstateDatastackTop)
+      let chunk = state.u64(dataStack.chunk)
+      let top = state.u64(dataStack.top)
       if chunk != 0, top > chunk, top - chunk <= 1 << 20 {
         let live = Int(top - chunk)
         var chunkBytes = prefetch.view(at: chunk, count: live)
@@ -495,7 +493,7 @@ package final class StackWalker<Memory: MemoryReader> {
         }
         if let chunkBytes {
           // Next time, read a little past the top (a frame or two deeper), but not past the chunk.
-          let size = chunkBytes.u64(layout.stackChunkSize)
+          let size = chunkBytes.u64(dataStack.chunkSize)
           let end = Swift.min(top &+ ReadLimits.dataStackSlack, chunk &+ Swift.min(size, 1 << 20))
           guess(chunk, Int(Swift.max(end, top) - chunk))
           guessedChunk = chunk..<Swift.max(end, top)
@@ -508,14 +506,14 @@ package final class StackWalker<Memory: MemoryReader> {
       frames.removeAll(keepingCapacity: true)
       pendingValidation.removeAll(keepingCapacity: true)
       let deferValidation = attempt == 0
-      switch model.frameModel {
-      case .frameObject:
+      switch offsets.frames {
+      case .objects:
         try walkFrameObjects(
-          from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
-      case .interpreterFrameViaCFrame:
-        let cframe = state.u64(layout.tstateFrame)
+          from: state.u64(offsets.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+      case .interpreter(let cframeCurrentFrame?, _, _, _, _, _, _):
+        let cframe = state.u64(offsets.tstateFrame)
         if cframe != 0 {
-          let slot = cframe &+ UInt64(layout.cframeCurrentFrame)
+          let slot = cframe &+ UInt64(cframeCurrentFrame)
           let first: RemoteAddress
           if let view = prefetch.view(at: slot, count: 8) {
             first = view.u64(0)
@@ -526,9 +524,9 @@ package final class StackWalker<Memory: MemoryReader> {
           if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateReadSize)) { guess(slot, 8) }
           try walkInterpreterFrames(from: first, into: &frames, prefetch: prefetch, deferValidation: deferValidation)
         }
-      case .interpreterFrame:
+      case .interpreter(nil, _, _, _, _, _, _):
         try walkInterpreterFrames(
-          from: state.u64(layout.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
+          from: state.u64(offsets.tstateFrame), into: &frames, prefetch: prefetch, deferValidation: deferValidation)
       }
       if try validatePending() { break }
     }
@@ -551,9 +549,9 @@ package final class StackWalker<Memory: MemoryReader> {
     var seen = Set<RemoteAddress>()
     var distinct: [(address: RemoteAddress, id: CodeID)] = []
     for entry in pendingValidation where seen.insert(entry.address).inserted { distinct.append(entry) }
-    let identities = memory.readMany(distinct.map { ($0.address &+ UInt64(layout.codeFilename), 16) })
+    let identities = memory.readMany(distinct.map { ($0.address &+ UInt64(offsets.code.filename), 16) })
     var allValid = true
-    let nameDelta = layout.codeName - layout.codeFilename
+    let nameDelta = offsets.code.name - offsets.code.filename
     for (entry, bytes) in zip(distinct, identities) {
       let cached = codes[Int(entry.id)].identity
       if let view = bytes {
@@ -599,26 +597,32 @@ package final class StackWalker<Memory: MemoryReader> {
   private func walkFrameObjects(
     from first: RemoteAddress, into frames: inout [SampledFrame], prefetch: Prefetch, deferValidation: Bool
   ) throws(ReadFault) {
+    guard case .objects(let backOffset, let codeOffset, let lastiOffset) = offsets.frames else { return }
     var cursor = first
     var cycle = CycleDetector()
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
       guard frames.count < ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
       let frame = try frameView(at: cursor, prefetch: prefetch)
-      let codeAddress = frame.u64(layout.frameCode)
+      let codeAddress = frame.u64(codeOffset)
       if let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) {
-        var lasti = Int(frame.i32(layout.frameLasti))
+        var lasti = Int(frame.i32(lastiOffset))
         if model.instructionAddressing == .lastiCodeUnitIndex { lasti *= 2 }
         let line = lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : self.line(of: id, at: lasti)
         frames.append(SampledFrame(code: id, line: line, frameAddress: cursor, isEntry: true))
       }
-      cursor = frame.u64(layout.frameBack)
+      cursor = frame.u64(backOffset)
     }
   }
 
   private func walkInterpreterFrames(
     from first: RemoteAddress, into frames: inout [SampledFrame], prefetch: Prefetch, deferValidation: Bool
   ) throws(ReadFault) {
+    guard
+      case .interpreter(
+        _, let previousOffset, let codeOffset, let instrPtrOffset, let ownerOffset, let isEntryOffset,
+        let codeAdaptive) = offsets.frames
+    else { return }
     var cursor = first
     var cycle = CycleDetector()
     var steps = 0
@@ -627,18 +631,18 @@ package final class StackWalker<Memory: MemoryReader> {
       steps += 1
       guard steps <= ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
       let frame = try frameView(at: cursor, prefetch: prefetch)
-      let previous = frame.u64(layout.iframePrevious)
+      let previous = frame.u64(previousOffset)
       defer { cursor = previous }
-      let owner = frame.u8(layout.iframeOwner)
+      let owner = frame.u8(ownerOffset)
       if owner < 64, shimOwnerMask & (1 << UInt64(owner)) != 0 {
         // The frame above an interpreter shim was entered from C.
         if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
         continue
       }
-      let codeAddress = frame.u64(layout.iframeCode) & executableMask
+      let codeAddress = frame.u64(codeOffset) & executableMask
       guard let id = try resolveCode(at: codeAddress, deferValidation: deferValidation) else { continue }
-      let codeStart = codeAddress &+ UInt64(layout.codeCodeAdaptive)
-      let instruction = frame.u64(layout.iframeInstrPtr)
+      let codeStart = codeAddress &+ UInt64(codeAdaptive)
+      let instruction = frame.u64(instrPtrOffset)
       // An incomplete frame (its prologue has not run yet) is not shown by CPython either.
       let firstTraceable = codeStart &+ codeUnitBytes &* UInt64(codes[Int(id)].firstTraceable)
       let ownedByGenerator = Int(owner) == generatorOwner
@@ -649,7 +653,7 @@ package final class StackWalker<Memory: MemoryReader> {
       let lasti = instruction >= codeStart && offset < 1 << 31 ? Int(offset) : -1
       let line = lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : self.line(of: id, at: lasti)
       var isEntry = false
-      if layout.iframeIsEntry != PythonLayout.absent { isEntry = frame.u8(layout.iframeIsEntry) != 0 }
+      if let isEntryOffset { isEntry = frame.u8(isEntryOffset) != 0 }
       frames.append(SampledFrame(code: id, line: line, frameAddress: cursor, isEntry: isEntry))
     }
     if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
@@ -692,9 +696,9 @@ package final class StackWalker<Memory: MemoryReader> {
         return id
       }
       // The filename and name pointers are adjacent in every version.
-      let identity = ByteView(try memory.readBytes(at: address &+ UInt64(layout.codeFilename), count: 16))
+      let identity = ByteView(try memory.readBytes(at: address &+ UInt64(offsets.code.filename), count: 16))
       let cached = codes[Int(id)].identity
-      if identity.u64(0) == cached.0 && identity.u64(layout.codeName - layout.codeFilename) == cached.1 {
+      if identity.u64(0) == cached.0 && identity.u64(offsets.code.name - offsets.code.filename) == cached.1 {
         codeCheckedAt[Int(id)] = now
         return id
       }
@@ -720,31 +724,33 @@ package final class StackWalker<Memory: MemoryReader> {
 
   func readCode(at address: RemoteAddress) throws(ReadFault) -> CodeInfo {
     if let codeType {
-      guard try memory.readUInt64(at: address &+ UInt64(layout.objectType)) == codeType else {
+      guard try memory.readUInt64(at: address &+ UInt64(offsets.objectType)) == codeType else {
         throw .implausible("not a code object")
       }
     }
     let code = ByteView(try memory.readBytes(at: address, count: codeReadSize))
-    let filenamePointer = code.u64(layout.codeFilename)
-    let namePointer = code.u64(layout.codeName)
+    let members = offsets.code
+    let filenamePointer = code.u64(members.filename)
+    let namePointer = code.u64(members.name)
     let shortName = try objects.string(at: namePointer)
     let filename = try objects.string(at: filenamePointer)
     var name = shortName
-    if model.hasQualname, layout.codeQualname != PythonLayout.absent {
-      name = (try? objects.string(at: code.u64(layout.codeQualname))) ?? shortName
+    if let qualname = members.qualname {
+      name = (try? objects.string(at: code.u64(qualname))) ?? shortName
     }
-    let table = (try? objects.bytesObject(at: code.u64(layout.codeLinetable), limit: ReadLimits.lineTableBytes)) ?? []
-    func int32(_ offset: Int) -> Int { offset == PythonLayout.absent ? 0 : Int(code.i32(offset)) }
+    let table = (try? objects.bytesObject(at: code.u64(members.linetable), limit: ReadLimits.lineTableBytes)) ?? []
+    // Members a version lacks read as 0 (no arguments, no names, no prologue).
+    func int32(_ offset: Int?) -> Int { offset.map { Int(code.i32($0)) } ?? 0 }
+    func pointer(_ offset: Int?) -> RemoteAddress { offset.map { code.u64($0) } ?? 0 }
     // As py-spy: positional parameters (co_argcount) are "arguments"; keyword-only ones are listed as locals.
-    let argumentCount = int32(layout.codeArgcount)
-    func pointer(_ offset: Int) -> RemoteAddress { offset == PythonLayout.absent ? 0 : code.u64(offset) }
+    let argumentCount = int32(members.argcount)
     var info = CodeInfo(
-      name: name, shortName: shortName, filename: filename, firstLine: int32(layout.codeFirstlineno), lineTable: table,
-      firstTraceable: Swift.max(0, int32(layout.codeFirstTraceable)), identity: (filenamePointer, namePointer),
-      argumentCount: argumentCount, localCount: int32(layout.codeNlocals),
-      varnames: pointer(layout.codeVarnames), localsKinds: pointer(layout.codeLocalspluskinds))
-    info.cellvars = pointer(layout.codeCellvars)
-    info.freevars = pointer(layout.codeFreevars)
+      name: name, shortName: shortName, filename: filename, firstLine: int32(members.firstlineno), lineTable: table,
+      firstTraceable: Swift.max(0, int32(members.firstTraceable)), identity: (filenamePointer, namePointer),
+      argumentCount: argumentCount, localCount: int32(members.nlocals),
+      varnames: pointer(members.varnames), localsKinds: pointer(members.localspluskinds))
+    info.cellvars = pointer(members.cellvars)
+    info.freevars = pointer(members.freevars)
     return info
   }
 }

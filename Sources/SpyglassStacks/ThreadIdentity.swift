@@ -14,10 +14,10 @@ import SpyglassProcess
 extension StackWalker {
   /// {Python thread ident: threading name} for the threads `threading` knows about.
   package func threadNames() throws(ReadFault) -> [UInt64: String] {
-    guard layout.interpModules != PythonLayout.absent else { return [:] }
-    let modules = try memory.readPointer(at: interpreter &+ UInt64(layout.interpModules))
+    guard let modulesOffset = layout.interpModules else { return [:] }
+    let modules = try memory.readPointer(at: interpreter &+ UInt64(modulesOffset))
     guard let threading = try objects.dictValue(at: modules, forKey: "threading") else { return [:] }
-    let moduleDict = try memory.readPointer(at: threading &+ UInt64(layout.moduleDict))
+    let moduleDict = try memory.readPointer(at: threading &+ UInt64(layout.moduleDict.member("moduleDict")))
     guard let active = try objects.dictValue(at: moduleDict, forKey: "_active") else { return [:] }
     let nameAttribute = model.threadNameAttribute
     var names: [UInt64: String] = [:]

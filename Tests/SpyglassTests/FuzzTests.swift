@@ -223,8 +223,11 @@ struct FuzzSeed {
   let readRanges: [(address: RemoteAddress, count: Int)]
 
   func makeWalker<M: MemoryReader>(_ memory: M) -> StackWalker<M> {
-    let walker = StackWalker(
-      memory: memory, layout: layout, model: model, interpreter: interpreter, gil: gil, codeType: codeType)
+    // The seed's layout was walked live, so it has every member the walk needs.
+    guard
+      let walker = try? StackWalker(
+        memory: memory, layout: layout, model: model, interpreter: interpreter, gil: gil, codeType: codeType)
+    else { fatalError("the seed's layout lacks a member the walk needs") }
     // Re-validate cached code objects on every walk, so the second walk takes that path.
     walker.codeRevalidationNanoseconds = 0
     return walker
@@ -900,7 +903,8 @@ struct FuzzTests {
     let threads = try walker.sample()
     let thread = try #require(threads.first { $0.frames.count >= 3 })
     // The outermost frame's caller link points back at the innermost frame.
-    let link = seed.model.frameModel == .frameObject ? seed.layout.frameBack : seed.layout.iframePrevious
+    let link = try #require(
+      seed.model.frameModel == .frameObject ? seed.layout.frameBack : seed.layout.iframePrevious)
     var looped = seed.snapshot
     try write(
       thread.frames[0].frameAddress, at: thread.frames[thread.frames.count - 1].frameAddress &+ UInt64(link),
@@ -914,7 +918,7 @@ struct FuzzTests {
     // The last thread state's next link points back at the first.
     var ring = seed.snapshot
     let states = try walker.threadStates()
-    try write(states[0], at: states[states.count - 1] &+ UInt64(seed.layout.tstateNext), in: &ring)
+    try write(states[0], at: states[states.count - 1] &+ UInt64(try #require(seed.layout.tstateNext)), in: &ring)
     #expect(throws: ReadFault.self) { _ = try seed.makeWalker(ring).sample() }
     #expect(throws: ReadFault.self) { _ = try seed.makeWalker(ring).threadStates() }
   }
@@ -936,7 +940,7 @@ struct FuzzTests {
       }
     }
     try #require(targets.count >= 3, "the fixture's ints were not found")
-    let sizeOffset = seed.layout.longTag != PythonLayout.absent ? seed.layout.longTag : seed.layout.varObjectSize
+    let sizeOffset = try #require(seed.layout.longTag ?? seed.layout.varObjectSize)
     let sizes: [UInt64] = [
       0x8000_0000_0000_0000, UInt64(Int64.max), UInt64.max, UInt64.max - 7, 1 << 62, 4097 << 3, 4097, 0xFFFF_FFFF,
     ]
@@ -962,7 +966,7 @@ struct FuzzTests {
     let seed = try FuzzSeed.cached(python)
     let threads = try seed.makeWalker(seed.snapshot).sample()
     let frameObjects = seed.model.frameModel == .frameObject
-    let field = frameObjects ? seed.layout.frameLasti : seed.layout.iframeInstrPtr
+    let field = try #require(frameObjects ? seed.layout.frameLasti : seed.layout.iframeInstrPtr)
     let values: [UInt64] =
       frameObjects
       ? [0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x4000_0000]

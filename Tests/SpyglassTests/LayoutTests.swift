@@ -167,7 +167,7 @@ struct LayoutTests {
       "3.11": .v3_11, "3.12": .v3_12, "3.13": .v3_13,
     ]
     func check(
-      _ field: KeyPath<PythonLayout, Int>, _ expected: [String: Int],
+      _ field: KeyPath<PythonLayout, Int?>, _ expected: [String: Int?],
       sourceLocation: SourceLocation = #_sourceLocation
     ) {
       for (version, value) in expected {
@@ -182,16 +182,16 @@ struct LayoutTests {
         "2.7": 144, "3.6": 152, "3.7": 176, "3.8": 176, "3.9": 176, "3.10": 176, "3.11": 152,
         "3.12": 136, "3.13": 152,
       ])
-    check(\.tstateNativeThreadID, ["3.11": 160, "3.12": 144, "3.13": 160, "3.10": -1])
+    check(\.tstateNativeThreadID, ["3.11": 160, "3.12": 144, "3.13": 160, "3.10": nil])
     check(\.tstateFrame, ["2.7": 16, "3.6": 24, "3.10": 24, "3.11": 56, "3.12": 56, "3.13": 72])
-    check(\.cframeCurrentFrame, ["3.11": 8, "3.12": 0, "3.13": -1])
-    check(\.frameBack, ["2.7": 24, "3.10": 24, "3.11": -1])
+    check(\.cframeCurrentFrame, ["3.11": 8, "3.12": 0, "3.13": nil])
+    check(\.frameBack, ["2.7": 24, "3.10": 24, "3.11": nil])
     check(\.frameCode, ["2.7": 32, "3.10": 32])
     check(\.frameLasti, ["2.7": 120, "3.6": 120, "3.7": 104, "3.9": 104, "3.10": 96])
     check(\.iframeCode, ["3.11": 32, "3.12": 0, "3.13": 0])
     check(\.iframePrevious, ["3.11": 48, "3.12": 8, "3.13": 8])
     check(\.iframeInstrPtr, ["3.11": 56, "3.12": 56, "3.13": 56])
-    check(\.iframeIsEntry, ["3.11": 68, "3.12": -1])
+    check(\.iframeIsEntry, ["3.11": 68, "3.12": nil])
     check(\.iframeOwner, ["3.11": 69, "3.12": 70, "3.13": 70])
     check(\.iframeLocalsplus, ["3.13": 72])
     check(\.iframeSize, ["3.13": 80])
@@ -201,7 +201,7 @@ struct LayoutTests {
     check(
       \.codeName,
       ["2.7": 88, "3.6": 104, "3.7": 104, "3.8": 112, "3.10": 112, "3.11": 120, "3.13": 120])
-    check(\.codeQualname, ["3.11": 128, "3.12": 128, "3.13": 128, "3.10": -1])
+    check(\.codeQualname, ["3.11": 128, "3.12": 128, "3.13": 128, "3.10": nil])
     check(\.codeLinetable, ["3.11": 136, "3.12": 136, "3.13": 136])
     check(\.codeCodeAdaptive, ["3.11": 184, "3.12": 192, "3.13": 200])
     check(
@@ -214,13 +214,13 @@ struct LayoutTests {
         "2.7": 16, "3.6": 16, "3.7": 40, "3.8": 56, "3.9": 856, "3.10": 856, "3.11": 888,
         "3.12": 944, "3.13": 7656,
       ])
-    check(\.interpCevalGil, ["3.12": 384, "3.13": 16, "3.11": -1])
+    check(\.interpCevalGil, ["3.12": 384, "3.13": 16, "3.11": nil])
     check(
       \.runtimeInterpretersHead,
-      ["3.7": 24, "3.8": 32, "3.10": 32, "3.11": 40, "3.12": 40, "3.13": 632, "3.6": -1])
+      ["3.7": 24, "3.8": 32, "3.10": 32, "3.11": 40, "3.12": 40, "3.13": 632, "3.6": nil])
     check(
       \.runtimeTstateCurrent,
-      ["3.7": 1480, "3.8": 1368, "3.9": 568, "3.10": 568, "3.11": 576, "3.12": -1])
+      ["3.7": 1480, "3.8": 1368, "3.9": 568, "3.10": 568, "3.11": 576, "3.12": nil])
     check(\.gilLastHolder, ["3.7": 8, "3.13": 8])
     check(\.gilLocked, ["3.7": 16, "3.13": 16])
     check(\.asciiObjectSize, ["3.6": 48, "3.11": 48, "3.12": 40, "3.13": 40])
@@ -248,9 +248,9 @@ struct LayoutTests {
       #expect(constants.stackRefTagBits.map { UInt64($0) } == traits.stackRef?.tagBits, "\(name)")
       #expect(constants.stackRefIntTag.map { UInt64($0) } == traits.stackRef?.intTag, "\(name)")
       #expect(traits.hasDebugOffsets == (DebugOffsetsTable.generated(major: major, minor: minor) != nil), "\(name)")
-      #expect(traits.dictModel == (traits.layout.dict27Table != PythonLayout.absent ? .table27 : .compact), "\(name)")
+      #expect(traits.dictModel == (traits.layout.dict27Table != nil ? .table27 : .compact), "\(name)")
       #expect((traits.stringModel == .bytes27) == (constants.pyUnicodeSize != nil), "\(name)")
-      #expect(traits.hasIsEntry == (traits.layout.iframeIsEntry != PythonLayout.absent), "\(name)")
+      #expect(traits.hasIsEntry == (traits.layout.iframeIsEntry != nil), "\(name)")
 
       let flags = traits.typeFlags
       #expect(constants.tpflagsIntSubclass.map { UInt64($0) } == flags.intSubclass, "\(name)")
@@ -402,8 +402,8 @@ struct LayoutTests {
     #expect(layout.gilLocked == (table.interpreterStateGilRuntimeStateLocked ?? 0) - gil)
     #expect(layout.gilLastHolder == (table.interpreterStateGilRuntimeStateHolder ?? 0) - gil)
     // Not in the table: stays absent alone, and comes from the fallback when merged.
-    #expect(layout.cframeCurrentFrame == PythonLayout.absent)
-    #expect(layout.dictKeysIndices == PythonLayout.absent)
+    #expect(layout.cframeCurrentFrame == nil)
+    #expect(layout.dictKeysIndices == nil)
     let merged = debug.layout(mergingInto: .v3_13)
     #expect(merged.dictKeysIndices == PythonLayout.v3_13.dictKeysIndices)
     #expect(merged.tstateDatastackTop == PythonLayout.v3_13.tstateDatastackTop)
@@ -519,7 +519,7 @@ struct LayoutTests {
         // Debian's 3.13.5; Debian's 3.14.10 binary and its own -dev headers, by 8 bytes) and is
         // not used to walk anything; every member offset must agree.
         guard let label = child.label, label != "interpSize", let value = child.value as? Int,
-          let theirs = mine[label], theirs != PythonLayout.absent, value != PythonLayout.absent
+          let theirs = mine[label]
         else { continue }
         #expect(
           theirs == value,
