@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Spyglass's whole test suite on a fresh machine of this kind: installs what the tests need
 # (py-spy 0.4.3 as the differential oracle, Python's protobuf and jsonschema packages to check pprof
-# and speedscope files, Debian's chromium to render flame graphs), makes the Debian roots the
-# containerised interpreters run in, checks formatting, then runs `swift test`. The CPython
+# and speedscope files, numpy in pyenv's 3.9+ for the locals tests, Debian's chromium to render flame
+# graphs), makes the Debian roots the containerised interpreters run in, checks formatting, then
+# runs `swift test`. The CPython
 # interpreters under test are pyenv's 2.7 and 3.6–3.13, Debian's /usr/bin/python3.11, and Debian
 # trixie's python3.13 and sid's python3.14 and python3.15 chrooted in their roots
 # (tools/debian-roots.sh, tools/in-root.sh); a missing one fails the run.
@@ -42,6 +43,17 @@ if ! $PY -c 'import hatchling, auditwheel' 2>/dev/null; then
   log "installing hatchling and auditwheel (the wheel tests)"
   $PY -m pip install --quiet --disable-pip-version-check "hatchling>=1.24.2" auditwheel
 fi
+# numpy (2.x wheels from PyPI) in pyenv's 3.9 and later: the locals tests check numpy scalars there,
+# as py-spy's own local_vars test does (PythonInterpreter.hasNumpyFromTestScript).
+PYENV_VERSIONS="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-/root/.pyenv}")/versions"
+for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]*/bin/python3; do
+  [ -x "$interpreter" ] || continue
+  if ! "$interpreter" -c 'import numpy' 2>/dev/null; then
+    log "installing numpy into $interpreter (the locals tests read numpy scalars)"
+    "$interpreter" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore numpy 2>/dev/null \
+      || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
+  fi
+done
 PY27="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-/root/.pyenv}")/versions/2.7.18/bin/python2.7"
 if [ -x "$PY27" ] && ! "$PY27" -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (20, 3))' 2>/dev/null; then
   log "upgrading 2.7's pip to 20.3.4 (it knows manylinux_2_17 wheels; the wheel tests install one with it)"

@@ -18,6 +18,8 @@ package enum DumpWriter {
     var out: [UInt8] = []
     for (index, process) in processes.enumerated() {
       if index > 0 {
+        // As py-spy: an empty line after the previous process's threads, then the rule.
+        out.append("\n")
         out.append(String(repeating: "-", count: Swift.max(10, separatorWidth)))
         out.append("\n")
       }

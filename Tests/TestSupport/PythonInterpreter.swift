@@ -109,6 +109,12 @@ package struct PythonInterpreter: Sendable, Hashable, CustomStringConvertible {
 
   /// 3.11+ reports co_qualname (py-spy 0.4.3 does too); earlier versions co_name.
   package var usesQualifiedNames: Bool { version.atLeast(3, 11) }
+
+  /// Whether test.sh installs numpy (2.x, from PyPI) into this interpreter: pyenv's 3.9 and later.
+  /// The locals tests check numpy scalars there and fail when numpy is missing.
+  package var hasNumpyFromTestScript: Bool {
+    root == nil && hostPath.hasPrefix(PythonInterpreter.pyenvRoot + "/") && version.atLeast(3, 9)
+  }
 }
 
 extension PythonInterpreter {
