@@ -63,7 +63,7 @@ struct SamplingOptions: ParsableArguments {
   var pid: ProcessID?
 
   @Option(name: .shortAndLong, help: "The number of samples to collect per second")
-  var rate: Double = 100
+  var rate = SamplingRate(hertz: 100)
 
   @OptionGroup var reading: ReadingOptions
 
@@ -89,7 +89,7 @@ struct SamplingOptions: ParsableArguments {
     if pid != nil && !program.isEmpty {
       throw ValidationError("Give either --pid or a program to run, not both.")
     }
-    if !(rate > 0 && rate <= 1_000_000) {
+    if !(rate.hertz > 0 && rate.hertz <= 1_000_000) {
       throw ValidationError("--rate must be a number of samples per second between 0 and 1000000.")
     }
   }
@@ -100,7 +100,7 @@ struct SamplingOptions: ParsableArguments {
   /// The library's session options for these command-line options.
   func session(wantNames: Bool) -> SessionOptions {
     var options = SessionOptions(pid: pid?.value, command: program)
-    options.rate = rate
+    options.rate = rate.hertz
     options.gilOnly = gil
     options.includeIdle = idle
     options.subprocesses = subprocesses
@@ -186,6 +186,21 @@ package struct Record: ParsableCommand {
     } else {
       base = String(sampling.pid?.value ?? 0)
     }
-    return "\(base)-\(WallClock.localTimestamp()).\(format.fileExtension)"
+    return "\(base)-\(WallClock.fileNameTimestamp()).\(format.fileExtension)"
   }
+}
+
+/// `--rate`: samples per second. A fraction is allowed (`-r 0.5`: one sample every two seconds);
+/// `--help` shows the default as py-spy does, `100`.
+struct SamplingRate: ExpressibleByArgument, Sendable, Equatable {
+  var hertz: Double
+
+  init(hertz: Double) { self.hertz = hertz }
+
+  init?(argument: String) {
+    guard let value = Double(argument) else { return nil }
+    hertz = value
+  }
+
+  var defaultValueDescription: String { formatRate(hertz) }
 }

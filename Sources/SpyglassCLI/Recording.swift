@@ -43,31 +43,35 @@ struct Recording {
   mutating func run() throws {
     Signals.install()
     // A twentieth of the mean interval, at most the kernel's default 50 µs.
-    setTimerSlack(nanoseconds: UInt(max(1, min(50_000, 1e9 / options.rate / 20))))
+    setTimerSlack(nanoseconds: UInt(max(1, min(50_000, 1e9 / options.rate.hertz / 20))))
     var session = try SamplingSession(
       options: options.session(
         wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof))
-    session.wakeEarly = { Signals.stopRequested != 0 || Signals.flushPending }
     var builder = ProfileBuilder(
       profile: Profile(
         info: RecordingInfo(
-          title: title, rate: options.rate, pythonVersion: session.pythonVersion,
+          title: title, rate: options.rate.hertz, pythonVersion: session.pythonVersion,
           startUnixNanoseconds: WallClock.unixSeconds() * 1_000_000_000,
           weighting: weighting == .cpu ? .cpu : .samples),
         keepsTimeline: format.needsTimeline),
       lineMode: lineMode, showThreads: showThreads, showProcesses: options.subprocesses)
 
     printError(
-      "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate)) Hz. Press Control-C to stop and write \(outputPath)."
+      "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and write \(outputPath)."
     )
     let start = monotonicSeconds()
     var lastProgress = start
     var lastLagWarning = -10.0
-    let sampleWeight = UInt64(1e9 / options.rate)
+    let sampleWeight = UInt64(1e9 / options.rate.hertz)
     // Plain copies of the options the loop reads (an argument parser property is not a plain load).
     let dropsIdleThreads = !options.idle && !options.gil
     let weightsByCPU = weighting == .cpu
     let duration = self.duration
+    // A sleep between ticks ends early for a stop request, a flush request or the end of
+    // --duration (at low rates a tick can be seconds away).
+    session.wakeEarly = {
+      Signals.stopRequested != 0 || Signals.flushPending || duration.map { monotonicSeconds() - start >= $0 } ?? false
+    }
     let showProgress = self.showProgress
     var stopReason = ""
     var cpu = CPUTimes()
@@ -178,7 +182,7 @@ struct Recording {
     printError(
       "spyglass> Wrote \(format.rawValue) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
     printError(
-      "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate)) Hz), error rate \(formatPercent(errorRate))"
+      "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate.hertz)) Hz), error rate \(formatPercent(errorRate))"
         + (session.maxLag > 0.05 ? ", fell behind by up to \(formatSeconds(session.maxLag))" : ""))
     let timed = profile.threads.filter { $0.cpuNanoseconds != nil }
     if !timed.isEmpty {
@@ -200,7 +204,7 @@ extension Recording {
   func writeSummary(_ profile: Profile, final: Bool) throws {
     guard let summaryPath else { return }
     try OutputFile(summaryPath).write(
-      SummaryWriter.render(profile, version: SpyglassCommand.version, rate: formatRate(options.rate), final: final))
+      SummaryWriter.render(profile, version: SpyglassCommand.version, rate: formatRate(options.rate.hertz), final: final))
   }
 }
 

@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import SpyglassLayouts
+import SpyglassProcess
 
 package struct SpyglassCommand: ParsableCommand {
   package static let version = "0.1.0"
@@ -25,8 +26,29 @@ package struct SpyglassCommand: ParsableCommand {
   package init() {}
 
   /// Runs the command line, accepting py-spy's unique-prefix subcommands (`r`, `t`, `d`).
+  /// Exit codes are py-spy's: 0, 1 for a failure, 2 for a usage error (ArgumentParser's own is
+  /// 64), and no command at all is a usage error, the help going to stderr.
   package static func run(arguments: [String]) {
-    main(expandingPrefix(arguments))
+    let arguments = expandingPrefix(arguments)
+    if arguments.isEmpty {
+      StandardStreams.printError(helpMessage())
+      StandardStreams.exit(2)
+    }
+    do {
+      var command = try parseAsRoot(arguments)
+      try command.run()
+    } catch {
+      let code = exitCode(for: error)
+      let message = fullMessage(for: error)
+      if !message.isEmpty {
+        if code == .success {
+          StandardStreams.printOutput(Array((message + "\n").utf8))
+        } else {
+          StandardStreams.printError(message)
+        }
+      }
+      StandardStreams.exit(code == .validationFailure ? 2 : code.rawValue)
+    }
   }
 
   static func expandingPrefix(_ arguments: [String]) -> [String] {

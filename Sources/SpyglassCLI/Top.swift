@@ -76,7 +76,7 @@ struct TopSession {
   init(options: SamplingOptions, delay: Double) {
     self.options = options
     self.delay = delay
-    self.layout = TopLayout(rate: options.rate)
+    self.layout = TopLayout(rate: options.rate.hertz)
   }
 
   mutating func run() throws {

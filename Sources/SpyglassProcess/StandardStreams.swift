@@ -44,15 +44,17 @@ package enum WallClock {
   /// Seconds since the Unix epoch.
   package static func unixSeconds() -> UInt64 { UInt64(max(0, time(nil))) }
 
-  /// Local time as 2026-11-22T10:32:48 (with a Z suffix when local time is UTC).
-  package static func localTimestamp() -> String {
+  /// Local time for a file name, as py-spy writes it (`%Y-%m-%dT%H-%M-%S%z`):
+  /// 2026-11-22T10-32-48+0000. No colons, so the name works on every file system and in scp.
+  package static func fileNameTimestamp() -> String {
     var now = time(nil)
     var parts = tm()
     localtime_r(&now, &parts)
-    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    let zone = parts.tm_gmtoff == 0 ? "Z" : ""
+    func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    let offset = parts.tm_gmtoff / 60
+    let zone = (offset < 0 ? "-" : "+") + two(abs(offset) / 60) + two(abs(offset) % 60)
     return
-      "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))\(zone)"
+      "\(parts.tm_year + 1900)-\(two(Int(parts.tm_mon) + 1))-\(two(Int(parts.tm_mday)))T\(two(Int(parts.tm_hour)))-\(two(Int(parts.tm_min)))-\(two(Int(parts.tm_sec)))\(zone)"
   }
 }
 

@@ -24,6 +24,59 @@ struct PySpyCompatibilityTests {
     NSTemporaryDirectory() + "spyglass-compat-\(getpid())-\(UUID().uuidString)\(suffix)"
   }
 
+  /// `record` without `-o` names its file as py-spy 0.4.3 does, `PID-%Y-%m-%dT%H-%M-%S%z.EXT`
+  /// (no colons), with the same extension per format.
+  @Test func defaultOutputNamesArePySpys() throws {
+    let python = try #require(Self.hostPython)
+    let target = try PythonProcess(python, script: Fixture.path("longsleep.py"), isReady: { _ in true })
+    defer { target.stop() }
+    let pattern = try Regex(
+      "^\(target.pid)-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}[+-][0-9]{4}\\.[a-z]+$")
+    for format in ["flamegraph", "speedscope", "raw", "chrometrace"] {
+      var names: [String: String] = [:]
+      for (tool, executable) in [
+        ("spyglass", try SpyglassRunner.executablePath()), ("py-spy", try PySpy.executablePath()),
+      ] {
+        let directory = try makeTemporaryDirectory("spyglass-names")
+        defer { removeDirectory(directory) }
+        let result = try runCommand(
+          "/bin/sh",
+          [
+            "-c", "cd \"$0\" && exec \"$@\"", directory, executable, "record", "-d", "1", "-i", "-f", format, "--pid",
+            "\(target.pid)",
+          ], timeout: .seconds(30))
+        #expect(result.exitCode == 0, "\(tool) \(format): \(result)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(files.count == 1, "\(tool) \(format): \(files)")
+        names[tool] = files.first ?? ""
+      }
+      let ours = names["spyglass"] ?? "", theirs = names["py-spy"] ?? ""
+      #expect(ours.wholeMatch(of: pattern) != nil && theirs.wholeMatch(of: pattern) != nil, "\(format): \(names)")
+      #expect(ours.split(separator: ".").last == theirs.split(separator: ".").last, "\(format): \(names)")
+    }
+  }
+
+  /// Exit codes as py-spy 0.4.3's, case by case: 1 for a failure, 2 for a usage error, 0 for help.
+  @Test func exitCodesArePySpys() throws {
+    let cases: [[String]] = [
+      ["dump", "--pid", "999999"],  // no such process
+      ["dump", "--pid", "\(getpid())"],  // not a Python program (this test runner)
+      ["dump", "--pid", "1", "--bogus"],  // unknown option
+      ["record", "--rate", "fast", "--pid", "1"],  // not a number
+      [],  // no command
+      ["record", "-o", "/nonexistent-directory/x.svg", "--", "/bin/true"],  // unwritable output
+      ["dump", "--help"],
+    ]
+    for arguments in cases {
+      let ours = try SpyglassRunner.run(arguments, timeout: .seconds(20))
+      let theirs = try PySpy.run(arguments, timeout: .seconds(20))
+      #expect(
+        ours.exitCode != nil && ours.exitCode == theirs.exitCode,
+        "\(arguments): Spyglass \(ours.exitCode.map(String.init) ?? "?"), py-spy \(theirs.exitCode.map(String.init) ?? "?")\n\(ours)"
+      )
+    }
+  }
+
   static let hostPython: PythonInterpreter? = PythonInterpreter.all().last { $0.root == nil && !$0.isPython2 }
   static let rootedPython: PythonInterpreter? = PythonInterpreter.all().last { $0.root != nil }
 
