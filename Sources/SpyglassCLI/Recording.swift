@@ -204,7 +204,8 @@ extension Recording {
   func writeSummary(_ profile: Profile, final: Bool) throws {
     guard let summaryPath else { return }
     try OutputFile(summaryPath).write(
-      SummaryWriter.render(profile, version: SpyglassCommand.version, rate: formatRate(options.rate.hertz), final: final))
+      SummaryWriter.render(
+        profile, version: SpyglassCommand.version, rate: formatRate(options.rate.hertz), final: final))
   }
 }
 
