@@ -63,8 +63,8 @@ class SpyglassBuildHook(BuildHookInterface):
         self.check_static(built)
         reported = subprocess.check_output([built, "--version"]).decode().strip()
         if reported != "spyglass %s" % wheel_version:
-            fail("the executable says '%s' but the wheel's version is %s; both come from SpyglassCommand.version "
-                 "(Sources/SpyglassCLI/SpyglassCommand.swift): rebuild." % (reported, wheel_version))
+            fail("the executable says '%s' but the wheel's version is %s; both come from "
+                 "spyglassVersion in Sources/SpyglassOutput/OutputFormat.swift: rebuild." % (reported, wheel_version))
 
         self.staging = tempfile.mkdtemp(prefix="spyglass-wheel-")
         executable = os.path.join(self.staging, "spyglass")

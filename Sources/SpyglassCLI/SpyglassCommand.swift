@@ -7,10 +7,12 @@
 
 import ArgumentParser
 import SpyglassLayouts
+import SpyglassOutput
 import SpyglassProcess
 
 package struct SpyglassCommand: ParsableCommand {
-  package static let version = "0.1.0"
+  /// `spyglassVersion` (SpyglassOutput): the one place the version is written.
+  package static let version = spyglassVersion
 
   package static let configuration = CommandConfiguration(
     commandName: "spyglass",

@@ -8,8 +8,8 @@
 
 import SpyglassProfile
 
-/// The version written into outputs that name their exporter (speedscope's `exporter`, pprof's
-/// comments). The CLI may override it through `WriterOptions.version`.
+/// Spyglass's version: the one place it is written (`spyglass --version`, the wheel's version in
+/// pyproject.toml, and outputs that name their exporter: speedscope's `exporter`, pprof's comments).
 package let spyglassVersion = "0.1.0"
 
 /// The file formats Spyglass writes (the same names as py-spy's `--format`, plus pprof).
