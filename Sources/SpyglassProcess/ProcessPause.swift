@@ -1,6 +1,7 @@
 //===--- ProcessPause.swift - stopping a target for a consistent read -----===//
 //
-// Blocking mode stops every thread of the target for the duration of one read, so a stack cannot
+// Blocking mode stops the target's Python threads (the threads it is given; ProcessSampler leaves
+// threads without a Python thread state running) for the duration of one read, so a stack cannot
 // change under the walker. It uses PTRACE_SEIZE + PTRACE_INTERRUPT (never SIGSTOP): a seized
 // tracee is resumed by the kernel if Spyglass dies, so the target is never left stopped, and no
 // stop signal is ever queued to it. A signal that arrives while a thread is held is re-delivered on

@@ -48,6 +48,15 @@ package final class ProcessSampler {
   /// Blocking mode, per sample: the tasks to pause, and those left running because they slept.
   private var tasksToHold: [Int32] = []
   private var asleepThreadIDs = Set<Int32>()
+  /// Blocking mode: the OS ids of the Python threads the last full sample found (nil until every
+  /// one of them is known), and the tasks listed then. A task listed then that is not a Python
+  /// thread (a native worker pool, a BLAS or I/O thread with no thread state) is never paused: it
+  /// has no Python stack to keep still, and pausing hundreds of them stalls the process (py-spy
+  /// stops every thread: py-spy #872). A task new since then is paused until it is known.
+  private var pythonTaskIDs: Set<Int32>?
+  private var knownTasks = Set<Int32>()
+  private var knownTaskList: [Int32] = []
+  private var pythonTaskList: [Int32] = []
   /// When the struct pthread tid offset was last searched for (≤3.10), -1 before the first search.
   /// A search fails when a thread is starting or exiting at that moment (its pthread_t and the
   /// task list disagree), so it is retried every quarter second until it succeeds.
@@ -66,8 +75,9 @@ package final class ProcessSampler {
   /// still paused), their reprs cut to that many characters. Without `walkingIdleThreads`, idle
   /// threads (see `active`) may come back without frames: a caller that drops them saves the walk.
   ///
-  /// Blocking mode lists the process's tasks to pause them (without `walkingIdleThreads`, only
-  /// those whose wchan does not say they sleep); the pause tells which of them were asleep in a
+  /// Blocking mode lists the process's tasks to pause them (only the Python threads, once a sample
+  /// has told them apart; without `walkingIdleThreads`, only those whose wchan does not say they
+  /// sleep); the pause tells which of them were asleep in a
   /// system call. Non-blocking mode needs no task list: it walks first and then
   /// reads the OS run state of the threads it found that do not hold the GIL.
   package func sample(
@@ -84,6 +94,7 @@ package final class ProcessSampler {
       // thread whose wchan names a sleeping function counts; the pause judges the rest.
       tasksToHold.removeAll(keepingCapacity: true)
       for tid in tasks {
+        if let python = pythonTaskIDs, !python.contains(tid), knownTasks.contains(tid) { continue }
         if !walkingIdleThreads && !onlyGILHolder, runState(tid)?.isAsleepPerWchan() == true {
           asleepThreadIDs.insert(tid)
         } else {
@@ -171,10 +182,34 @@ package final class ProcessSampler {
           pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
           ownsGIL: thread.ownsGIL, frames: thread.frames, locals: locals.isEmpty ? nil : locals[index]))
     }
+    if blocking && !onlyGILHolder { notePythonTasks(result) }
     if runStates.count > (blocking ? tasks.count : result.count) + 16 {
       pruneRunStates(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
     }
     return result
+  }
+
+  /// Remembers which tasks are Python threads, after a sample that walked every thread (the sets
+  /// are rebuilt only when the lists change, which a steady process does not do).
+  private func notePythonTasks(_ result: [ThreadStack]) {
+    pythonTaskList.removeAll(keepingCapacity: true)
+    for thread in result {
+      guard let tid = thread.osThreadID else {
+        // A Python thread whose OS id is unknown: every task is paused until it is known.
+        pythonTaskIDs = nil
+        return
+      }
+      pythonTaskList.append(tid)
+    }
+    if pythonTaskIDs == nil || pythonTaskIDs?.count != pythonTaskList.count
+      || !pythonTaskList.allSatisfy({ pythonTaskIDs?.contains($0) == true })
+    {
+      pythonTaskIDs = Set(pythonTaskList)
+    }
+    if knownTaskList != tasks {
+      knownTaskList = tasks
+      knownTasks = Set(tasks)
+    }
   }
 
   /// Closes the run-state files of threads that ended: a target that starts and joins threads all
