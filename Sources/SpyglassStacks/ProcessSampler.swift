@@ -52,7 +52,9 @@ package final class ProcessSampler {
   /// one of them is known), and the tasks listed then. A task listed then that is not a Python
   /// thread (a native worker pool, a BLAS or I/O thread with no thread state) is never paused: it
   /// has no Python stack to keep still, and pausing hundreds of them stalls the process (py-spy
-  /// stops every thread: py-spy #872). A task new since then is paused until it is known.
+  /// stops every thread: py-spy #872). A task new since then is paused until it is known; a native
+  /// thread that becomes a Python thread later (PyGILState_Ensure) is read unpaused for one sample,
+  /// as in non-blocking mode, and paused from the next.
   private var pythonTaskIDs: Set<Int32>?
   private var knownTasks = Set<Int32>()
   private var knownTaskList: [Int32] = []
