@@ -147,12 +147,13 @@ struct Recording {
     }
     try write(builder.profile)
     try writeSummary(builder.profile, final: true)
-    summarize(builder.profile, session: session, elapsed: monotonicSeconds() - start)
+    summarize(builder.profile, session: session, elapsed: builder.profile.info.durationSeconds)
   }
 
   func finish(_ builder: inout ProfileBuilder, cpu: inout CPUTimes, errors: Int, start: Double) {
-    cpu.refresh()
+    // The time sampled, taken before anything else is done: the achieved rate is ticks over it.
     builder.profile.info.durationSeconds = monotonicSeconds() - start
+    cpu.refresh()
     builder.profile.info.sampleCount = builder.profile.totalSamples
     builder.profile.info.errorCount = UInt64(errors)
     for thread in builder.profile.threads {
