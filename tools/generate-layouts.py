@@ -135,6 +135,27 @@ class Expr:
         return self._note
 
 
+class Ext:
+    """offsetof(type, member) (or sizeof(type) when member is None) of a struct private to an extension
+    module's .c file (Modules/_asynciomodule.c's TaskObj), measured from the DWARF of that version's
+    extension (lib-dynload/MODULE.cpython-3XY-x86_64-linux-gnu.so) with gdb: no installed header has it."""
+
+    def __init__(self, ctype, member, module="_asyncio"):
+        self.ctype, self.member, self.module = ctype, member, module
+
+    def c(self):
+        return None
+
+    def gdb(self):
+        if self.member is None:
+            return "sizeof(%s)" % self.ctype
+        return "(long)&((%s *)0)->%s" % (self.ctype, self.member)
+
+    def note(self):
+        what = "sizeof(%s)" % self.ctype if self.member is None else "%s.%s" % (self.ctype, self.member)
+        return "%s, DWARF of %s" % (what, self.module)
+
+
 def rules(*ranges):
     """rules((lo, hi, rule), ...) with inclusive (major, minor) bounds."""
     return list(ranges)
@@ -144,6 +165,19 @@ ALL = (2, 7)
 
 # ---------------------------------------------------------------------------------------------------
 # PythonLayout: one entry per field, in any order (the output follows PythonLayout.swift's order).
+
+def TASK_HAND(value, member):
+    """A TaskObj member of 3.14+, whose _asyncio Debian ships stripped: the offset follows the
+    FutureObj_HEAD / TaskObj declarations of Modules/_asynciomodule.c on x86_64 (eleven object
+    pointers after PyObject_HEAD, the fut_state enum, two chars and the bitfields in one unsigned,
+    task_num_cancels_requested, four pointers, then the llist node). The target's own `.AsyncioDebug`
+    section gives task_name, task_coro, task_node and sizeof(TaskObj) at attach, and Spyglass only
+    trusts these values when those four agree with it."""
+    what = "sizeof(TaskObj)" if member is None else member
+    return Const(value, "%s: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is "
+                 "stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against "
+                 "the target's .AsyncioDebug section at attach." % what)
+
 
 PRIVATE_DICT = "the struct is private to Objects/dict-common.h in %s"
 
@@ -336,6 +370,38 @@ LAYOUT = {
     "setTable": rules((ALL, LAST, Off("PySetObject", "table"))),
     "setEntryKey": rules((ALL, LAST, Off("setentry", "key"))),
     "setEntrySize": rules((ALL, LAST, Size("setentry"))),
+    # PyGenObject (coroutines and generators embed their frame, 3.11+)
+    "genIframe": rules(((3, 11), LAST, Off("PyGenObject", "gi_iframe"))),
+    "genFrameState": rules(((3, 11), LAST, Off("PyGenObject", "gi_frame_state"))),
+    # value stack top of an interpreter frame (the object a suspended coroutine awaits)
+    "iframeStacktop": rules(((3, 11), (3, 13), Off("_PyInterpreterFrame", "stacktop"))),
+    "iframeStackpointer": rules(((3, 14), LAST, Off("_PyInterpreterFrame", "stackpointer"))),
+    # weak references, bound methods, type bases
+    "weakrefObject": rules((ALL, LAST, Off("PyWeakReference", "wr_object"))),
+    "methodSelf": rules((ALL, LAST, Off("PyMethodObject", "im_self"))),
+    "typeBase": rules((ALL, LAST, Off("PyTypeObject", "tp_base"))),
+    # asyncio (3.14+ keeps each thread's running loop and task, and a list of its tasks, in the thread state)
+    "tstateAsyncioRunningLoop": rules(((3, 14), LAST, Off("_PyThreadStateImpl", "asyncio_running_loop"))),
+    "tstateAsyncioRunningTask": rules(((3, 14), LAST, Off("_PyThreadStateImpl", "asyncio_running_task"))),
+    "tstateAsyncioTasksHead": rules(((3, 14), LAST, Off("_PyThreadStateImpl", "asyncio_tasks_head"))),
+    "interpAsyncioTasksHead": rules(((3, 14), LAST, Off("PyInterpreterState", "asyncio_tasks_head"))),
+    # _asyncio's FutureObj / TaskObj / FutureIter (Modules/_asynciomodule.c)
+    "futureLoop": rules(((3, 11), (3, 13), Ext("TaskObj", "task_loop")), ((3, 14), LAST, TASK_HAND(16, "fut_loop"))),
+    "futureCallback0": rules(
+        ((3, 11), (3, 13), Ext("TaskObj", "task_callback0")), ((3, 14), LAST, TASK_HAND(24, "fut_callback0"))),
+    "futureCallbacks": rules(
+        ((3, 11), (3, 13), Ext("TaskObj", "task_callbacks")), ((3, 14), LAST, TASK_HAND(40, "fut_callbacks"))),
+    "futureState": rules(((3, 11), (3, 13), Ext("TaskObj", "task_state")), ((3, 14), LAST, TASK_HAND(104, "fut_state"))),
+    "futureAwaitedBy": rules(((3, 14), LAST, TASK_HAND(96, "fut_awaited_by"))),
+    "futureAwaitedByIsSet": rules(((3, 14), LAST, TASK_HAND(109, "fut_awaited_by_is_set"))),
+    "taskFutWaiter": rules(
+        ((3, 11), (3, 13), Ext("TaskObj", "task_fut_waiter")), ((3, 14), LAST, TASK_HAND(120, "task_fut_waiter"))),
+    "taskCoro": rules(((3, 11), (3, 13), Ext("TaskObj", "task_coro")), ((3, 14), LAST, TASK_HAND(128, "task_coro"))),
+    "taskName": rules(((3, 11), (3, 13), Ext("TaskObj", "task_name")), ((3, 14), LAST, TASK_HAND(136, "task_name"))),
+    "taskNode": rules(((3, 14), LAST, TASK_HAND(152, "task_node"))),
+    "taskObjectSize": rules(((3, 11), (3, 13), Ext("TaskObj", None)), ((3, 14), LAST, TASK_HAND(168, None))),
+    "futureIterFuture": rules(
+        ((3, 11), (3, 13), Ext("futureiterobject", "future")), ((3, 14), LAST, TASK_HAND(16, "FutureIter.future"))),
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -404,6 +470,18 @@ CONSTANTS = {
     "unicodeStateCompactShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(compact)", "state.compact"))),
     "unicodeStateAsciiShift": rules(((3, 0), LAST, Expr("STATE_SHIFT(ascii)", "state.ascii"))),
     "pyUnicodeSize": rules((ALL, (2, 7), Expr("sizeof(Py_UNICODE)", "sizeof(Py_UNICODE)"))),
+    # gi_frame_state values of coroutines and generators (enum _framestate)
+    "frameStateSuspended": rules(((3, 11), LAST, Expr("FRAME_SUSPENDED", "FRAME_SUSPENDED"))),
+    "frameStateSuspendedYieldFrom": rules(
+        ((3, 13), LAST, Expr("FRAME_SUSPENDED_YIELD_FROM", "FRAME_SUSPENDED_YIELD_FROM"))),
+    "frameStateSuspendedYieldFromLocked": rules(
+        ((3, 15), LAST, Expr("FRAME_SUSPENDED_YIELD_FROM_LOCKED", "FRAME_SUSPENDED_YIELD_FROM_LOCKED"))),
+    "frameStateExecuting": rules(((3, 11), LAST, Expr("FRAME_EXECUTING", "FRAME_EXECUTING"))),
+    "frameStateCleared": rules(((3, 11), LAST, Expr("FRAME_CLEARED", "FRAME_CLEARED"))),
+    # 3.11/3.12 tell a coroutine suspended in an await by the RESUME after its last instruction
+    "opcodeResume": rules(((3, 11), (3, 12), Expr("RESUME", "RESUME"))),
+    "opcodeResumeQuick": rules(((3, 11), (3, 11), Expr("RESUME_QUICK", "RESUME_QUICK"))),
+    "opcodeInstrumentedResume": rules(((3, 12), (3, 12), Expr("INSTRUMENTED_RESUME", "INSTRUMENTED_RESUME"))),
 }
 
 # Order of HeaderConstants' fields (must match VersionTraits.swift's declaration order).
@@ -565,6 +643,8 @@ def internal_headers(version):
         "pycore_dict.h",
         "pycore_object.h",
         "pycore_tstate.h",
+        "pycore_genobject.h",
+        "pycore_interpframe_structs.h",
         "pycore_debug_offsets.h",  # where _Py_DebugOffsets lives after 3.13, if present
     ]
     return ["internal/" + n for n in names]
@@ -574,7 +654,7 @@ def public_headers(version):
     names = ["Python.h"]
     if version <= (3, 10):
         names += ["frameobject.h"]
-    names += ["longintrepr.h"]
+    names += ["longintrepr.h", "opcode.h"]
     return names
 
 
@@ -766,9 +846,11 @@ def debug_leaves(install):
     return [], None
 
 
-def dwarf_values(install, expressions):
-    """Evaluates gdb expressions against the libpython's DWARF: {key: int or error string}."""
-    if not install.libpython:
+def dwarf_values(install, expressions, binary=None):
+    """Evaluates gdb expressions against the DWARF of the libpython (or of `binary`): {key: int or error
+    string}."""
+    binary = binary or install.libpython
+    if not binary:
         return None
     script = [
         "import gdb, json",
@@ -784,14 +866,43 @@ def dwarf_values(install, expressions):
         f.write("\n".join(script) + "\n")
         script_path = f.name
     try:
-        proc = subprocess.run(["gdb", "-batch", "-nx", "-x", script_path, install.libpython],
+        proc = subprocess.run(["gdb", "-batch", "-nx", "-x", script_path, binary],
                               capture_output=True, text=True)
     finally:
         os.unlink(script_path)
     for line in proc.stdout.splitlines():
         if line.startswith("@@JSON"):
             return json.loads(line[6:])
-    raise Failure("gdb produced no result for %s:\n%s" % (install.libpython, proc.stderr[-2000:]))
+    raise Failure("gdb produced no result for %s:\n%s" % (binary, proc.stderr[-2000:]))
+
+
+def extension_module(install, module):
+    """The version's build of an extension module (its lib-dynload .so), or None."""
+    found = sorted(glob.glob(os.path.join(install.prefix, "lib", "python%d.%d" % install.version, "lib-dynload",
+                                          "%s.cpython-*.so" % module)))
+    return found[0] if found else None
+
+
+def extension_values(install, rules_by_field):
+    """Measures Ext rules with gdb from the DWARF of the extension module they name."""
+    if not rules_by_field:
+        return {}
+    if not shutil.which("gdb"):
+        raise Failure("%s: %s come from the DWARF of an extension module and need gdb (apt-get install gdb)"
+                      % (install.patch, ", ".join(sorted(rules_by_field))))
+    out = {}
+    for module in sorted({r.module for r in rules_by_field.values()}):
+        path = extension_module(install, module)
+        if path is None:
+            raise Failure("%s: no %s extension under %s/lib/python%d.%d/lib-dynload"
+                          % ((install.patch, module, install.prefix) + install.version))
+        fields = {f: r for f, r in rules_by_field.items() if r.module == module}
+        found = dwarf_values(install, {f: r.gdb() for f, r in fields.items()}, binary=path)
+        for field in fields:
+            if not isinstance(found.get(field), int):
+                raise Failure("%s %s: not in the DWARF of %s: %s" % (install.patch, field, path, found.get(field)))
+            out[field] = found[field]
+    return out
 
 
 class Measured:
@@ -803,13 +914,15 @@ class Measured:
 
 def measure(install, field_order, use_dwarf, workdir):
     v = install.version
-    layout_rules, manual = [], {}
+    layout_rules, manual, extension = [], {}, {}
     for field in field_order:
         rule = rule_for(LAYOUT, field, v)
         if rule is None:
             continue
         if isinstance(rule, Const):
             manual[field] = rule
+        elif isinstance(rule, Ext):
+            extension[field] = rule
         else:
             layout_rules.append((field, rule))
     constant_rules = [(name, rule_for(CONSTANTS, name, v)) for name in CONSTANT_ORDER]
@@ -832,9 +945,12 @@ def measure(install, field_order, use_dwarf, workdir):
         raise Failure("%s: _Py_DebugOffsets no longer starts with cookie[8] and version; DebugOffsets.swift "
                       "reads those at fixed offsets 0 and 8 before it knows the version" % install.patch)
 
+    measured_ext = extension_values(install, extension)
     layout = {}
     for field in field_order:
-        if field in manual:
+        if field in extension:
+            layout[field] = (measured_ext[field], extension[field])
+        elif field in manual:
             layout[field] = (manual[field].value, manual[field])
         elif field in values["L"]:
             layout[field] = (values["L"][field], rule_for(LAYOUT, field, v))
@@ -848,7 +964,7 @@ def measure(install, field_order, use_dwarf, workdir):
     elif use_dwarf:
         # (what, value, gdb expression, must verify)
         checks = [(field, value, rule.gdb(), isinstance(rule, Const))
-                  for field, (value, rule) in layout.items() if rule.gdb()]
+                  for field, (value, rule) in layout.items() if rule.gdb() and not isinstance(rule, Ext)]
         checks += [("_Py_DebugOffsets." + d, debug[d], "(long)&((_Py_DebugOffsets *)0)->" + d, False)
                    for d in debug_members]
         if debug_members:

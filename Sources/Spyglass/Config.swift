@@ -25,6 +25,14 @@ public enum LineNo: Sendable, Equatable {
   case lastInstruction
 }
 
+/// Which asyncio tasks an async-aware sample shows (Tachyon's `--async-mode`).
+public enum AsyncMode: String, Sendable, Equatable, CaseIterable {
+  /// Only the task each event loop is running (where the CPU goes).
+  case running
+  /// Every task, the suspended ones at their await (where the tasks wait: a wall-clock view).
+  case all
+}
+
 /// What to read and how. The defaults are py-spy's.
 public struct Config: Sendable, Equatable {
   public var blocking: LockingStrategy = .lock
@@ -45,6 +53,11 @@ public struct Config: Sendable, Equatable {
   public var dumpLocals = 0
   /// Full file names in `Frame.shortFilename` too, instead of the package-relative short form.
   public var fullFilenames = false
+  /// asyncio awareness (3.11+): `Sampler` hands out one stack per task (`StackTrace.taskRoots`),
+  /// `PythonSpy.tasks()` may be called.
+  public var asyncAware = false
+  /// With `asyncAware`, which tasks a `Sampler` sample shows.
+  public var asyncMode: AsyncMode = .running
 
   public init(
     blocking: LockingStrategy = .lock, native: Bool = false, samplingRate: Int = 100,

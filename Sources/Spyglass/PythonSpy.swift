@@ -64,6 +64,38 @@ public final class PythonSpy: @unchecked Sendable {
     }
   }
 
+  /// Every thread's stack and every asyncio task, read in one look (in `.lock` mode, one pause).
+  /// Throws `SpyglassError.asyncUnsupported` for a Python older than 3.11. `cutTasks` counts the
+  /// tasks left out past `ReadLimits.tasks` (10,000) or in a list that cycles. Child processes
+  /// (with `Config.subprocesses`) add their threads; tasks are read from the root process.
+  public func stackTracesAndTasks() throws(SpyglassError) -> (traces: [StackTrace], tasks: [TaskTrace], cutTasks: Int) {
+    try lock.withLock { () throws(SpyglassError) -> ([StackTrace], [TaskTrace], Int) in
+      if config.subprocesses { addNewChildren() }
+      var traces: [StackTrace] = []
+      var tasks: [TaskTrace] = []
+      var cut = 0
+      var gone: [Int32] = []
+      for process in processes {
+        do throws(SpyglassError) {
+          if process.pid == pid {
+            let (rootTraces, snapshot) = try process.stackTracesAndTasks(config: config)
+            traces += rootTraces
+            tasks = StackTraceBuilder.tasks(
+              snapshot, pid: pid, sampler: process.sampler, shortener: process.shortener, config: config)
+            cut = snapshot.cut
+          } else {
+            traces += try process.stackTraces(config: config)
+          }
+        } catch {
+          if process.pid == pid { throw error }
+          gone.append(process.pid)
+        }
+      }
+      processes.removeAll { gone.contains($0.pid) }
+      return (traces, tasks, cut)
+    }
+  }
+
   private func addNewChildren() {
     let known = Set(processes.map(\.pid))
     for (child, parent) in ProcessTree.descendants(of: pid) where !known.contains(child) {
@@ -96,11 +128,23 @@ final class TracedProcess {
   }
 
   func stackTraces(config: Config) throws(SpyglassError) -> [StackTrace] {
+    try stackTraces(config: config, readingTasks: false)
+  }
+
+  func stackTracesAndTasks(config: Config) throws(SpyglassError) -> ([StackTrace], AsyncSnapshot) {
+    guard sampler.supportsTasks else {
+      throw .asyncUnsupported(pid: pid, version: target.version.description)
+    }
+    let traces = try stackTraces(config: config, readingTasks: true)
+    return (traces, sampler.lastTasks ?? AsyncSnapshot())
+  }
+
+  private func stackTraces(config: Config, readingTasks: Bool) throws(SpyglassError) -> [StackTrace] {
     let threads: [ThreadStack]
     do {
       threads = try sampler.sample(
         onlyGILHolder: config.gilOnly, wantNames: true, localsBudget: 128 * Swift.max(0, config.dumpLocals),
-        walkingIdleThreads: config.includeIdle || config.dumpLocals > 0)
+        walkingIdleThreads: config.includeIdle || config.dumpLocals > 0, readingTasks: readingTasks)
     } catch {
       throw SpyglassError(error, pid: pid)
     }

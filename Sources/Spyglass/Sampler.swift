@@ -185,25 +185,54 @@ enum StackTraceBuilder {
     config: Config
   ) -> StackTrace {
     var frames: [Frame] = thread.frames.enumerated().map { index, frame in
-      let code = sampler.code(frame.code)
-      let line: Int
-      switch config.lineNo {
-      case .noLine: line = 0
-      case .first: line = code.firstLine
-      case .lastInstruction: line = Int(frame.line)
-      }
-      let locals = thread.locals?[index].map {
+      var made = self.frame(frame, sampler: sampler, shortener: shortener, config: config)
+      made.locals = thread.locals?[index].map {
         LocalVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
       }
-      return Frame(
-        name: code.name, filename: code.filename,
-        shortFilename: config.fullFilenames ? code.filename : shortener.short(code.filename), line: line,
-        locals: locals, isEntry: frame.isEntry)
+      return made
     }
+    // Async-aware roots (`<task NAME>`) are the outermost frames.
+    frames += thread.roots.reversed().map { Frame(name: $0, filename: "", line: 0) }
     if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
     return StackTrace(
       pid: thread.pid, threadID: thread.threadID, threadName: thread.name,
       osThreadID: thread.osThreadID.map { UInt64($0) }, active: thread.active, ownsGIL: thread.ownsGIL,
       frames: frames, processInfo: info)
+  }
+
+  /// One sampled frame as the library hands it out.
+  static func frame(_ frame: SampledFrame, sampler: ProcessSampler, shortener: FilenameShortener, config: Config)
+    -> Frame
+  {
+    let code = sampler.code(frame.code)
+    let line: Int
+    switch config.lineNo {
+    case .noLine: line = 0
+    case .first: line = code.firstLine
+    case .lastInstruction: line = Int(frame.line)
+    }
+    return Frame(
+      name: code.name, filename: code.filename,
+      shortFilename: config.fullFilenames ? code.filename : shortener.short(code.filename), line: line,
+      isEntry: frame.isEntry)
+  }
+
+  /// The tasks of one sample as the library hands them out.
+  static func tasks(
+    _ snapshot: AsyncSnapshot, pid: Int32, sampler: ProcessSampler, shortener: FilenameShortener, config: Config
+  ) -> [TaskTrace] {
+    snapshot.tasks.map { task in
+      let state: TaskTrace.State
+      switch task.state {
+      case .running: state = .running
+      case .pending: state = .pending
+      case .done: state = .done
+      }
+      return TaskTrace(
+        pid: pid, id: task.address, name: task.name, state: state,
+        threadID: task.state == .running ? task.threadID : nil,
+        frames: task.frames.map { frame($0, sampler: sampler, shortener: shortener, config: config) },
+        awaitedBy: task.awaitedBy)
+    }
   }
 }

@@ -42,6 +42,8 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case noPythonProcesses(pid: Int32)
   /// `Config.native`: not supported by this build yet.
   case nativeUnsupported
+  /// `Config.asyncAware` (or `PythonSpy.tasks()`) on a Python older than 3.11.
+  case asyncUnsupported(pid: Int32, version: String)
 
   public var description: String {
     switch self {
@@ -84,6 +86,8 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "No Python processes found in process \(pid) or any of its subprocesses."
     case .nativeUnsupported:
       return "--native is not supported yet by this build of Spyglass."
+    case .asyncUnsupported(let pid, let version):
+      return "Process \(pid) runs Python \(version): asyncio awareness needs CPython 3.11 or later."
     }
   }
 

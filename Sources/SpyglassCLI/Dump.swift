@@ -26,6 +26,13 @@ package struct Dump: ParsableCommand {
   @Flag(name: .shortAndLong, help: "Format output as JSON")
   var json = false
 
+  @Flag(
+    name: .customLong("async"),
+    help: ArgumentHelp(
+      "Also dump every asyncio task: its name, state, await chain and awaiters (CPython 3.11+)",
+      discussion: "With --json the output is an object: {\"threads\": [...], \"tasks\": [...]}."))
+  var asyncTasks = false
+
   @OptionGroup var reading: ReadingOptions
 
   var subprocesses: Bool { reading.subprocesses }
@@ -42,6 +49,18 @@ package struct Dump: ParsableCommand {
       config.subprocesses = subprocesses
       config.dumpLocals = locals
       let spy = try PythonSpy(pid: pid.value, config: config)
+      if asyncTasks {
+        let (traces, tasks, cut) = try spy.stackTracesAndTasks()
+        let processes = Self.group(traces, root: spy.processInfo)
+        let dumped = Self.dumpedTasks(tasks, pid: spy.pid, cut: cut)
+        let bytes =
+          json
+          ? DumpWriter.json(processes, tasks: dumped)
+          : DumpWriter.text(processes, fullFilenames: fullFilenames, separatorWidth: Terminal.width)
+            + DumpWriter.text(dumped, fullFilenames: fullFilenames)
+        writeAll(fd: 1, bytes)
+        return
+      }
       let traces = try spy.stackTraces()
       let processes = Self.group(traces, root: spy.processInfo)
       let bytes =
@@ -50,6 +69,22 @@ package struct Dump: ParsableCommand {
         : DumpWriter.text(processes, fullFilenames: fullFilenames, separatorWidth: Terminal.width)
       writeAll(fd: 1, bytes)
     }
+  }
+
+  /// The tasks as `dump` prints them, awaiters by name.
+  static func dumpedTasks(_ tasks: [TaskTrace], pid: Int32, cut: Int) -> DumpedTasks {
+    var names: [UInt64: String] = [:]
+    for task in tasks { names[task.id] = task.name }
+    return DumpedTasks(
+      pid: pid,
+      tasks: tasks.map { task in
+        DumpedTask(
+          name: task.name, id: task.id, state: task.state.rawValue, threadID: task.threadID,
+          frames: task.frames.map {
+            DumpedFrame(
+              name: $0.name, filename: $0.filename, shortFilename: $0.shortFilename ?? $0.filename, line: $0.line)
+          }, awaitedBy: task.awaitedBy.compactMap { names[$0] })
+      }, cut: cut)
   }
 
   /// The traces by process, in the order the processes were read (the root first, even when it

@@ -57,6 +57,8 @@ struct ReadingOptions: ParsableArguments {
   }
 }
 
+extension AsyncMode: ExpressibleByArgument {}
+
 /// Options shared by record and top.
 struct SamplingOptions: ParsableArguments {
   @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
@@ -72,6 +74,15 @@ struct SamplingOptions: ParsableArguments {
 
   @Flag(name: .shortAndLong, help: "Include stack traces for idle threads")
   var idle = false
+
+  @Flag(
+    help: ArgumentHelp(
+      "One stack per asyncio task, rooted at <task NAME> frames that follow who awaits it (CPython 3.11+)",
+      discussion: "The event loop's own frames are left out; a thread running no task keeps its stack."))
+  var asyncAware = false
+
+  @Option(help: "With --async-aware: the running task only, or every task (suspended ones at their await)")
+  var asyncMode: AsyncMode = .running
 
   var subprocesses: Bool { reading.subprocesses }
   var fullFilenames: Bool { reading.fullFilenames }
@@ -106,6 +117,7 @@ struct SamplingOptions: ParsableArguments {
     options.subprocesses = subprocesses
     options.nonblocking = nonblocking
     options.wantNames = wantNames
+    options.asyncMode = asyncAware ? asyncMode : nil
     return options
   }
 }

@@ -107,7 +107,14 @@ struct Recording {
           var weight = sampleWeight
           // CPU time is read per sample only when it weights the samples; otherwise once when a
           // thread is first seen and once at the end, for the summary.
-          if weightsByCPU, let tid = thread.osThreadID { weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0 }
+          if weightsByCPU {
+            // A suspended task's stack (--async-aware --async-mode all) uses no CPU.
+            if thread.isTaskAtRest {
+              weight = 0
+            } else if let tid = thread.osThreadID {
+              weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0
+            }
+          }
           let firstSeen = builder.add(
             thread, sampler: process.sampler, shortener: process.shortener, processLabels: process.labels,
             weightNanoseconds: weight, timeNanoseconds: sampleTime)

@@ -156,7 +156,7 @@ struct TopSession {
           if !include.idle && !thread.active && !include.gil { continue }
           if include.gil && !thread.ownsGIL { continue }
           stats.add(
-            pid: thread.pid, frames: thread.frames, ownsGIL: thread.ownsGIL, active: thread.active,
+            pid: thread.pid, frames: thread.frames, roots: thread.roots, ownsGIL: thread.ownsGIL, active: thread.active,
             label: label)
         }
       },

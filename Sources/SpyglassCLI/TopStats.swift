@@ -151,11 +151,12 @@ struct TopStats {
   private(set) var threads = 0
   private(set) var processes = 0
   private var stackNumber: UInt64 = 0
+  private var rootNumbers: [String: Int32] = [:]
 
   /// Counts one thread's stack (innermost frame first). `label(code, line)` names a frame; `line`
   /// is 0 for the per-function label.
   mutating func add(
-    pid: Int32, frames: [SampledFrame], ownsGIL: Bool, active: Bool,
+    pid: Int32, frames: [SampledFrame], roots: [String] = [], ownsGIL: Bool, active: Bool,
     label: (CodeID, Int32) -> String
   ) {
     if ownsGIL { current.gil += 1 }
@@ -172,6 +173,14 @@ struct TopStats {
         label(frame.code, frame.line)
       }
       byLine.count(line, own: position == 0, stack: stackNumber)
+    }
+    // --async-aware's `<task NAME>` roots count as functions of their own (keyed apart from code).
+    for root in roots {
+      let number = rootNumbers[root] ?? Int32(rootNumbers.count)
+      rootNumbers[root] = number
+      let key = TopTable.Key(pid: pid, code: .max, line: number)
+      byFunction.count(byFunction.index(key) { root }, own: frames.isEmpty, stack: stackNumber)
+      byLine.count(byLine.index(key) { root }, own: frames.isEmpty, stack: stackNumber)
     }
   }
 

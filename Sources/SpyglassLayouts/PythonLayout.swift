@@ -190,5 +190,49 @@ package struct PythonLayout: Sendable, Equatable, Hashable {
   package var setEntryKey: Int?
   package var setEntrySize: Int?
 
+  // .. coroutines and generators (3.11+) .....................................
+  /// `PyGenObject.gi_iframe`: the generator's own `_PyInterpreterFrame`, embedded in it.
+  package var genIframe: Int?
+  /// `PyGenObject.gi_frame_state` (an int8: created, suspended, executing, cleared...).
+  package var genFrameState: Int?
+  /// `_PyInterpreterFrame.stacktop` (3.11–3.13, an int: the value stack's depth past localsplus).
+  package var iframeStacktop: Int?
+  /// `_PyInterpreterFrame.stackpointer` (3.14+, a `_PyStackRef *` one past the stack's top).
+  package var iframeStackpointer: Int?
+
+  // .. weak references, methods, types ..........................................
+  /// `PyWeakReference.wr_object`.
+  package var weakrefObject: Int?
+  /// `PyMethodObject.im_self` (a bound method's instance).
+  package var methodSelf: Int?
+  /// `PyTypeObject.tp_base`.
+  package var typeBase: Int?
+
+  // .. asyncio ....................................................................
+  /// `_PyThreadStateImpl.asyncio_running_loop`, `asyncio_running_task` and `asyncio_tasks_head`
+  /// (3.14+: the loop and task a thread runs, and the list of the tasks it made).
+  package var tstateAsyncioRunningLoop: Int?
+  package var tstateAsyncioRunningTask: Int?
+  package var tstateAsyncioTasksHead: Int?
+  /// `PyInterpreterState.asyncio_tasks_head` (3.14+: tasks of threads that have exited).
+  package var interpAsyncioTasksHead: Int?
+  /// `_asyncio`'s C future and task (Modules/_asynciomodule.c): `fut_loop`, `fut_callback0`,
+  /// `fut_callbacks`, `fut_state`, `fut_awaited_by` and `fut_awaited_by_is_set` (3.14+).
+  package var futureLoop: Int?
+  package var futureCallback0: Int?
+  package var futureCallbacks: Int?
+  package var futureState: Int?
+  package var futureAwaitedBy: Int?
+  package var futureAwaitedByIsSet: Int?
+  /// `task_fut_waiter`, `task_coro`, `task_name`, `task_node` (3.14+, a `struct llist_node`).
+  package var taskFutWaiter: Int?
+  package var taskCoro: Int?
+  package var taskName: Int?
+  package var taskNode: Int?
+  /// sizeof(TaskObj).
+  package var taskObjectSize: Int?
+  /// `FutureIter.future`: the future an `await fut` waits on.
+  package var futureIterFuture: Int?
+
   package init() {}
 }

@@ -57,6 +57,18 @@ package struct HeaderConstants: Sendable, Equatable, Hashable {
   package var unicodeStateAsciiShift: Int?
   /// `sizeof(Py_UNICODE)` (2.7).
   package var pyUnicodeSize: Int?
+  /// `gi_frame_state` values (3.11+): `FRAME_SUSPENDED`, `FRAME_SUSPENDED_YIELD_FROM` (3.13+),
+  /// `FRAME_SUSPENDED_YIELD_FROM_LOCKED` (3.15+), `FRAME_EXECUTING`, `FRAME_CLEARED`.
+  package var frameStateSuspended: Int?
+  package var frameStateSuspendedYieldFrom: Int?
+  package var frameStateSuspendedYieldFromLocked: Int?
+  package var frameStateExecuting: Int?
+  package var frameStateCleared: Int?
+  /// The `RESUME`, `RESUME_QUICK` (3.11, its quickened form) and `INSTRUMENTED_RESUME` (3.12)
+  /// opcodes, on 3.11 and 3.12.
+  package var opcodeResume: Int?
+  package var opcodeResumeQuick: Int?
+  package var opcodeInstrumentedResume: Int?
 
   package init() {}
 }
@@ -227,6 +239,41 @@ package struct PythonTraits: Sendable, Equatable {
   /// 2.7 `unicode` objects: bytes per Py_UNICODE unit (4 for the UCS4 builds Linux distributions
   /// and pyenv make; a narrow build would have 2). Nil on 3.x.
   package let unicode27UnitSize: Int?
+  /// How a coroutine's or generator's own frame says where it stands (3.11+).
+  package struct CoroutineStates: Sendable, Equatable {
+    /// `gi_frame_state` values of a suspended coroutine.
+    package var suspended: [Int8]
+    /// `FRAME_EXECUTING`: the coroutine is running (its callees are on its thread's stack).
+    package var executing: Int8
+    /// How to tell a suspended coroutine that awaits something (whose awaited object is then on
+    /// its frame's value stack) from one that yielded a value.
+    package var awaiting: AwaitCheck
+    /// Where the awaited object sits: this many slots below the frame's stack top (1, the top,
+    /// until 3.14; 3.15 suspends an await with one more slot above it, as its `_PyGen_yf` reads
+    /// `stackpointer[-2]`).
+    package var awaitedSlot = 1
+  }
+  package enum AwaitCheck: Sendable, Equatable {
+    /// 3.13+: this frame state (`FRAME_SUSPENDED_YIELD_FROM`; 3.15's `..._LOCKED` is only used by
+    /// free-threaded builds, which Spyglass refuses).
+    case states([Int8])
+    /// 3.11/3.12: the instruction after the frame's last one is one of these `RESUME` opcodes
+    /// with an oparg of 2 or more (resumed after `yield from` or `await`).
+    case resumeOpcodes([UInt8])
+  }
+  package let coroutineStates: CoroutineStates?
+  /// Where asyncio keeps the tasks of a process (3.11+).
+  package enum TaskRegistry: Sendable, Equatable {
+    /// 3.11: `asyncio.tasks._all_tasks`, a WeakSet of every task.
+    case allTasksWeakSet
+    /// 3.12/3.13: `asyncio.tasks._scheduled_tasks` (a WeakSet) and `_eager_tasks` (a set).
+    case scheduledAndEager
+    /// 3.14+: C tasks in a list per thread state (and one per interpreter for tasks of exited
+    /// threads), the running task in the thread state; other tasks (the pure-Python asyncio,
+    /// third-party task classes) in `_scheduled_tasks` and `_eager_tasks` as before.
+    case threadLists
+  }
+  package let taskRegistry: TaskRegistry?
   /// The generated offset table of this version.
   package let layout: PythonLayout
 
@@ -299,6 +346,20 @@ package struct PythonTraits: Sendable, Equatable {
 
     unicodeState = major == 2 ? nil : UnicodeState()
     unicode27UnitSize = major == 2 ? 4 : nil
+
+    switch v {
+    case (3, 11):
+      coroutineStates = CoroutineStates(suspended: [-1], executing: 0, awaiting: .resumeOpcodes([151, 150]))
+    case (3, 12):
+      coroutineStates = CoroutineStates(suspended: [-1], executing: 0, awaiting: .resumeOpcodes([151, 240]))
+    case (3, 13), (3, 14):
+      coroutineStates = CoroutineStates(suspended: [-2, -1], executing: 0, awaiting: .states([-1]))
+    case _ where atLeast(3, 15):
+      coroutineStates = CoroutineStates(suspended: [1, 2, 3], executing: 4, awaiting: .states([2]), awaitedSlot: 2)
+    default: coroutineStates = nil
+    }
+    taskRegistry =
+      !atLeast(3, 11) ? nil : v == (3, 11) ? .allTasksWeakSet : !atLeast(3, 14) ? .scheduledAndEager : .threadLists
   }
 
   /// The generated offset table for `version`'s minor version, or nil when it is not supported.

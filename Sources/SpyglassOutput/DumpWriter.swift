@@ -87,6 +87,114 @@ package enum DumpWriter {
     return out
   }
 
+  /// The text of `dump --async`'s tasks, after the threads: each task with its state, its
+  /// awaiters and its coroutine chain innermost first.
+  package static func text(_ tasks: DumpedTasks, fullFilenames: Bool) -> [UInt8] {
+    var out: [UInt8] = []
+    let running = tasks.tasks.filter { $0.state == "running" }.count
+    let pending = tasks.tasks.filter { $0.state == "pending" }.count
+    out.append("\nAsyncio tasks of process ")
+    out.append(decimal: Int(tasks.pid))
+    out.append(": ")
+    out.append(decimal: tasks.tasks.count)
+    out.append(" (")
+    out.append(decimal: running)
+    out.append(" running, ")
+    out.append(decimal: pending)
+    out.append(" pending, ")
+    out.append(decimal: tasks.tasks.count - running - pending)
+    out.append(" done)\n")
+    if tasks.cut > 0 {
+      out.append("(")
+      out.append(decimal: tasks.cut)
+      out.append(" more tasks not read: past the limit, or in a task list that cycles)\n")
+    }
+    for task in tasks.tasks {
+      out.append("\nTask \"")
+      out.append(visible: task.name)
+      out.append("\" (")
+      out.append(task.state)
+      if let thread = task.threadID {
+        out.append(" on thread 0x")
+        out.append(String(thread, radix: 16, uppercase: true))
+      }
+      out.append(")")
+      if !task.awaitedBy.isEmpty {
+        out.append(", awaited by ")
+        for (index, name) in task.awaitedBy.enumerated() {
+          if index > 0 { out.append(", ") }
+          out.append("\"")
+          out.append(visible: name)
+          out.append("\"")
+        }
+      }
+      out.append("\n")
+      for frame in task.frames {
+        out.append("    ")
+        out.append(visible: frame.name)
+        out.append(" (")
+        out.append(visible: fullFilenames ? frame.filename : frame.shortFilename)
+        if frame.line != 0 {
+          out.append(":")
+          out.append(decimal: frame.line)
+        }
+        out.append(")\n")
+      }
+    }
+    return out
+  }
+
+  /// `dump --async --json`: `{"threads": [the threads, as without --async], "tasks": [...],
+  /// "tasks_cut": N}`.
+  package static func json(_ processes: [DumpedProcess], tasks: DumpedTasks) -> [UInt8] {
+    var out: [UInt8] = []
+    out.append("{\n  \"threads\": ")
+    var threads = json(processes)
+    while threads.last == UInt8(ascii: "\n") { threads.removeLast() }
+    // Nested one level: JSON strings hold no raw newline, so every newline is layout.
+    for byte in threads {
+      out.append(byte)
+      if byte == UInt8(ascii: "\n") { out.append("  ") }
+    }
+    out.append(",\n  \"tasks\": [")
+    for (index, task) in tasks.tasks.enumerated() {
+      out.append(index == 0 ? "\n" : ",\n")
+      out.append("    {\n      \"name\": ")
+      out.append(json: task.name)
+      out.append(",\n      \"id\": ")
+      out.append(decimal: task.id)
+      out.append(",\n      \"state\": ")
+      out.append(json: task.state)
+      out.append(",\n      \"thread_id\": ")
+      if let thread = task.threadID { out.append(decimal: thread) } else { out.append("null") }
+      out.append(",\n      \"frames\": [")
+      for (i, frame) in task.frames.enumerated() {
+        out.append(i == 0 ? "\n" : ",\n")
+        out.append("        {\"name\": ")
+        out.append(json: frame.name)
+        out.append(", \"filename\": ")
+        out.append(json: frame.filename)
+        out.append(", \"short_filename\": ")
+        out.append(json: frame.shortFilename)
+        out.append(", \"line\": ")
+        out.append(decimal: frame.line)
+        out.append("}")
+      }
+      out.append(task.frames.isEmpty ? "]" : "\n      ]")
+      out.append(",\n      \"awaited_by\": [")
+      for (i, name) in task.awaitedBy.enumerated() {
+        if i > 0 { out.append(", ") }
+        out.append(json: name)
+      }
+      out.append("]\n    }")
+    }
+    out.append(tasks.tasks.isEmpty ? "],\n" : "\n  ],\n")
+    out.append("  \"tasks_cut\": ")
+    out.append(decimal: tasks.cut)
+    out.append("\n}\n")
+    return out
+  }
+
   /// The JSON dump: an array of every thread of every process, py-spy's field names, pretty-printed.
   package static func json(_ processes: [DumpedProcess]) -> [UInt8] {
     var out: [UInt8] = []

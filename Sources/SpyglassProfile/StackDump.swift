@@ -95,3 +95,41 @@ package struct DumpedProcess: Sendable, Equatable {
     self.threads = threads
   }
 }
+
+/// One asyncio task of a dump (`dump --async`).
+package struct DumpedTask: Sendable, Equatable {
+  package var name: String
+  /// The task object's address.
+  package var id: UInt64
+  /// `running`, `pending` or `done`.
+  package var state: String
+  /// The thread running it (running task only).
+  package var threadID: UInt64?
+  /// Its coroutine chain, innermost first.
+  package var frames: [DumpedFrame]
+  /// The names of the tasks awaiting it.
+  package var awaitedBy: [String]
+  package init(
+    name: String, id: UInt64, state: String, threadID: UInt64?, frames: [DumpedFrame], awaitedBy: [String]
+  ) {
+    self.name = name
+    self.id = id
+    self.state = state
+    self.threadID = threadID
+    self.frames = frames
+    self.awaitedBy = awaitedBy
+  }
+}
+
+/// The asyncio tasks of a dump's root process.
+package struct DumpedTasks: Sendable, Equatable {
+  package var pid: Int32
+  package var tasks: [DumpedTask]
+  /// Tasks left out (past the read limit, or in a list that cycles).
+  package var cut: Int
+  package init(pid: Int32, tasks: [DumpedTask], cut: Int) {
+    self.pid = pid
+    self.tasks = tasks
+    self.cut = cut
+  }
+}

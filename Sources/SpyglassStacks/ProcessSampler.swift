@@ -23,6 +23,26 @@ package struct ThreadStack: Sendable {
   package var frames: [SampledFrame]
   /// With `localsBudget`: each frame's arguments and locals (same order as `frames`).
   package var locals: [[LocalVariable]]?
+  /// Synthetic outermost frames (`<task NAME>` in async-aware mode), outermost first.
+  package var roots: [String] = []
+  /// An async-aware stack of a suspended task (not of a thread running it): it uses no CPU.
+  package var isTaskAtRest = false
+
+  package init(
+    pid: Int32, threadID: UInt64, osThreadID: Int32?, name: String?, active: Bool, ownsGIL: Bool,
+    frames: [SampledFrame], locals: [[LocalVariable]]? = nil, roots: [String] = [], isTaskAtRest: Bool = false
+  ) {
+    self.pid = pid
+    self.threadID = threadID
+    self.osThreadID = osThreadID
+    self.name = name
+    self.active = active
+    self.ownsGIL = ownsGIL
+    self.frames = frames
+    self.locals = locals
+    self.roots = roots
+    self.isTaskAtRest = isTaskAtRest
+  }
 }
 
 package enum SampleError: Error, Equatable, Sendable {
@@ -65,6 +85,11 @@ package final class ProcessSampler {
   private var pthreadOffsetSearchedAt: Double = -1
   private var names: [UInt64: String] = [:]
   private var namesReadAt: Double = -1
+  /// The asyncio tasks of the last sample taken `readingTasks` (nil when they could not be read).
+  package private(set) var lastTasks: AsyncSnapshot?
+  private var asyncio: AsyncioReader<ProcessMemory>?
+  private var asyncioHasDebugOffsets = false
+  private var asyncioDebugSearchedAt: Double = -1
 
   package init(target: PythonTarget, blocking: Bool) {
     self.target = target
@@ -82,8 +107,12 @@ package final class ProcessSampler {
   /// sleep); the pause tells which of them were asleep in a
   /// system call. Non-blocking mode needs no task list: it walks first and then
   /// reads the OS run state of the threads it found that do not hold the GIL.
+  ///
+  /// With `readingTasks`, the asyncio tasks are read too, while the target is still paused, into
+  /// `lastTasks`.
   package func sample(
-    onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0, walkingIdleThreads: Bool = true
+    onlyGILHolder: Bool = false, wantNames: Bool = true, localsBudget: Int = 0, walkingIdleThreads: Bool = true,
+    readingTasks: Bool = false
   ) throws(SampleError) -> [ThreadStack] {
     var pause: ProcessPause?
     asleepThreadIDs.removeAll(keepingCapacity: true)
@@ -138,6 +167,7 @@ package final class ProcessSampler {
     if localsBudget > 0 {
       locals = threads.map { thread in thread.frames.map { walker.locals(of: $0, budget: localsBudget) } }
     }
+    if readingTasks { lastTasks = readTasks(threads) }
     pause?.resume()
 
     if wantNames && threads.contains(where: { names[$0.threadID] == nil }) {
@@ -189,6 +219,26 @@ package final class ProcessSampler {
       pruneRunStates(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
     }
     return result
+  }
+
+  /// Whether the target's version has asyncio awareness (3.11+).
+  package var supportsTasks: Bool { target.model.taskRegistry != nil }
+
+  /// The asyncio tasks now, with the threads just walked. On 3.14+ the target's `.AsyncioDebug`
+  /// section is looked for until `_asyncio` is loaded (once a second).
+  private func readTasks(_ threads: [SampledThread]) -> AsyncSnapshot? {
+    let now = monotonicSeconds()
+    if asyncio == nil
+      || (target.model.taskRegistry == .threadLists && !asyncioHasDebugOffsets && now - asyncioDebugSearchedAt >= 1)
+    {
+      asyncioDebugSearchedAt = now
+      let debug = target.asyncioDebugOffsets()
+      if asyncio == nil || debug != nil {
+        asyncio = try? AsyncioReader(walker: walker, debugOffsets: debug)
+        asyncioHasDebugOffsets = debug != nil
+      }
+    }
+    return try? asyncio?.snapshot(threads: threads.map { ($0.threadState, $0.threadID) })
   }
 
   /// Remembers which tasks are Python threads, after a sample that walked every thread (the sets

@@ -392,3 +392,27 @@ package final class PythonTarget: @unchecked Sendable {
     return nil
   }
 }
+
+extension PythonTarget {
+  /// The target's `_Py_AsyncioModuleDebugOffsets` (3.14+), from the `.AsyncioDebug` section of
+  /// whichever mapped binary has it: the `_asyncio` extension module, or the executable or
+  /// libpython of a build with `_asyncio` built in. Nil when `_asyncio` is not loaded (yet) or
+  /// the section does not describe a plausible table. The section is constant data: it is read
+  /// from the file (through /proc/PID/root), not from the target.
+  package func asyncioDebugOffsets() -> AsyncioDebugOffsets? {
+    guard model.taskRegistry == .threadLists, let maps = try? MemoryMap.read(pid: pid) else { return nil }
+    var candidates = [library, executable].compactMap { $0 }
+    let extensionPaths = Set(maps.map(\.path).filter { $0.contains("/_asyncio.") || $0.contains("/_asyncio_") })
+    for path in extensionPaths.sorted() {
+      if let binary = Self.openBinary(pid: pid, path: path, maps: maps, fileOverride: nil) { candidates.append(binary) }
+    }
+    for binary in candidates {
+      guard let section = binary.file.section(named: ".AsyncioDebug"),
+        let bytes = binary.file.contents(of: section), bytes.count >= AsyncioDebugOffsets.byteCount
+      else { continue }
+      let view = ByteView(bytes)
+      if let offsets = AsyncioDebugOffsets(words: (0..<13).map { view.u64($0 * 8) }) { return offsets }
+    }
+    return nil
+  }
+}

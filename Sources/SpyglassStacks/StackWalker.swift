@@ -647,16 +647,39 @@ package final class StackWalker<Memory: MemoryReader> {
       let firstTraceable = codeStart &+ codeUnitBytes &* UInt64(codes[Int(id)].firstTraceable)
       let ownedByGenerator = Int(owner) == generatorOwner
       if !ownedByGenerator && instruction < firstTraceable { continue }
-      // A torn or garbage instruction pointer can be anywhere: an offset past any real code object
-      // (which would not even fit in an Int) means "line unknown".
-      let offset = instruction &- codeStart
-      let lasti = instruction >= codeStart && offset < 1 << 31 ? Int(offset) : -1
-      let line = lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : self.line(of: id, at: lasti)
+      let line = line(of: id, instruction: instruction, codeStart: codeStart)
       var isEntry = false
       if let isEntryOffset { isEntry = frame.u8(isEntryOffset) != 0 }
       frames.append(SampledFrame(code: id, line: line, frameAddress: cursor, isEntry: isEntry))
     }
     if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
+  }
+
+  /// The line of the instruction at `instruction` in code object `id`, whose code starts at
+  /// `codeStart`. A torn or garbage instruction pointer can be anywhere: an offset past any real
+  /// code object (which would not even fit in an Int) means "line unknown" (the first line).
+  private func line(of id: CodeID, instruction: RemoteAddress, codeStart: RemoteAddress) -> Int32 {
+    let offset = instruction &- codeStart
+    let lasti = instruction >= codeStart && offset < 1 << 31 ? Int(offset) : -1
+    return lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : line(of: id, at: lasti)
+  }
+
+  /// One interpreter frame on its own (3.11+): the frame a coroutine or generator embeds. Nil when
+  /// its code is not a readable code object. `instruction` is the frame's instruction pointer
+  /// (`prev_instr` on 3.11/3.12, `instr_ptr` after).
+  package func interpreterFrame(at address: RemoteAddress) throws(ReadFault) -> (
+    frame: SampledFrame, instruction: RemoteAddress
+  )? {
+    guard case .interpreter(_, _, let codeOffset, let instrPtrOffset, _, _, let codeAdaptive) = offsets.frames else {
+      return nil
+    }
+    now = monotonicNanoseconds()
+    let frame = ByteView(try memory.readBytes(at: address, count: frameReadSize))
+    let codeAddress = frame.u64(codeOffset) & executableMask
+    guard let id = try resolveCode(at: codeAddress) else { return nil }
+    let instruction = frame.u64(instrPtrOffset)
+    let line = line(of: id, instruction: instruction, codeStart: codeAddress &+ UInt64(codeAdaptive))
+    return (SampledFrame(code: id, line: line, frameAddress: address, isEntry: false), instruction)
   }
 
   /// The line of instruction offset `lasti` in code object `id`. Each code object remembers its

@@ -251,6 +251,29 @@ struct LayoutTests {
       #expect(traits.dictModel == (traits.layout.dict27Table != nil ? .table27 : .compact), "\(name)")
       #expect((traits.stringModel == .bytes27) == (constants.pyUnicodeSize != nil), "\(name)")
       #expect(traits.hasIsEntry == (traits.layout.iframeIsEntry != nil), "\(name)")
+      let suspendedStates = [
+        constants.frameStateSuspended, constants.frameStateSuspendedYieldFrom,
+        constants.frameStateSuspendedYieldFromLocked,
+      ].compactMap { $0 }.map { Int8($0) }
+      #expect((traits.coroutineStates?.suspended ?? []) == suspendedStates, "\(name)")
+      #expect(traits.coroutineStates?.executing == constants.frameStateExecuting.map { Int8($0) }, "\(name)")
+      switch traits.coroutineStates?.awaiting {
+      case .states(let states):
+        #expect(states == [constants.frameStateSuspendedYieldFrom].compactMap { $0 }.map { Int8($0) }, "\(name)")
+        #expect(constants.opcodeResume == nil, "\(name)")
+      case .resumeOpcodes(let opcodes):
+        #expect(
+          opcodes
+            == [constants.opcodeResume, constants.opcodeResumeQuick, constants.opcodeInstrumentedResume].compactMap {
+              $0
+            }.map { UInt8($0) },
+          "\(name)")
+        #expect(suspendedStates.count == 1, "\(name)")
+      case nil:
+        #expect(constants.frameStateSuspended == nil, "\(name)")
+      }
+      #expect((traits.taskRegistry != nil) == (traits.layout.taskCoro != nil), "\(name)")
+      #expect((traits.taskRegistry == .threadLists) == (traits.layout.tstateAsyncioTasksHead != nil), "\(name)")
 
       let flags = traits.typeFlags
       #expect(constants.tpflagsIntSubclass.map { UInt64($0) } == flags.intSubclass, "\(name)")

@@ -88,7 +88,8 @@ package struct ProfileBuilder {
     let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
     // One hash per sample; the entry is read and updated in place through its index (no copy is
     // kept, so `keep` below finds its arrays unshared).
-    let slot = recentStacks.index(forKey: key)
+    // Task-shaped stacks (their roots differ from sample to sample) skip the per-thread memo.
+    let slot = thread.roots.isEmpty ? recentStacks.index(forKey: key) : nil
     let recentThread = slot.map { recentStacks.values[$0].thread }
     if let slot, let recentThread,
       profile.threads[Int(recentThread)].name == thread.name || thread.name == nil,
@@ -100,12 +101,14 @@ package struct ProfileBuilder {
     }
     scratch.removeAll(keepingCapacity: true)
     if showProcesses { for label in processLabels { scratch.append(pseudoFrame(label)) } }
+    let threadsBefore = profile.threads.count
     let threadIndex = profile.thread(
       ThreadInfo(pid: thread.pid, threadID: thread.threadID, osThreadID: thread.osThreadID, name: thread.name))
     if showThreads {
       let id = thread.osThreadID.map(String.init) ?? ("0x" + String(thread.threadID, radix: 16, uppercase: true))
       scratch.append(pseudoFrame(thread.name.map { "thread (\(id)): \($0)" } ?? "thread (\(id))"))
     }
+    for root in thread.roots { scratch.append(pseudoFrame(root)) }
     for frame in thread.frames.reversed() {
       let line: Int32
       switch lineMode {
@@ -129,6 +132,7 @@ package struct ProfileBuilder {
     let stack = profile.intern(stack: scratch)
     profile.add(
       thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
+    if !thread.roots.isEmpty { return profile.threads.count > threadsBefore }
     if let slot, recentThread == threadIndex {
       recentStacks.values[slot].keep(thread.frames, as: stack)
     } else {

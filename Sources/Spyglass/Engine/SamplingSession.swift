@@ -25,6 +25,8 @@ package struct SessionOptions: Sendable {
   package var wantNames = true
   /// How long a launched program may take to show a Python interpreter.
   package var launchWait = 10.0
+  /// `--async-aware`: task-shaped stacks (`TaskStacks.apply`) in this mode; nil for thread stacks.
+  package var asyncMode: AsyncMode?
 
   package init(pid: Int32?, command: [String] = []) {
     self.pid = pid
@@ -61,6 +63,7 @@ package struct SamplingSession {
   private let onlyGILHolder: Bool
   private let walksIdleThreads: Bool
   private let followsSubprocesses: Bool
+  private let asyncMode: AsyncMode?
   package let rootPID: Int32
   package let launched: LaunchedProcess?
   package private(set) var processes: [Int32: AttachedProcess] = [:]
@@ -82,6 +85,7 @@ package struct SamplingSession {
     self.onlyGILHolder = options.gilOnly
     self.walksIdleThreads = options.includeIdle
     self.followsSubprocesses = options.subprocesses
+    self.asyncMode = options.asyncMode
     self.timer = SampleTimer(rate: options.rate)
     if let pid = options.pid {
       rootPID = pid
@@ -115,6 +119,10 @@ package struct SamplingSession {
         if case .permissionDenied = error { throw SpyglassError(error) }
         throw .noPythonProcesses(pid: rootPID)
       }
+    }
+    if options.asyncMode != nil, let root = processes[rootPID], !root.sampler.supportsTasks {
+      launched?.send(Signal.kill)
+      throw .asyncUnsupported(pid: rootPID, version: root.sampler.target.version.description)
     }
   }
 
@@ -203,8 +211,13 @@ package struct SamplingSession {
     for pid in order {
       guard let process = processes[pid] else { continue }
       do {
-        let threads = try process.sampler.sample(
-          onlyGILHolder: onlyGILHolder, wantNames: wantNames, walkingIdleThreads: walksIdleThreads)
+        let readsTasks = asyncMode != nil && process.sampler.supportsTasks
+        var threads = try process.sampler.sample(
+          onlyGILHolder: onlyGILHolder, wantNames: wantNames, walkingIdleThreads: walksIdleThreads || readsTasks,
+          readingTasks: readsTasks)
+        if readsTasks, let mode = asyncMode, let tasks = process.sampler.lastTasks {
+          threads = TaskStacks.apply(mode, to: threads, tasks: tasks)
+        }
         consume(process, threads)
       } catch {
         if error == .processExited || !ProcFS.processExists(pid) || isZombie(pid) {

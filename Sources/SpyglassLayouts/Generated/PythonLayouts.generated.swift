@@ -82,6 +82,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 8  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -156,6 +159,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -235,6 +241,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -315,6 +324,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -395,6 +407,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -473,6 +488,9 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
     return layout
   }()
 
@@ -559,6 +577,21 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.genIframe = 80  // PyGenObject.gi_iframe
+    layout.genFrameState = 75  // PyGenObject.gi_frame_state
+    layout.iframeStacktop = 64  // _PyInterpreterFrame.stacktop
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
+    layout.futureLoop = 16  // TaskObj.task_loop, DWARF of _asyncio
+    layout.futureCallback0 = 24  // TaskObj.task_callback0, DWARF of _asyncio
+    layout.futureCallbacks = 40  // TaskObj.task_callbacks, DWARF of _asyncio
+    layout.futureState = 88  // TaskObj.task_state, DWARF of _asyncio
+    layout.taskFutWaiter = 128  // TaskObj.task_fut_waiter, DWARF of _asyncio
+    layout.taskCoro = 136  // TaskObj.task_coro, DWARF of _asyncio
+    layout.taskName = 144  // TaskObj.task_name, DWARF of _asyncio
+    layout.taskObjectSize = 176  // sizeof(TaskObj), DWARF of _asyncio
+    layout.futureIterFuture = 16  // futureiterobject.future, DWARF of _asyncio
     return layout
   }()
 
@@ -646,6 +679,21 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.genIframe = 72  // PyGenObject.gi_iframe
+    layout.genFrameState = 67  // PyGenObject.gi_frame_state
+    layout.iframeStacktop = 64  // _PyInterpreterFrame.stacktop
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
+    layout.futureLoop = 16  // TaskObj.task_loop, DWARF of _asyncio
+    layout.futureCallback0 = 24  // TaskObj.task_callback0, DWARF of _asyncio
+    layout.futureCallbacks = 40  // TaskObj.task_callbacks, DWARF of _asyncio
+    layout.futureState = 88  // TaskObj.task_state, DWARF of _asyncio
+    layout.taskFutWaiter = 128  // TaskObj.task_fut_waiter, DWARF of _asyncio
+    layout.taskCoro = 136  // TaskObj.task_coro, DWARF of _asyncio
+    layout.taskName = 144  // TaskObj.task_name, DWARF of _asyncio
+    layout.taskObjectSize = 176  // sizeof(TaskObj), DWARF of _asyncio
+    layout.futureIterFuture = 16  // futureiterobject.future, DWARF of _asyncio
     return layout
   }()
 
@@ -733,6 +781,21 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.genIframe = 72  // PyGenObject.gi_iframe
+    layout.genFrameState = 67  // PyGenObject.gi_frame_state
+    layout.iframeStacktop = 64  // _PyInterpreterFrame.stacktop
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
+    layout.futureLoop = 16  // TaskObj.task_loop, DWARF of _asyncio
+    layout.futureCallback0 = 24  // TaskObj.task_callback0, DWARF of _asyncio
+    layout.futureCallbacks = 40  // TaskObj.task_callbacks, DWARF of _asyncio
+    layout.futureState = 96  // TaskObj.task_state, DWARF of _asyncio
+    layout.taskFutWaiter = 112  // TaskObj.task_fut_waiter, DWARF of _asyncio
+    layout.taskCoro = 120  // TaskObj.task_coro, DWARF of _asyncio
+    layout.taskName = 128  // TaskObj.task_name, DWARF of _asyncio
+    layout.taskObjectSize = 144  // sizeof(TaskObj), DWARF of _asyncio
+    layout.futureIterFuture = 16  // futureiterobject.future, DWARF of _asyncio
     return layout
   }()
 
@@ -819,6 +882,64 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.genIframe = 72  // PyGenObject.gi_iframe
+    layout.genFrameState = 67  // PyGenObject.gi_frame_state
+    layout.iframeStackpointer = 64  // _PyInterpreterFrame.stackpointer
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
+    layout.tstateAsyncioRunningLoop = 864  // _PyThreadStateImpl.asyncio_running_loop
+    layout.tstateAsyncioRunningTask = 872  // _PyThreadStateImpl.asyncio_running_task
+    layout.tstateAsyncioTasksHead = 880  // _PyThreadStateImpl.asyncio_tasks_head
+    layout.interpAsyncioTasksHead = 10880  // PyInterpreterState.asyncio_tasks_head
+    // fut_loop: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.futureLoop = 16  // by hand
+    // fut_callback0: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureCallback0 = 24  // by hand
+    // fut_callbacks: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureCallbacks = 40  // by hand
+    // fut_state: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.futureState = 104  // by hand
+    // fut_awaited_by: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureAwaitedBy = 96  // by hand
+    // fut_awaited_by_is_set: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio
+    // is stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against
+    // the target's .AsyncioDebug section at attach.
+    layout.futureAwaitedByIsSet = 109  // by hand
+    // task_fut_waiter: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.taskFutWaiter = 120  // by hand
+    // task_coro: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskCoro = 128  // by hand
+    // task_name: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskName = 136  // by hand
+    // task_node: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskNode = 152  // by hand
+    // sizeof(TaskObj): TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.taskObjectSize = 168  // by hand
+    // FutureIter.future: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureIterFuture = 16  // by hand
     return layout
   }()
 
@@ -905,6 +1026,64 @@ extension PythonLayout {
     layout.setTable = 40  // PySetObject.table
     layout.setEntryKey = 0  // setentry.key
     layout.setEntrySize = 16  // sizeof(setentry)
+    layout.genIframe = 72  // PyGenObject.gi_iframe
+    layout.genFrameState = 67  // PyGenObject.gi_frame_state
+    layout.iframeStackpointer = 64  // _PyInterpreterFrame.stackpointer
+    layout.weakrefObject = 16  // PyWeakReference.wr_object
+    layout.methodSelf = 24  // PyMethodObject.im_self
+    layout.typeBase = 256  // PyTypeObject.tp_base
+    layout.tstateAsyncioRunningLoop = 1024  // _PyThreadStateImpl.asyncio_running_loop
+    layout.tstateAsyncioRunningTask = 1032  // _PyThreadStateImpl.asyncio_running_task
+    layout.tstateAsyncioTasksHead = 1048  // _PyThreadStateImpl.asyncio_tasks_head
+    layout.interpAsyncioTasksHead = 10856  // PyInterpreterState.asyncio_tasks_head
+    // fut_loop: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.futureLoop = 16  // by hand
+    // fut_callback0: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureCallback0 = 24  // by hand
+    // fut_callbacks: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureCallbacks = 40  // by hand
+    // fut_state: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.futureState = 104  // by hand
+    // fut_awaited_by: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureAwaitedBy = 96  // by hand
+    // fut_awaited_by_is_set: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio
+    // is stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against
+    // the target's .AsyncioDebug section at attach.
+    layout.futureAwaitedByIsSet = 109  // by hand
+    // task_fut_waiter: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.taskFutWaiter = 120  // by hand
+    // task_coro: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskCoro = 128  // by hand
+    // task_name: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskName = 136  // by hand
+    // task_node: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is stripped;
+    // laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the target's
+    // .AsyncioDebug section at attach.
+    layout.taskNode = 152  // by hand
+    // sizeof(TaskObj): TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.taskObjectSize = 168  // by hand
+    // FutureIter.future: TaskObj is private to Modules/_asynciomodule.c and Debian's _asyncio is
+    // stripped; laid out by hand from its FutureObj_HEAD/TaskObj declarations, checked against the
+    // target's .AsyncioDebug section at attach.
+    layout.futureIterFuture = 16  // by hand
     return layout
   }()
 
@@ -1072,6 +1251,11 @@ extension HeaderConstants {
     constants.unicodeStateKindMask = 0x1c  // state.kind
     constants.unicodeStateCompactShift = 5  // state.compact
     constants.unicodeStateAsciiShift = 6  // state.ascii
+    constants.frameStateSuspended = -1  // FRAME_SUSPENDED
+    constants.frameStateExecuting = 0  // FRAME_EXECUTING
+    constants.frameStateCleared = 4  // FRAME_CLEARED
+    constants.opcodeResume = 151  // RESUME
+    constants.opcodeResumeQuick = 150  // RESUME_QUICK
     return constants
   }()
 
@@ -1098,6 +1282,11 @@ extension HeaderConstants {
     constants.unicodeStateKindMask = 0x1c  // state.kind
     constants.unicodeStateCompactShift = 5  // state.compact
     constants.unicodeStateAsciiShift = 6  // state.ascii
+    constants.frameStateSuspended = -1  // FRAME_SUSPENDED
+    constants.frameStateExecuting = 0  // FRAME_EXECUTING
+    constants.frameStateCleared = 4  // FRAME_CLEARED
+    constants.opcodeResume = 151  // RESUME
+    constants.opcodeInstrumentedResume = 240  // INSTRUMENTED_RESUME
     return constants
   }()
 
@@ -1126,6 +1315,10 @@ extension HeaderConstants {
     constants.unicodeStateKindMask = 0x1c  // state.kind
     constants.unicodeStateCompactShift = 5  // state.compact
     constants.unicodeStateAsciiShift = 6  // state.ascii
+    constants.frameStateSuspended = -2  // FRAME_SUSPENDED
+    constants.frameStateSuspendedYieldFrom = -1  // FRAME_SUSPENDED_YIELD_FROM
+    constants.frameStateExecuting = 0  // FRAME_EXECUTING
+    constants.frameStateCleared = 4  // FRAME_CLEARED
     return constants
   }()
 
@@ -1157,6 +1350,10 @@ extension HeaderConstants {
     constants.unicodeStateKindMask = 0x1c  // state.kind
     constants.unicodeStateCompactShift = 5  // state.compact
     constants.unicodeStateAsciiShift = 6  // state.ascii
+    constants.frameStateSuspended = -2  // FRAME_SUSPENDED
+    constants.frameStateSuspendedYieldFrom = -1  // FRAME_SUSPENDED_YIELD_FROM
+    constants.frameStateExecuting = 0  // FRAME_EXECUTING
+    constants.frameStateCleared = 4  // FRAME_CLEARED
     return constants
   }()
 
@@ -1187,6 +1384,11 @@ extension HeaderConstants {
     constants.unicodeStateKindMask = 0x1c  // state.kind
     constants.unicodeStateCompactShift = 5  // state.compact
     constants.unicodeStateAsciiShift = 6  // state.ascii
+    constants.frameStateSuspended = 1  // FRAME_SUSPENDED
+    constants.frameStateSuspendedYieldFrom = 2  // FRAME_SUSPENDED_YIELD_FROM
+    constants.frameStateSuspendedYieldFromLocked = 3  // FRAME_SUSPENDED_YIELD_FROM_LOCKED
+    constants.frameStateExecuting = 4  // FRAME_EXECUTING
+    constants.frameStateCleared = 5  // FRAME_CLEARED
     return constants
   }()
 
