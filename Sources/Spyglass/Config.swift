@@ -53,8 +53,10 @@ public struct Config: Sendable, Equatable {
   public var dumpLocals = 0
   /// Full file names in `Frame.shortFilename` too, instead of the package-relative short form.
   public var fullFilenames = false
-  /// asyncio awareness (3.11+): `Sampler` hands out one stack per task (`StackTrace.taskRoots`),
-  /// `PythonSpy.tasks()` may be called.
+  /// asyncio awareness (3.11+): a `Sampler` hands out one stack per task, its outermost frames
+  /// `<task NAME>` pseudo-frames (empty file name, line 0) that follow who awaits it; the event
+  /// loop's own frames are left out. `Sampler` throws `SpyglassError.asyncUnsupported` before 3.11.
+  /// (`PythonSpy.stackTracesAndTasks()` reads the tasks themselves, whatever this says.)
   public var asyncAware = false
   /// With `asyncAware`, which tasks a `Sampler` sample shows.
   public var asyncMode: AsyncMode = .running

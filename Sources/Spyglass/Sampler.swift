@@ -58,6 +58,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
     options.includeIdle = config.includeIdle
     options.subprocesses = config.subprocesses
     options.nonblocking = config.blocking != .lock
+    options.asyncMode = config.asyncAware ? config.asyncMode : nil
     let session = try SamplingSession(options: options)
     version = session.pythonVersion
     // A second's worth of samples, at least 16.

@@ -80,8 +80,6 @@ package final class AsyncioReader<Memory: MemoryReader> {
   }
   private var kinds: [RemoteAddress: Kind] = [:]
   private var nameTexts: [RemoteAddress: String] = [:]
-  /// `asyncio.tasks`' module dict, found again when it stops answering.
-  private var tasksModuleDict: RemoteAddress?
   private let stackTagMask: UInt64
 
   package init(walker: StackWalker<Memory>, debugOffsets: AsyncioDebugOffsets?) throws(ReadFault) {
@@ -104,6 +102,12 @@ package final class AsyncioReader<Memory: MemoryReader> {
   /// What an object is, from its type (and the type's bases), cached per type.
   func kind(of object: RemoteAddress) -> Kind {
     guard object != 0, let type = try? objects.typeAddress(of: object) else { return .other }
+    return kind(ofType: type)
+  }
+
+  /// What an object of type `type` is, cached per type.
+  func kind(ofType type: RemoteAddress) -> Kind {
+    guard type != 0 else { return .other }
     if let known = kinds[type] { return known }
     var kind = Kind.other
     var cursor = type
@@ -137,59 +141,99 @@ package final class AsyncioReader<Memory: MemoryReader> {
     ((try? objects.typeFlags(ofType: type)) ?? 0) & (1 << 9) != 0  // Py_TPFLAGS_HEAPTYPE
   }
 
+  // .. caches ...................................................................
+
+  /// What stays put between samples, trusted for a second: where the Python-level registries
+  /// are, each event loop's thread, gather() children and TaskGroup parents, task name texts,
+  /// and whether the instruction after a 3.11/3.12 frame's last one resumes an await.
+  private var cachesStartedAt: UInt64 = 0
+  private var registries: Registries?
+  private var loopThreads: [RemoteAddress: UInt64?] = [:]
+  private var gatherChildren: [RemoteAddress: [RemoteAddress]] = [:]
+  private var groupParents: [RemoteAddress: RemoteAddress?] = [:]
+  private var resumesAwait: [RemoteAddress: Bool] = [:]
+  /// Each task list's tasks at the previous look (3.14+): read in one batch, then checked link by link.
+  private var listGuesses: [RemoteAddress: [RemoteAddress]] = [:]
+
+  struct Registries {
+    /// The sets holding tasks (a WeakSet's `data` set of weak references, or a set of tasks).
+    var sets: [(set: RemoteAddress, weak: Bool)] = []
+    /// `_current_tasks` ({loop: task}).
+    var currentTasks: RemoteAddress?
+  }
+
+  private func refreshCaches() {
+    let now = monotonicNanoseconds()
+    guard now &- cachesStartedAt >= 1_000_000_000 else { return }
+    cachesStartedAt = now
+    registries = nil
+    loopThreads.removeAll(keepingCapacity: true)
+    gatherChildren.removeAll(keepingCapacity: true)
+    groupParents.removeAll(keepingCapacity: true)
+    resumesAwait.removeAll(keepingCapacity: true)
+    nameTexts.removeAll(keepingCapacity: true)
+  }
+
   // .. the snapshot .............................................................
+
+  /// A task found, and its object's bytes when already read.
+  private struct Found {
+    var address: RemoteAddress
+    var view: ByteView?
+    var thread: UInt64?
+  }
 
   /// Every task now. `threads` are the interpreter's thread states with their Python thread ids.
   package func snapshot(threads: [(threadState: RemoteAddress, threadID: UInt64)]) throws(ReadFault)
     -> AsyncSnapshot
   {
+    refreshCaches()
     var snapshot = AsyncSnapshot()
-    var found: [RemoteAddress] = []
-    var seen = Set<RemoteAddress>()
-    var threadOf: [RemoteAddress: UInt64] = [:]
+    var found: [Found] = []
+    var index: [RemoteAddress: Int] = [:]
     var running: [RemoteAddress: UInt64] = [:]
-    func add(_ task: RemoteAddress, thread: UInt64? = nil) {
+    func add(_ task: RemoteAddress, view: ByteView? = nil, thread: UInt64? = nil) {
       guard task != 0 else { return }
-      if let thread, threadOf[task] == nil { threadOf[task] = thread }
-      guard seen.insert(task).inserted else { return }
+      if let known = index[task] {
+        if found[known].thread == nil { found[known].thread = thread }
+        return
+      }
       if found.count >= ReadLimits.tasks {
         snapshot.cut += 1
-      } else {
-        found.append(task)
+        return
       }
+      index[task] = found.count
+      found.append(Found(address: task, view: view, thread: thread))
     }
 
     if model.taskRegistry == .threadLists {
-      for thread in threads {
-        if let offset = layout.tstateAsyncioRunningTask,
-          let task = try? memory.readPointer(at: thread.threadState &+ UInt64(offset)), task != 0
-        {
+      if let offset = layout.tstateAsyncioRunningTask {
+        let words = memory.readMany(threads.map { ($0.threadState &+ UInt64(offset), 8) })
+        for (thread, word) in zip(threads, words) {
+          guard let task = word?.u64(0), task != 0 else { continue }
           running[task] = thread.threadID
           add(task, thread: thread.threadID)
         }
-        if let offset = layout.tstateAsyncioTasksHead {
-          snapshot.cut += walkTaskList(head: thread.threadState &+ UInt64(offset)) { add($0, thread: thread.threadID) }
+      }
+      if let offset = layout.tstateAsyncioTasksHead {
+        for thread in threads {
+          snapshot.cut += walkTaskList(head: thread.threadState &+ UInt64(offset)) {
+            add($0, view: $1, thread: thread.threadID)
+          }
         }
       }
       if let offset = layout.interpAsyncioTasksHead {
-        snapshot.cut += walkTaskList(head: walker.interpreter &+ UInt64(offset)) { add($0) }
+        snapshot.cut += walkTaskList(head: walker.interpreter &+ UInt64(offset)) { add($0, view: $1) }
       }
     }
 
     // The Python-level registries: every task before 3.14, and tasks that are not C tasks after.
-    if let module = moduleDict() {
-      let setNames: [String]
-      switch model.taskRegistry {
-      case .allTasksWeakSet: setNames = ["_all_tasks"]
-      default: setNames = ["_scheduled_tasks", "_eager_tasks"]
+    if registries == nil { registries = findRegistries() }
+    if let registries {
+      for registry in registries.sets {
+        for task in members(of: registry.set, weak: registry.weak) { add(task) }
       }
-      for name in setNames {
-        guard let registry = try? objects.dictValue(at: module, forKey: name) else { continue }
-        for task in registryMembers(registry) { add(task) }
-      }
-      if let current = try? objects.dictValue(at: module, forKey: "_current_tasks"),
-        let entries = try? objects.dictEntries(at: current)
-      {
+      if let current = registries.currentTasks, let entries = try? objects.dictEntries(at: current) {
         for (loop, task) in entries {
           let thread = loopThread(loop)
           if running[task] == nil { running[task] = thread ?? 0 }
@@ -198,23 +242,36 @@ package final class AsyncioReader<Memory: MemoryReader> {
       }
     }
 
-    // Read each task; then who awaits whom.
+    // The task objects not read yet, in one batch.
+    let readSize = Swift.max(layout.taskObjectSize ?? 0, 16)
+    let missing = found.indices.filter { found[$0].view == nil }
+    for (position, view) in zip(missing, memory.readMany(missing.map { (found[$0].address, readSize) })) {
+      found[position].view = view
+    }
+
     var reads: [TaskRead] = []
     reads.reserveCapacity(found.count)
-    var loops: [RemoteAddress: UInt64?] = [:]
-    for address in found {
-      guard var read = readTask(address) else { continue }
-      if let thread = running[address] {
+    for item in found {
+      guard let view = item.view ?? (try? ByteView(memory.readBytes(at: item.address, count: 16))) else { continue }
+      let read: TaskRead?
+      switch kind(ofType: view.u64(layout.objectType ?? 8)) {
+      case .cTask where view.count >= readSize: read = try? readCTask(item.address, view)
+      case .pythonTask: read = try? readPythonTask(item.address)
+      default: read = nil
+      }
+      guard var read else { continue }
+      if let thread = running[item.address] {
         read.task.state = .running
         read.task.threadID = thread == 0 ? nil : thread
-      } else if let thread = threadOf[address] {
+      } else if let thread = item.thread {
         read.task.threadID = thread
       } else if read.loop != 0 {
-        if loops[read.loop] == nil { loops[read.loop] = .some(loopThread(read.loop)) }
-        read.task.threadID = loops[read.loop] ?? nil
+        read.task.threadID = loopThread(read.loop)
       }
       reads.append(read)
     }
+    readChains(&reads)
+
     let known = Set(reads.map(\.task.address))
     var awaitedBy: [RemoteAddress: [RemoteAddress]] = [:]
     func link(_ child: RemoteAddress, awaitedBy parent: RemoteAddress) {
@@ -222,32 +279,31 @@ package final class AsyncioReader<Memory: MemoryReader> {
       if awaitedBy[child, default: []].contains(parent) { return }
       awaitedBy[child, default: []].append(parent)
     }
+    // The kinds of what the tasks wait on, their types read in one batch.
+    var waiterKinds: [RemoteAddress: Kind] = [:]
+    let waiters = reads.compactMap { $0.explicitAwaiters == nil && $0.waiter != 0 ? $0.waiter : nil }
+    if let typeOffset = layout.objectType {
+      for (waiter, type) in zip(waiters, memory.readMany(waiters.map { ($0 &+ UInt64(typeOffset), 8) })) {
+        if let type { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
+      }
+    }
     for read in reads {
       if let explicit = read.explicitAwaiters {
         for parent in explicit { link(read.task.address, awaitedBy: parent) }
         continue
       }
-      // Before 3.14: what the task itself waits on ...
+      // Before 3.14: what the task itself waits on (a task, or a gather() future's children) ...
       if read.waiter != 0 {
-        switch kind(of: read.waiter) {
+        switch waiterKinds[read.waiter] ?? .other {
         case .cTask, .pythonTask: link(read.waiter, awaitedBy: read.task.address)
         case .cFuture, .pythonFuture:
-          // a gather() future: its children
-          if let children = try? objects.instanceAttribute(of: read.waiter, named: "_children"),
-            let items = try? objects.sequenceItems(children, isTuple: false, limit: ReadLimits.tasks)
-          {
-            for child in items { link(child, awaitedBy: read.task.address) }
-          }
+          for child in children(ofGather: read.waiter) { link(child, awaitedBy: read.task.address) }
         default: break
         }
       }
       // ... and a TaskGroup's done callback on the task, which names the group's parent task.
-      for callback in read.callbacks where kind(of: callback) == .method {
-        guard let offset = layout.methodSelf,
-          let owner = try? memory.readPointer(at: callback &+ UInt64(offset)), owner != 0,
-          let parent = try? objects.instanceAttribute(of: owner, named: "_parent_task")
-        else { continue }
-        link(read.task.address, awaitedBy: parent)
+      for callback in read.callbacks {
+        if let parent = groupParent(ofCallback: callback) { link(read.task.address, awaitedBy: parent) }
       }
     }
     snapshot.tasks = reads.map { read in
@@ -258,63 +314,113 @@ package final class AsyncioReader<Memory: MemoryReader> {
     return snapshot
   }
 
-  /// Walks a `struct llist_node` list of tasks from its head; returns how many were past the limit
-  /// (or 1 when the list cycles or cannot be read to its end).
-  private func walkTaskList(head: RemoteAddress, _ visit: (RemoteAddress) -> Void) -> Int {
-    guard let nodeOffset = layout.taskNode else { return 0 }
+  /// Walks a `struct llist_node` list of tasks from its head (first the previous look's tasks, read
+  /// in one batch and followed while their links agree, then one node at a time); returns how many
+  /// were past the limit (or 1 when the list cycles or cannot be read to its end).
+  private func walkTaskList(head: RemoteAddress, _ visit: (RemoteAddress, ByteView?) -> Void) -> Int {
+    guard let nodeOffset = layout.taskNode, let size = layout.taskObjectSize else { return 0 }
+    let guess = listGuesses[head] ?? []
+    let guessed = memory.readMany(guess.map { ($0, size) })
+    var seen: [RemoteAddress] = []
+    defer { listGuesses[head] = seen.count <= ReadLimits.tasks ? seen : [] }
     var node = (try? memory.readPointer(at: head)) ?? 0
     var cycle = CycleDetector()
     var steps = 0
     while node != 0 && node != head {
       steps += 1
       if steps > ReadLimits.taskListNodes || cycle.visit(node) { return 1 }
-      visit(node &- UInt64(nodeOffset))
-      guard let next = try? memory.readPointer(at: node) else { return 1 }
+      let task = node &- UInt64(nodeOffset)
+      var view: ByteView?
+      if seen.count < guess.count, guess[seen.count] == task { view = guessed[seen.count] }
+      if view == nil, steps <= ReadLimits.tasks { view = try? ByteView(memory.readBytes(at: task, count: size)) }
+      if steps <= ReadLimits.tasks { seen.append(task) }
+      visit(task, view)
+      // `next` is the node's first member.
+      guard let next = view.map({ $0.u64(nodeOffset) }) ?? (try? memory.readPointer(at: node)) else { return 1 }
       node = next
     }
     return 0
   }
 
-  /// The tasks in a registry: a WeakSet (its `data` set of weak references) or a set of tasks.
-  private func registryMembers(_ registry: RemoteAddress) -> [RemoteAddress] {
-    var set = registry
-    var weak = false
-    if let data = try? objects.instanceAttribute(of: registry, named: "data") {
-      set = data
-      weak = true
+  /// The registries of `asyncio.tasks` this version keeps tasks in.
+  private func findRegistries() -> Registries? {
+    guard let module = moduleDict() else { return nil }
+    var found = Registries()
+    let names = model.taskRegistry == .allTasksWeakSet ? ["_all_tasks"] : ["_scheduled_tasks", "_eager_tasks"]
+    for name in names {
+      guard let registry = try? objects.dictValue(at: module, forKey: name), registry != 0 else { continue }
+      if let data = try? objects.instanceAttribute(of: registry, named: "data") {
+        found.sets.append((data, true))
+      } else {
+        found.sets.append((registry, false))
+      }
     }
+    found.currentTasks = try? objects.dictValue(at: module, forKey: "_current_tasks")
+    return found
+  }
+
+  /// The tasks in a registry set (through its weak references for a WeakSet's).
+  private func members(of set: RemoteAddress, weak: Bool) -> [RemoteAddress] {
     guard let items = try? objects.setItems(at: set, limit: ReadLimits.tasks + 1) else { return [] }
     guard weak, let offset = layout.weakrefObject else { return items }
-    return items.compactMap { try? memory.readPointer(at: $0 &+ UInt64(offset)) }
+    return memory.readMany(items.map { ($0 &+ UInt64(offset), 8) }).compactMap { $0?.u64(0) }
   }
 
   /// `asyncio.tasks`' globals, or nil when asyncio is not imported.
   private func moduleDict() -> RemoteAddress? {
-    if let dict = tasksModuleDict, (try? objects.dictValue(at: dict, forKey: "_current_tasks")) != nil {
-      return dict
-    }
-    tasksModuleDict = nil
     guard let modulesOffset = layout.interpModules, let moduleDictOffset = layout.moduleDict,
       let modules = try? memory.readPointer(at: walker.interpreter &+ UInt64(modulesOffset)),
       let module = try? objects.dictValue(at: modules, forKey: "asyncio.tasks"),
       let dict = try? memory.readPointer(at: module &+ UInt64(moduleDictOffset))
     else { return nil }
-    tasksModuleDict = dict
     return dict
   }
 
   /// The thread running an event loop (`BaseEventLoop._thread_id`), when it runs.
   private func loopThread(_ loop: RemoteAddress) -> UInt64? {
-    guard let value = try? objects.instanceAttribute(of: loop, named: "_thread_id"), kind(of: value) == .integer,
+    if let known = loopThreads[loop] { return known }
+    var thread: UInt64?
+    if let value = try? objects.instanceAttribute(of: loop, named: "_thread_id"), kind(of: value) == .integer,
       let ident = try? objects.integer(at: value)
-    else { return nil }
-    return UInt64(bitPattern: ident)
+    {
+      thread = UInt64(bitPattern: ident)
+    }
+    loopThreads[loop] = .some(thread)
+    return thread
+  }
+
+  /// The children of a gather() future (its `_children`), none for another future.
+  private func children(ofGather future: RemoteAddress) -> [RemoteAddress] {
+    if let known = gatherChildren[future] { return known }
+    var children: [RemoteAddress] = []
+    if let list = try? objects.instanceAttribute(of: future, named: "_children"),
+      let items = try? objects.sequenceItems(list, isTuple: false, limit: ReadLimits.tasks)
+    {
+      children = items
+    }
+    gatherChildren[future] = children
+    return children
+  }
+
+  /// The parent task of the TaskGroup whose bound method `callback` is (`_on_task_done`), if it is one.
+  private func groupParent(ofCallback callback: RemoteAddress) -> RemoteAddress? {
+    if let known = groupParents[callback] { return known }
+    var parent: RemoteAddress?
+    if kind(of: callback) == .method, let offset = layout.methodSelf,
+      let owner = try? memory.readPointer(at: callback &+ UInt64(offset)), owner != 0,
+      let task = try? objects.instanceAttribute(of: owner, named: "_parent_task")
+    {
+      parent = task
+    }
+    groupParents[callback] = .some(parent)
+    return parent
   }
 
   // .. one task ....................................................................
 
   struct TaskRead {
     var task: AsyncTask
+    var coroutine: RemoteAddress
     var loop: RemoteAddress
     /// `_fut_waiter`: what the task waits on (before 3.14, to tell who awaits whom).
     var waiter: RemoteAddress
@@ -324,37 +430,28 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var explicitAwaiters: [RemoteAddress]?
   }
 
-  private func readTask(_ address: RemoteAddress) -> TaskRead? {
-    switch kind(of: address) {
-    case .cTask: return try? readCTask(address)
-    case .pythonTask: return try? readPythonTask(address)
-    default: return nil
-    }
-  }
-
-  private func readCTask(_ address: RemoteAddress) throws(ReadFault) -> TaskRead {
-    let size = try layout.taskObjectSize.member("taskObjectSize")
-    let view = ByteView(try memory.readBytes(at: address, count: size))
+  private func readCTask(_ address: RemoteAddress, _ view: ByteView) throws(ReadFault) -> TaskRead {
     let state = view.u32(try layout.futureState.member("futureState"))
     let coro = view.u64(try layout.taskCoro.member("taskCoro"))
     let nameObject = view.u64(try layout.taskName.member("taskName"))
     var callbacks: [RemoteAddress] = []
-    if let offset = layout.futureCallback0, view.u64(offset) != 0 { callbacks.append(view.u64(offset)) }
-    if let offset = layout.futureCallbacks, view.u64(offset) != 0 {
-      callbacks += callbackFunctions(inList: view.u64(offset))
-    }
     var explicit: [RemoteAddress]?
     if let offset = layout.futureAwaitedBy {
       let awaitedBy = view.u64(offset)
       let isSet = layout.futureAwaitedByIsSet.map { view.u8($0) != 0 } ?? false
       explicit = awaitedBy == 0 ? [] : isSet ? ((try? objects.setItems(at: awaitedBy, limit: 4096)) ?? []) : [awaitedBy]
+    } else {
+      // Before 3.14 the callbacks tell a TaskGroup's children.
+      if let offset = layout.futureCallback0, view.u64(offset) != 0 { callbacks.append(view.u64(offset)) }
+      if let offset = layout.futureCallbacks, view.u64(offset) != 0 {
+        callbacks += callbackFunctions(inList: view.u64(offset))
+      }
     }
-    var task = AsyncTask(
+    let task = AsyncTask(
       address: address, name: taskName(nameObject), state: state == 0 ? .pending : .done, threadID: nil,
       frames: [], awaitedBy: [], coroutineFrame: nil)
-    (task.frames, task.coroutineFrame) = coroutineChain(coro)
     return TaskRead(
-      task: task, loop: layout.futureLoop.map { view.u64($0) } ?? 0,
+      task: task, coroutine: coro, loop: layout.futureLoop.map { view.u64($0) } ?? 0,
       waiter: view.u64(try layout.taskFutWaiter.member("taskFutWaiter")), callbacks: callbacks,
       explicitAwaiters: explicit)
   }
@@ -364,21 +461,21 @@ package final class AsyncioReader<Memory: MemoryReader> {
       ((try? objects.instanceAttribute(of: address, named: name)) ?? nil) ?? 0
     }
     let stateText = (try? objects.string(at: attribute("_state"), limit: 16)) ?? "PENDING"
-    var task = AsyncTask(
+    let task = AsyncTask(
       address: address, name: taskName(attribute("_name")), state: stateText == "PENDING" ? .pending : .done,
       threadID: nil, frames: [], awaitedBy: [], coroutineFrame: nil)
-    (task.frames, task.coroutineFrame) = coroutineChain(attribute("_coro"))
     var callbacks: [RemoteAddress] = []
-    let list = attribute("_callbacks")
-    if list != 0 { callbacks = callbackFunctions(inList: list) }
     var explicit: [RemoteAddress]?
     if model.taskRegistry == .threadLists {
       let awaiters = attribute("_Future__asyncio_awaited_by")
       explicit = awaiters == 0 ? [] : ((try? objects.setItems(at: awaiters, limit: 4096)) ?? [])
+    } else {
+      let list = attribute("_callbacks")
+      if list != 0 { callbacks = callbackFunctions(inList: list) }
     }
     return TaskRead(
-      task: task, loop: attribute("_loop"), waiter: attribute("_fut_waiter"), callbacks: callbacks,
-      explicitAwaiters: explicit)
+      task: task, coroutine: attribute("_coro"), loop: attribute("_loop"), waiter: attribute("_fut_waiter"),
+      callbacks: callbacks, explicitAwaiters: explicit)
   }
 
   /// The callables of a future's callback list (a list of `(callback, context)` tuples).
@@ -396,40 +493,52 @@ package final class AsyncioReader<Memory: MemoryReader> {
     case .integer: text = ((try? objects.integer(at: object)) ?? nil).map { "Task-\($0)" } ?? "?"
     default: break
     }
-    if nameTexts.count > 65536 { nameTexts.removeAll() }
     nameTexts[object] = text
     return text
   }
 
   // .. coroutine chains ................................................................
 
-  /// The frames of a coroutine and of what it awaits, innermost first, and the frame of the
-  /// outermost one.
-  func coroutineChain(_ coroutine: RemoteAddress) -> ([SampledFrame], RemoteAddress?) {
+  /// Bytes read of each coroutine: its header, its embedded frame and the start of the frame's
+  /// locals and value stack (where a small coroutine's awaited object is).
+  private var coroutineReadSize: Int { (layout.genIframe ?? 0) + Swift.max(walker.interpreterFrameBytes, 64) + 256 }
+
+  /// Every task's coroutine chain, one level of awaits at a time, each level in one batch read.
+  private func readChains(_ reads: inout [TaskRead]) {
     guard let states = model.coroutineStates, let iframeOffset = layout.genIframe,
       let stateOffset = layout.genFrameState
-    else { return ([], nil) }
-    var frames: [SampledFrame] = []
-    var object = coroutine
-    var outermost: RemoteAddress?
-    for _ in 0..<ReadLimits.awaitDepth {
-      let kind = kind(of: object)
-      guard kind == .coroutine || kind == .generator else { break }
-      guard let stateByte = try? memory.readBytes(at: object &+ UInt64(stateOffset), count: 1).first else { break }
-      let state = Int8(bitPattern: stateByte)
-      let iframe = object &+ UInt64(iframeOffset)
-      let suspended = states.suspended.contains(state)
-      // Only a suspended or running frame has a place to show (not a finished or unstarted one).
-      guard suspended || state == states.executing else { break }
-      guard let (frame, instruction) = try? walker.interpreterFrame(at: iframe) else { break }
-      if outermost == nil { outermost = iframe }
-      frames.append(frame)
-      guard suspended, awaits(state: state, instruction: instruction),
-        let awaited = try? stackTop(of: iframe), awaited != 0
-      else { break }
-      object = awaited
+    else { return }
+    var level: [(task: Int, object: RemoteAddress)] = reads.indices.compactMap { index in
+      reads[index].coroutine == 0 ? nil : (index, reads[index].coroutine)
     }
-    return (frames.reversed(), outermost)
+    let size = coroutineReadSize
+    for _ in 0..<ReadLimits.awaitDepth where !level.isEmpty {
+      let views = memory.readMany(level.map { ($0.object, size) })
+      var next: [(task: Int, object: RemoteAddress)] = []
+      for ((task, object), read) in zip(level, views) {
+        guard
+          let view = read
+            ?? (try? ByteView(memory.readBytes(at: object, count: iframeOffset + walker.interpreterFrameBytes)))
+        else { continue }
+        let kind = kind(ofType: view.u64(layout.objectType ?? 8))
+        guard kind == .coroutine || kind == .generator else { continue }
+        let state = Int8(bitPattern: view.u8(stateOffset))
+        let suspended = states.suspended.contains(state)
+        // Only a suspended or running frame has a place to show (not a finished or unstarted one).
+        guard suspended || state == states.executing else { continue }
+        let iframe = object &+ UInt64(iframeOffset)
+        let frameView = ByteView(view.bytes, base: view.base + iframeOffset, count: view.count - iframeOffset)
+        guard let (frame, instruction) = try? walker.interpreterFrame(in: frameView, at: iframe) else { continue }
+        if reads[task].task.coroutineFrame == nil { reads[task].task.coroutineFrame = iframe }
+        reads[task].task.frames.append(frame)
+        guard suspended, awaits(state: state, instruction: instruction),
+          let awaited = try? awaitedObject(of: iframe, in: frameView), awaited != 0
+        else { continue }
+        next.append((task, awaited))
+      }
+      level = next
+    }
+    for index in reads.indices { reads[index].task.frames.reverse() }
   }
 
   /// Whether a suspended frame is suspended in an await (not at a plain `yield`).
@@ -437,29 +546,39 @@ package final class AsyncioReader<Memory: MemoryReader> {
     switch model.coroutineStates?.awaiting {
     case .states(let states)?: return states.contains(state)
     case .resumeOpcodes(let opcodes)?:
+      if let known = resumesAwait[instruction] { return known }
       // The code unit after the last instruction: RESUME with oparg 2 (after yield from) or 3 (after await).
       guard let unit = try? memory.readBytes(at: instruction &+ 2, count: 2), unit.count == 2 else { return false }
-      return opcodes.contains(unit[0]) && unit[1] >= 2
+      let answer = opcodes.contains(unit[0]) && unit[1] >= 2
+      resumesAwait[instruction] = answer
+      return answer
     case nil: return false
     }
   }
 
   private var awaitedSlot: Int { model.coroutineStates?.awaitedSlot ?? 1 }
 
-  /// The object a frame suspended in an await awaits, on its value stack.
-  private func stackTop(of iframe: RemoteAddress) throws(ReadFault) -> RemoteAddress {
+  /// The object a frame suspended in an await awaits, on its value stack (from `frame`, the
+  /// frame's bytes read so far, when they reach it).
+  private func awaitedObject(of iframe: RemoteAddress, in frame: ByteView) throws(ReadFault) -> RemoteAddress {
     let localsplus = iframe &+ UInt64(try layout.iframeLocalsplus.member("iframeLocalsplus"))
+    let slot: RemoteAddress
+    let mask: UInt64
     if let offset = layout.iframeStackpointer {
-      let pointer = try memory.readPointer(at: iframe &+ UInt64(offset))
+      let pointer = frame.u64(offset)
       let below = UInt64(awaitedSlot) * 8
       guard pointer >= localsplus &+ below, pointer &- localsplus < 1 << 20 else { throw .implausible("stack pointer") }
-      return try memory.readUInt64(at: pointer &- below) & stackTagMask
+      slot = pointer &- below
+      mask = stackTagMask
+    } else {
+      let depth = Int(frame.i32(try layout.iframeStacktop.member("iframeStacktop")))
+      guard depth >= awaitedSlot, depth < 1 << 16 else { throw .implausible("stack depth \(depth)") }
+      slot = localsplus &+ UInt64(depth - awaitedSlot) * 8
+      mask = ~0
     }
-    let depth = Int(
-      Int32(bitPattern: try memory.readUInt32(at: iframe &+ UInt64(try layout.iframeStacktop.member("iframeStacktop"))))
-    )
-    guard depth >= awaitedSlot, depth < 1 << 16 else { throw .implausible("stack depth \(depth)") }
-    return try memory.readPointer(at: localsplus &+ UInt64(depth - awaitedSlot) * 8)
+    let position = slot &- iframe
+    if slot >= iframe, position &+ 8 <= UInt64(frame.count) { return frame.u64(Int(position)) & mask }
+    return try memory.readUInt64(at: slot) & mask
   }
 }
 

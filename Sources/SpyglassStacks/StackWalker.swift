@@ -673,8 +673,21 @@ package final class StackWalker<Memory: MemoryReader> {
     guard case .interpreter(_, _, let codeOffset, let instrPtrOffset, _, _, let codeAdaptive) = offsets.frames else {
       return nil
     }
+    return try interpreterFrame(in: ByteView(try memory.readBytes(at: address, count: frameReadSize)), at: address)
+  }
+
+  /// The bytes `interpreterFrame(in:at:)` needs of a frame.
+  package var interpreterFrameBytes: Int { frameReadSize }
+
+  /// One interpreter frame decoded from bytes already read (`frame` starts at the frame, which is
+  /// at `address`; it holds at least `interpreterFrameBytes`).
+  package func interpreterFrame(in frame: ByteView, at address: RemoteAddress) throws(ReadFault) -> (
+    frame: SampledFrame, instruction: RemoteAddress
+  )? {
+    guard case .interpreter(_, _, let codeOffset, let instrPtrOffset, _, _, let codeAdaptive) = offsets.frames else {
+      return nil
+    }
     now = monotonicNanoseconds()
-    let frame = ByteView(try memory.readBytes(at: address, count: frameReadSize))
     let codeAddress = frame.u64(codeOffset) & executableMask
     guard let id = try resolveCode(at: codeAddress) else { return nil }
     let instruction = frame.u64(instrPtrOffset)
