@@ -231,7 +231,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
     if registries == nil { registries = findRegistries() }
     if let registries {
       for registry in registries.sets {
-        for task in members(of: registry.set, weak: registry.weak) { add(task) }
+        let (tasks, total) = members(of: registry.set, weak: registry.weak)
+        for task in tasks { add(task) }
+        // A set holds more than the limit lets us read: the rest is counted, never read.
+        snapshot.cut += Swift.max(0, total - tasks.count)
       }
       if let current = registries.currentTasks, let entries = try? objects.dictEntries(at: current) {
         for (loop, task) in entries {
@@ -359,11 +362,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
     return found
   }
 
-  /// The tasks in a registry set (through its weak references for a WeakSet's).
-  private func members(of set: RemoteAddress, weak: Bool) -> [RemoteAddress] {
-    guard let items = try? objects.setItems(at: set, limit: ReadLimits.tasks + 1) else { return [] }
-    guard weak, let offset = layout.weakrefObject else { return items }
-    return memory.readMany(items.map { ($0 &+ UInt64(offset), 8) }).compactMap { $0?.u64(0) }
+  /// The tasks in a registry set (through its weak references for a WeakSet's), at most
+  /// `ReadLimits.tasks`, and how many the set holds.
+  private func members(of set: RemoteAddress, weak: Bool) -> ([RemoteAddress], Int) {
+    guard let items = try? objects.setItems(at: set, limit: ReadLimits.tasks) else { return ([], 0) }
+    let used = (try? memory.readUInt64(at: set &+ UInt64(layout.setUsed ?? 0))).map { Int(clamping: $0) } ?? 0
+    let total = Swift.min(Swift.max(used, items.count), 1 << 40)
+    guard weak, let offset = layout.weakrefObject else { return (items, total) }
+    return (memory.readMany(items.map { ($0 &+ UInt64(offset), 8) }).compactMap { $0?.u64(0) }, total)
   }
 
   /// `asyncio.tasks`' globals, or nil when asyncio is not imported.

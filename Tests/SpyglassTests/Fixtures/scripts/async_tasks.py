@@ -11,6 +11,9 @@ python async_tasks.py sleepers [--pure]
     busy() for 20 ms and sleeps 20 ms, over and over. Prints READY, then every 0.25 s
     `STAT busy=<seconds in busy()> wall=<seconds>` (the target's own measurement of its share).
 
+python async_tasks.py many N [--pure]
+    N tasks "many-N" each in asyncio.sleep; prints READY when they all wait.
+
 --pure blocks the C accelerator (_asyncio), so the pure-Python asyncio runs.
 """
 
@@ -171,5 +174,13 @@ async def sleepers():
     await report(time.perf_counter())
 
 
+async def many():
+    count = int(sys.argv[2])
+    KEEP.extend(asyncio.create_task(sleeper(), name="many-%d" % i) for i in range(count))
+    await asyncio.sleep(0.2)
+    print("READY tasks=%d" % len(asyncio.all_tasks()), flush=True)
+    await asyncio.sleep(STOP)
+
+
 if __name__ == "__main__":
-    asyncio.run({"tree": tree, "sleepers": sleepers}[sys.argv[1]]())
+    asyncio.run({"tree": tree, "sleepers": sleepers, "many": many}[sys.argv[1]]())
