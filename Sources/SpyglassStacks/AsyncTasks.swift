@@ -62,6 +62,32 @@ package struct AsyncSnapshot: Sendable {
   package init() {}
 }
 
+/// Ranges read in one batch into a buffer kept from sample to sample: once grown, a batch costs no
+/// allocation and touches no fresh page. A view of it stays valid after the next read (the
+/// buffer is copied on write then), but the point is to let the views go first.
+final class ReadBatch {
+  var ranges: [(address: RemoteAddress, count: Int)] = []
+  private var buffer: [UInt8] = []
+  private var readable: [Bool] = []
+  private var offsets: [Int] = []
+
+  func read<Memory: MemoryReader>(_ memory: Memory) {
+    memory.readMany(ranges, into: &buffer, readable: &readable)
+    offsets.removeAll(keepingCapacity: true)
+    var offset = 0
+    for range in ranges {
+      offsets.append(offset)
+      offset += batchedByteCount(range.count)
+    }
+  }
+
+  /// The bytes of range `index`, nil when it could not be read.
+  func view(_ index: Int) -> ByteView? {
+    guard index < readable.count, readable[index] else { return nil }
+    return ByteView(buffer, base: offsets[index], count: batchedByteCount(ranges[index].count))
+  }
+}
+
 /// Reads the asyncio tasks of one interpreter. One per sampler: it caches what kind of object each
 /// type is and the text of task names.
 package final class AsyncioReader<Memory: MemoryReader> {
@@ -81,6 +107,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
   private var kinds: [RemoteAddress: Kind] = [:]
   private var nameTexts: [RemoteAddress: String] = [:]
   private let stackTagMask: UInt64
+  private let wordBatch = ReadBatch()
+  private let listBatch = ReadBatch()
+  private let taskBatch = ReadBatch()
+  private let chainBatch = ReadBatch()
 
   package init(walker: StackWalker<Memory>, debugOffsets: AsyncioDebugOffsets?) throws(ReadFault) {
     guard walker.model.taskRegistry != nil, walker.model.coroutineStates != nil else {
@@ -206,37 +236,44 @@ package final class AsyncioReader<Memory: MemoryReader> {
       found.append(Found(address: task, view: view, thread: thread))
     }
 
-    if model.taskRegistry == .threadLists {
-      if let offset = layout.tstateAsyncioRunningTask {
-        let words = memory.readMany(threads.map { ($0.threadState &+ UInt64(offset), 8) })
-        for (thread, word) in zip(threads, words) {
-          guard let task = word?.u64(0), task != 0 else { continue }
-          running[task] = thread.threadID
-          add(task, thread: thread.threadID)
-        }
+    if model.taskRegistry == .threadLists, let runningOffset = layout.tstateAsyncioRunningTask,
+      let headOffset = layout.tstateAsyncioTasksHead, let interpreterHead = layout.interpAsyncioTasksHead
+    {
+      // One batch: each thread's running task and first list node, and the interpreter's first node.
+      let heads = threads.map { $0.threadState &+ UInt64(headOffset) } + [walker.interpreter &+ UInt64(interpreterHead)]
+      wordBatch.ranges = threads.map { ($0.threadState &+ UInt64(runningOffset), 8) } + heads.map { ($0, 8) }
+      wordBatch.read(memory)
+      for (position, thread) in threads.enumerated() {
+        guard let task = wordBatch.view(position)?.u64(0), task != 0 else { continue }
+        running[task] = thread.threadID
+        add(task, thread: thread.threadID)
       }
-      if let offset = layout.tstateAsyncioTasksHead {
-        for thread in threads {
-          snapshot.cut += walkTaskList(head: thread.threadState &+ UInt64(offset)) {
-            add($0, view: $1, thread: thread.threadID)
-          }
-        }
-      }
-      if let offset = layout.interpAsyncioTasksHead {
-        snapshot.cut += walkTaskList(head: walker.interpreter &+ UInt64(offset)) { add($0, view: $1) }
+      let firsts = heads.indices.map { wordBatch.view(threads.count + $0)?.u64(0) }
+      for (position, head) in heads.enumerated() {
+        let thread = position < threads.count ? threads[position].threadID : nil
+        snapshot.cut += walkTaskList(head: head, first: firsts[position]) { add($0, view: $1, thread: thread) }
       }
     }
 
     // The Python-level registries: every task before 3.14, and tasks that are not C tasks after.
     if registries == nil { registries = findRegistries() }
     if let registries {
-      for registry in registries.sets {
+      // One batch of the sets' and the dict's sizes: an empty one is not read further.
+      let sizes =
+        registries.sets.map { ($0.set &+ UInt64(layout.setUsed ?? 0), 8) }
+        + [(registries.currentTasks.map { $0 &+ UInt64(layout.dictUsed ?? 0) } ?? 0, 8)]
+      wordBatch.ranges = sizes
+      wordBatch.read(memory)
+      let used = sizes.indices.map { wordBatch.view($0).map { Int(clamping: $0.u64(0)) } ?? 1 }
+      for (position, registry) in registries.sets.enumerated() where used[position] != 0 {
         let (tasks, total) = members(of: registry.set, weak: registry.weak)
         for task in tasks { add(task) }
         // A set holds more than the limit lets us read: the rest is counted, never read.
         snapshot.cut += Swift.max(0, total - tasks.count)
       }
-      if let current = registries.currentTasks, let entries = try? objects.dictEntries(at: current) {
+      if let current = registries.currentTasks, used[registries.sets.count] != 0,
+        let entries = try? objects.dictEntries(at: current)
+      {
         for (loop, task) in entries {
           let thread = loopThread(loop)
           if running[task] == nil { running[task] = thread ?? 0 }
@@ -248,9 +285,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     // The task objects not read yet, in one batch.
     let readSize = Swift.max(layout.taskObjectSize ?? 0, 16)
     let missing = found.indices.filter { found[$0].view == nil }
-    for (position, view) in zip(missing, memory.readMany(missing.map { (found[$0].address, readSize) })) {
-      found[position].view = view
-    }
+    taskBatch.ranges = missing.map { (found[$0].address, readSize) }
+    taskBatch.read(memory)
+    for (index, position) in missing.enumerated() { found[position].view = taskBatch.view(index) }
 
     var reads: [TaskRead] = []
     reads.reserveCapacity(found.count)
@@ -286,8 +323,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var waiterKinds: [RemoteAddress: Kind] = [:]
     let waiters = reads.compactMap { $0.explicitAwaiters == nil && $0.waiter != 0 ? $0.waiter : nil }
     if let typeOffset = layout.objectType {
-      for (waiter, type) in zip(waiters, memory.readMany(waiters.map { ($0 &+ UInt64(typeOffset), 8) })) {
-        if let type { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
+      wordBatch.ranges = waiters.map { ($0 &+ UInt64(typeOffset), 8) }
+      wordBatch.read(memory)
+      for (index, waiter) in waiters.enumerated() {
+        if let type = wordBatch.view(index) { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
       }
     }
     for read in reads {
@@ -320,13 +359,18 @@ package final class AsyncioReader<Memory: MemoryReader> {
   /// Walks a `struct llist_node` list of tasks from its head (first the previous look's tasks, read
   /// in one batch and followed while their links agree, then one node at a time); returns how many
   /// were past the limit (or 1 when the list cycles or cannot be read to its end).
-  private func walkTaskList(head: RemoteAddress, _ visit: (RemoteAddress, ByteView?) -> Void) -> Int {
+  private func walkTaskList(head: RemoteAddress, first: RemoteAddress?, _ visit: (RemoteAddress, ByteView?) -> Void)
+    -> Int
+  {
     guard let nodeOffset = layout.taskNode, let size = layout.taskObjectSize else { return 0 }
     let guess = listGuesses[head] ?? []
-    let guessed = memory.readMany(guess.map { ($0, size) })
+    if !guess.isEmpty {
+      listBatch.ranges = guess.map { ($0, size) }
+      listBatch.read(memory)
+    }
     var seen: [RemoteAddress] = []
     defer { listGuesses[head] = seen.count <= ReadLimits.tasks ? seen : [] }
-    var node = (try? memory.readPointer(at: head)) ?? 0
+    guard var node = first ?? (try? memory.readPointer(at: head)) else { return 1 }
     var cycle = CycleDetector()
     var steps = 0
     while node != 0 && node != head {
@@ -334,7 +378,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
       if steps > ReadLimits.taskListNodes || cycle.visit(node) { return 1 }
       let task = node &- UInt64(nodeOffset)
       var view: ByteView?
-      if seen.count < guess.count, guess[seen.count] == task { view = guessed[seen.count] }
+      if seen.count < guess.count, guess[seen.count] == task { view = listBatch.view(seen.count) }
       if view == nil, steps <= ReadLimits.tasks { view = try? ByteView(memory.readBytes(at: task, count: size)) }
       if steps <= ReadLimits.tasks { seen.append(task) }
       visit(task, view)
@@ -369,7 +413,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     let used = (try? memory.readUInt64(at: set &+ UInt64(layout.setUsed ?? 0))).map { Int(clamping: $0) } ?? 0
     let total = Swift.min(Swift.max(used, items.count), 1 << 40)
     guard weak, let offset = layout.weakrefObject else { return (items, total) }
-    return (memory.readMany(items.map { ($0 &+ UInt64(offset), 8) }).compactMap { $0?.u64(0) }, total)
+    wordBatch.ranges = items.map { ($0 &+ UInt64(offset), 8) }
+    wordBatch.read(memory)
+    return (items.indices.compactMap { wordBatch.view($0)?.u64(0) }, total)
   }
 
   /// `asyncio.tasks`' globals, or nil when asyncio is not imported.
@@ -519,11 +565,12 @@ package final class AsyncioReader<Memory: MemoryReader> {
     }
     let size = coroutineReadSize
     for _ in 0..<ReadLimits.awaitDepth where !level.isEmpty {
-      let views = memory.readMany(level.map { ($0.object, size) })
+      chainBatch.ranges = level.map { ($0.object, size) }
+      chainBatch.read(memory)
       var next: [(task: Int, object: RemoteAddress)] = []
-      for ((task, object), read) in zip(level, views) {
+      for (position, (task, object)) in level.enumerated() {
         guard
-          let view = read
+          let view = chainBatch.view(position)
             ?? (try? ByteView(memory.readBytes(at: object, count: iframeOffset + walker.interpreterFrameBytes)))
         else { continue }
         let kind = kind(ofType: view.u64(layout.objectType ?? 8))

@@ -12,7 +12,7 @@ python async_tasks.py sleepers [--pure]
     `STAT busy=<seconds in busy()> wall=<seconds>` (the target's own measurement of its share).
 
 python async_tasks.py many N [--pure]
-    N tasks "many-N" each in asyncio.sleep; prints READY when they all wait.
+    N tasks "many-N" each in asyncio.sleep; prints READY when they all wait (and `ready PID`).
 
 --pure blocks the C accelerator (_asyncio), so the pure-Python asyncio runs.
 """
@@ -24,6 +24,7 @@ if "--pure" in sys.argv:
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -178,6 +179,7 @@ async def many():
     count = int(sys.argv[2])
     KEEP.extend(asyncio.create_task(sleeper(), name="many-%d" % i) for i in range(count))
     await asyncio.sleep(0.2)
+    print("ready %d" % os.getpid(), flush=True)  # for bench/harness/benchlib.py
     print("READY tasks=%d" % len(asyncio.all_tasks()), flush=True)
     await asyncio.sleep(STOP)
 
