@@ -53,17 +53,18 @@ package enum TaskStacks {
 
   /// The `<task NAME>` roots of a task, outermost first: its awaiters' chain (the first awaiter
   /// at each step), then the task itself.
-  static func roots(of task: AsyncTask, in byAddress: [RemoteAddress: AsyncTask]) -> [String] {
+  static func roots(of index: Int, in tasks: [AsyncTask], byAddress: [RemoteAddress: Int]) -> [String] {
+    let task = tasks[index]
+    guard let first = task.awaitedBy.first, let parent = byAddress[first] else { return ["<task " + task.name + ">"] }
     var chain = [task.name]
     var seen: Set<RemoteAddress> = [task.address]
-    var cursor = task
-    while let parent = cursor.awaitedBy.first.flatMap({ byAddress[$0] }), seen.insert(parent.address).inserted,
-      chain.count < maximumRoots
-    {
-      chain.append(parent.name)
-      cursor = parent
+    var cursor = parent
+    while seen.insert(tasks[cursor].address).inserted, chain.count < maximumRoots {
+      chain.append(tasks[cursor].name)
+      guard let next = tasks[cursor].awaitedBy.first.flatMap({ byAddress[$0] }) else { break }
+      cursor = next
     }
-    return chain.reversed().map { "<task \($0)>" }
+    return chain.reversed().map { "<task " + $0 + ">" }
   }
 
   /// The stacks of one sample in async-aware mode: a thread running a task shows its own frames
@@ -72,16 +73,20 @@ package enum TaskStacks {
   /// adds a stack of its coroutine chain under its roots, marked active (it is where that task is,
   /// however long it waits), on its loop's thread (else the first thread).
   package static func apply(_ mode: AsyncMode, to threads: [ThreadStack], tasks: AsyncSnapshot) -> [ThreadStack] {
-    var byAddress: [RemoteAddress: AsyncTask] = [:]
-    for task in tasks.tasks { byAddress[task.address] = task }
+    // Awaiters are looked up only for tasks that have one.
+    var byAddress: [RemoteAddress: Int] = [:]
+    if tasks.tasks.contains(where: { !$0.awaitedBy.isEmpty }) {
+      for (index, task) in tasks.tasks.enumerated() { byAddress[task.address] = index }
+    }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count + (mode == .all ? tasks.tasks.count : 0))
     var shown = Set<RemoteAddress>()
     for thread in threads {
-      guard let task = tasks.tasks.first(where: { $0.state == .running && $0.threadID == thread.threadID }) else {
+      guard let index = tasks.tasks.firstIndex(where: { $0.state == .running && $0.threadID == thread.threadID }) else {
         result.append(thread)
         continue
       }
+      let task = tasks.tasks[index]
       var stack = thread
       if let frame = task.coroutineFrame, let index = thread.frames.firstIndex(where: { $0.frameAddress == frame }) {
         stack.frames = Array(thread.frames[...index])
@@ -89,17 +94,22 @@ package enum TaskStacks {
         stack.frames = task.frames
       }
       stack.locals = nil
-      stack.roots = roots(of: task, in: byAddress)
+      stack.roots = roots(of: index, in: tasks.tasks, byAddress: byAddress)
+      stack.task = task.address
       shown.insert(task.address)
       result.append(stack)
     }
     guard mode == .all, let first = threads.first else { return result }
-    for task in tasks.tasks where task.state != .done && !shown.contains(task.address) && !task.frames.isEmpty {
+    for (index, task) in tasks.tasks.enumerated()
+    where task.state != .done && !shown.contains(task.address) && !task.frames.isEmpty {
       let home = threads.first { $0.threadID == task.threadID } ?? first
-      result.append(
-        ThreadStack(
-          pid: home.pid, threadID: home.threadID, osThreadID: home.osThreadID, name: home.name, active: true,
-          ownsGIL: false, frames: task.frames, locals: nil, roots: roots(of: task, in: byAddress), isTaskAtRest: true))
+      var stack = ThreadStack(
+        pid: home.pid, threadID: home.threadID, osThreadID: home.osThreadID, name: home.name, active: true,
+        ownsGIL: false, frames: task.frames, locals: nil,
+        roots: roots(of: index, in: tasks.tasks, byAddress: byAddress),
+        isTaskAtRest: true)
+      stack.task = task.address
+      result.append(stack)
     }
     return result
   }

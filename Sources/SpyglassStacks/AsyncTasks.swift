@@ -62,6 +62,43 @@ package struct AsyncSnapshot: Sendable {
   package init() {}
 }
 
+/// A cache keyed by an address with one slot per `(address >> 4) & mask`: a lookup is a shift,
+/// a mask and a compare (no hashing), and a collision only loses the older entry, which a cache
+/// may always do.
+struct DirectMap<Value> {
+  private var keys: [RemoteAddress]
+  private var values: [Value?]
+  private let mask: Int
+
+  /// `slots` is rounded to a power of two.
+  init(slots: Int) {
+    var size = 1
+    while size < slots { size <<= 1 }
+    keys = Array(repeating: 0, count: size)
+    values = Array(repeating: nil, count: size)
+    mask = size - 1
+  }
+
+  subscript(key: RemoteAddress) -> Value? {
+    get {
+      let slot = Int(truncatingIfNeeded: key >> 4) & mask
+      return keys[slot] == key && key != 0 ? values[slot] : nil
+    }
+    set {
+      let slot = Int(truncatingIfNeeded: key >> 4) & mask
+      keys[slot] = key
+      values[slot] = newValue
+    }
+  }
+
+  mutating func removeAll() {
+    for index in keys.indices where keys[index] != 0 {
+      keys[index] = 0
+      values[index] = nil
+    }
+  }
+}
+
 /// Ranges read in one batch into a buffer kept from sample to sample: once grown, a batch costs no
 /// allocation and touches no fresh page. A view of it stays valid after the next read (the
 /// buffer is copied on write then), but the point is to let the views go first.
@@ -104,8 +141,8 @@ package final class AsyncioReader<Memory: MemoryReader> {
   enum Kind: Equatable {
     case cTask, cFuture, pythonTask, pythonFuture, coroutine, generator, futureIter, method, string, integer, other
   }
-  private var kinds: [RemoteAddress: Kind] = [:]
-  private var nameTexts: [RemoteAddress: String] = [:]
+  private var kinds = DirectMap<Kind>(slots: 1024)
+  private var nameTexts = DirectMap<String>(slots: 16384)
   private let stackTagMask: UInt64
   private let wordBatch = ReadBatch()
   private let listBatch = ReadBatch()
@@ -162,7 +199,6 @@ package final class AsyncioReader<Memory: MemoryReader> {
       cursor = base
     }
     if kind == .cTask && !cTasksReadable { kind = .other }
-    if kinds.count > 4096 { kinds.removeAll() }
     kinds[type] = kind
     return kind
   }
@@ -181,7 +217,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
   private var loopThreads: [RemoteAddress: UInt64?] = [:]
   private var gatherChildren: [RemoteAddress: [RemoteAddress]] = [:]
   private var groupParents: [RemoteAddress: RemoteAddress?] = [:]
-  private var resumesAwait: [RemoteAddress: Bool] = [:]
+  private var resumesAwait = DirectMap<Bool>(slots: 4096)
+  /// How many bytes of each coroutine (or awaited object) the last look needed.
+  private var readSizes = DirectMap<Int>(slots: 16384)
   /// Each task list's tasks at the previous look (3.14+): read in one batch, then checked link by link.
   private var listGuesses: [RemoteAddress: [RemoteAddress]] = [:]
 
@@ -200,8 +238,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     loopThreads.removeAll(keepingCapacity: true)
     gatherChildren.removeAll(keepingCapacity: true)
     groupParents.removeAll(keepingCapacity: true)
-    resumesAwait.removeAll(keepingCapacity: true)
-    nameTexts.removeAll(keepingCapacity: true)
+    resumesAwait.removeAll()
+    readSizes.removeAll()
+    nameTexts.removeAll()
   }
 
   // .. the snapshot .............................................................
@@ -312,10 +351,12 @@ package final class AsyncioReader<Memory: MemoryReader> {
     }
     readChains(&reads)
 
-    let known = Set(reads.map(\.task.address))
+    // Made on first use: most tasks of a big program have no awaiter.
+    var known: Set<RemoteAddress>?
     var awaitedBy: [RemoteAddress: [RemoteAddress]] = [:]
     func link(_ child: RemoteAddress, awaitedBy parent: RemoteAddress) {
-      guard child != parent, known.contains(child), known.contains(parent) else { return }
+      if known == nil { known = Set(reads.map(\.task.address)) }
+      guard child != parent, known?.contains(child) == true, known?.contains(parent) == true else { return }
       if awaitedBy[child, default: []].contains(parent) { return }
       awaitedBy[child, default: []].append(parent)
     }
@@ -564,17 +605,27 @@ package final class AsyncioReader<Memory: MemoryReader> {
       reads[index].coroutine == 0 ? nil : (index, reads[index].coroutine)
     }
     let size = coroutineReadSize
+    let frameEnd = iframeOffset + walker.interpreterFrameBytes
+    let typeEnd = (layout.objectType ?? 8) + 8
     for _ in 0..<ReadLimits.awaitDepth where !level.isEmpty {
-      chainBatch.ranges = level.map { ($0.object, size) }
+      // Each object as much as it needed last time (so that neighbours do not overlap and the
+      // batch merges them into few iovecs), else the generous default.
+      chainBatch.ranges = level.map { ($0.object, readSizes[$0.object] ?? size) }
       chainBatch.read(memory)
       var next: [(task: Int, object: RemoteAddress)] = []
       for (position, (task, object)) in level.enumerated() {
-        guard
-          let view = chainBatch.view(position)
-            ?? (try? ByteView(memory.readBytes(at: object, count: iframeOffset + walker.interpreterFrameBytes)))
+        guard var view = chainBatch.view(position) ?? (try? ByteView(memory.readBytes(at: object, count: typeEnd)))
         else { continue }
         let kind = kind(ofType: view.u64(layout.objectType ?? 8))
-        guard kind == .coroutine || kind == .generator else { continue }
+        guard kind == .coroutine || kind == .generator else {
+          readSizes[object] = typeEnd
+          continue
+        }
+        if view.count < frameEnd {
+          guard let full = try? ByteView(memory.readBytes(at: object, count: size)) else { continue }
+          view = full
+        }
+        readSizes[object] = frameEnd
         let state = Int8(bitPattern: view.u8(stateOffset))
         let suspended = states.suspended.contains(state)
         // Only a suspended or running frame has a place to show (not a finished or unstarted one).
@@ -585,8 +636,11 @@ package final class AsyncioReader<Memory: MemoryReader> {
         if reads[task].task.coroutineFrame == nil { reads[task].task.coroutineFrame = iframe }
         reads[task].task.frames.append(frame)
         guard suspended, awaits(state: state, instruction: instruction),
-          let awaited = try? awaitedObject(of: iframe, in: frameView), awaited != 0
+          let (awaited, slot) = try? awaitedObject(of: iframe, in: frameView), awaited != 0
         else { continue }
+        if slot >= object, slot &- object < UInt64(maximumReadSize) {
+          readSizes[object] = Swift.max(frameEnd, Int(slot &- object) + 8)
+        }
         next.append((task, awaited))
       }
       level = next
@@ -613,7 +667,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
 
   /// The object a frame suspended in an await awaits, on its value stack (from `frame`, the
   /// frame's bytes read so far, when they reach it).
-  private func awaitedObject(of iframe: RemoteAddress, in frame: ByteView) throws(ReadFault) -> RemoteAddress {
+  private func awaitedObject(of iframe: RemoteAddress, in frame: ByteView) throws(ReadFault) -> (
+    RemoteAddress, slot: RemoteAddress
+  ) {
     let localsplus = iframe &+ UInt64(try layout.iframeLocalsplus.member("iframeLocalsplus"))
     let slot: RemoteAddress
     let mask: UInt64
@@ -630,8 +686,8 @@ package final class AsyncioReader<Memory: MemoryReader> {
       mask = ~0
     }
     let position = slot &- iframe
-    if slot >= iframe, position &+ 8 <= UInt64(frame.count) { return frame.u64(Int(position)) & mask }
-    return try memory.readUInt64(at: slot) & mask
+    if slot >= iframe, position &+ 8 <= UInt64(frame.count) { return (frame.u64(Int(position)) & mask, slot) }
+    return (try memory.readUInt64(at: slot) & mask, slot)
   }
 }
 

@@ -27,6 +27,8 @@ package struct ThreadStack: Sendable {
   package var roots: [String] = []
   /// An async-aware stack of a suspended task (not of a thread running it): it uses no CPU.
   package var isTaskAtRest = false
+  /// The task an async-aware stack shows (its object's address), nil for a thread's own stack.
+  package var task: RemoteAddress?
 
   package init(
     pid: Int32, threadID: UInt64, osThreadID: Int32?, name: String?, active: Bool, ownsGIL: Bool,

@@ -153,8 +153,8 @@ struct AsyncFuzzTests {
       try write(coroutine, at: frame + UInt64(localsplus) + UInt64(depth - 1) * 8, in: &memory)
     }
     let (looped, loopedThreads) = try seed.reader(IndexedMemory(memory))
-    let self_awaiting = try looped.snapshot(threads: loopedThreads).tasks.first { $0.address == chained.address }
-    #expect((self_awaiting?.frames.count ?? 0) <= ReadLimits.awaitDepth, "\(python.label)")
+    let selfAwaiting = try looped.snapshot(threads: loopedThreads).tasks.first { $0.address == chained.address }
+    #expect((selfAwaiting?.frames.count ?? 0) <= ReadLimits.awaitDepth, "\(python.label)")
 
     // 3.14+: the last task of a thread's list links back to the first.
     guard seed.model.taskRegistry == .threadLists, let node = seed.layout.taskNode else { return }
@@ -193,10 +193,14 @@ struct AsyncFuzzTests {
     struct Counts: Decodable {
       struct Task: Decodable { let name: String }
       let tasks: [Task]
-      let tasks_cut: Int
+      let tasksCut: Int
+      enum CodingKeys: String, CodingKey {
+        case tasks
+        case tasksCut = "tasks_cut"
+      }
     }
     let counts = try JSONDecoder().decode(Counts.self, from: Data(result.stdout.utf8))
     #expect(counts.tasks.count == ReadLimits.tasks, "\(python.label)")
-    #expect(counts.tasks.count + counts.tasks_cut >= 100_001, "\(python.label): \(counts.tasks_cut) cut")
+    #expect(counts.tasks.count + counts.tasksCut >= 100_001, "\(python.label): \(counts.tasksCut) cut")
   }
 }

@@ -35,22 +35,22 @@ package struct ProfileBuilder {
   struct RecentStacks {
     static let kept = 8
     var thread: ThreadIndex
-    var entries: [(frames: [SampledFrame], stack: StackID)] = []
+    var entries: [(frames: [SampledFrame], roots: [String], stack: StackID)] = []
     var next = 0
 
-    /// The interned stack of `frames` if it is one of the kept ones.
-    func find(_ frames: [SampledFrame]) -> StackID? {
-      for entry in entries where entry.frames.count == frames.count {
+    /// The interned stack of `frames` under `roots` if it is one of the kept ones.
+    func find(_ frames: [SampledFrame], roots: [String]) -> StackID? {
+      for entry in entries where entry.frames.count == frames.count && entry.roots == roots {
         if zip(entry.frames, frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }) { return entry.stack }
       }
       return nil
     }
 
-    mutating func keep(_ frames: [SampledFrame], as stack: StackID) {
+    mutating func keep(_ frames: [SampledFrame], roots: [String], as stack: StackID) {
       if entries.count < Self.kept {
-        entries.append((frames, stack))
+        entries.append((frames, roots, stack))
       } else {
-        entries[next] = (frames, stack)
+        entries[next] = (frames, roots, stack)
         next = (next + 1) % Self.kept
       }
     }
@@ -85,15 +85,15 @@ package struct ProfileBuilder {
     // A thread with no Python frame (starting up, or past its last one at exit) has nothing to
     // show: it is not a sample (no format could draw it, and the counts must agree across formats).
     if thread.frames.isEmpty { return false }
-    let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.threadID)
+    // A task-shaped stack is remembered per task (a thread shows many of them in one sample).
+    let key = Profile.ThreadKey(pid: thread.pid, threadID: thread.task.map { $0 | 1 << 63 } ?? thread.threadID)
     // One hash per sample; the entry is read and updated in place through its index (no copy is
     // kept, so `keep` below finds its arrays unshared).
-    // Task-shaped stacks (their roots differ from sample to sample) skip the per-thread memo.
-    let slot = thread.roots.isEmpty ? recentStacks.index(forKey: key) : nil
+    let slot = recentStacks.index(forKey: key)
     let recentThread = slot.map { recentStacks.values[$0].thread }
     if let slot, let recentThread,
       profile.threads[Int(recentThread)].name == thread.name || thread.name == nil,
-      let stack = recentStacks.values[slot].find(thread.frames)
+      let stack = recentStacks.values[slot].find(thread.frames, roots: thread.roots)
     {
       profile.add(
         thread: recentThread, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
@@ -132,15 +132,14 @@ package struct ProfileBuilder {
     let stack = profile.intern(stack: scratch)
     profile.add(
       thread: threadIndex, stack: stack, weightNanoseconds: weightNanoseconds, timeNanoseconds: timeNanoseconds)
-    if !thread.roots.isEmpty { return profile.threads.count > threadsBefore }
     if let slot, recentThread == threadIndex {
-      recentStacks.values[slot].keep(thread.frames, as: stack)
+      recentStacks.values[slot].keep(thread.frames, roots: thread.roots, as: stack)
     } else {
       if recentStacks.count >= 65536 && slot == nil { recentStacks.removeAll() }
       var fresh = RecentStacks(thread: threadIndex)
-      fresh.keep(thread.frames, as: stack)
+      fresh.keep(thread.frames, roots: thread.roots, as: stack)
       recentStacks[key] = fresh
     }
-    return recentThread == nil
+    return thread.task == nil ? recentThread == nil : profile.threads.count > threadsBefore
   }
 }
