@@ -223,4 +223,50 @@ struct AsyncRecordTests {
     let profiled = Double(busy) / Double(total)
     #expect(abs(profiled - measured) <= 0.03, "\(label): profile \(profiled), the target's own \(measured)")
   }
+
+  @Test(
+    "record --async-aware (running): the running task under its root, no event-loop frames",
+    arguments: AsyncTests.interpreters)
+  func runningModeDropsTheLoop(_ python: PythonInterpreter) throws {
+    let process = try PythonProcess(
+      python, script: Fixture.path(AsyncScript.name), arguments: ["sleepers"], timeout: .seconds(30))
+    defer { process.stop() }
+    let output = NSTemporaryDirectory() + "spyglass-async-running-\(getpid())-\(UUID().uuidString).txt"
+    defer { try? FileManager.default.removeItem(atPath: output) }
+    let result = try SpyglassRunner.run(
+      ["record", "--async-aware", "-f", "raw", "-r", "200", "-d", "2", "-o", output, "--pid", "\(process.pid)"],
+      timeout: .seconds(60))
+    try #require(result.exitCode == 0, "\(python.label): \(result)")
+    let lines = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map(String.init)
+    let tasks = lines.filter { $0.hasPrefix("<task ") }
+    #expect(
+      tasks.contains { $0.hasPrefix("<task spinner>;spinner (async_tasks.py:") && $0.contains(";busy (") },
+      "\(python.label): \(lines)")
+    // Only the running task: no sleeper waits in a running-mode profile, and no task stack holds
+    // the event loop's own frames.
+    #expect(!tasks.contains { $0.hasPrefix("<task sleeper-") }, "\(python.label): \(tasks)")
+    #expect(!tasks.contains { $0.contains("_run_once") || $0.contains("run_forever") }, "\(python.label): \(tasks)")
+  }
+
+  @Test("top --async-aware --async-mode all: tasks count as functions", arguments: AsyncTests.interpreters.prefix(1))
+  func topShowsTasks(_ python: PythonInterpreter) throws {
+    let process = try PythonProcess(
+      python, script: Fixture.path(AsyncScript.name), arguments: ["sleepers"], timeout: .seconds(30))
+    defer { process.stop() }
+    let folder = NSTemporaryDirectory() + "spyglass-async-top-\(getpid())-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let top = try ChildProcess(
+      executable: try SpyglassRunner.executablePath(),
+      arguments: ["top", "--async-aware", "--async-mode", "all", "--pid", "\(process.pid)", "--delay", "0.5"],
+      stdout: .pipe, stderr: .file(folder + "/stderr"))
+    defer { top.stop() }
+    usleep(2_000_000)
+    top.signal(SIGINT)
+    let status = top.wait(timeout: .seconds(5))
+    let text = String(decoding: readToEnd(top.stdoutFD, timeout: 2), as: UTF8.self)
+    #expect(status == .exited(0), "\(python.label): \(text)")
+    #expect(text.contains("<task sleeper-0"), "\(python.label): \(text)")
+    #expect(text.contains("sleeper (async_tasks.py)"), "\(python.label): \(text)")
+  }
 }

@@ -53,7 +53,7 @@ private func scratchFolder() throws -> String {
 }
 
 /// Everything readable from `fd` until end of file or `timeout`.
-private func readToEnd(_ fd: Int32, timeout: Double) -> [UInt8] {
+func readToEnd(_ fd: Int32, timeout: Double) -> [UInt8] {
   var bytes: [UInt8] = []
   var chunk = [UInt8](repeating: 0, count: 65536)
   let deadline = monotonicSeconds() + timeout
