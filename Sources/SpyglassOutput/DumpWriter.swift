@@ -53,16 +53,7 @@ package enum DumpWriter {
         }
         out.append("\n")
         for frame in thread.frames {
-          out.append("    ")
-          out.append(visible: frame.name)
-          let file = fullFilenames ? frame.filename : frame.shortFilename
-          out.append(" (")
-          out.append(visible: file)
-          if frame.line != 0 {
-            out.append(":")
-            out.append(decimal: frame.line)
-          }
-          out.append(")\n")
+          appendFrameLine(frame, fullFilenames: fullFilenames, to: &out)
           if let locals = frame.locals {
             let arguments = locals.filter(\.isArgument)
             let others = locals.filter { !$0.isArgument }
@@ -85,6 +76,19 @@ package enum DumpWriter {
       }
     }
     return out
+  }
+
+  /// "    name (file:line)\n", a frame as the text dump shows it (the line left out when unknown).
+  private static func appendFrameLine(_ frame: DumpedFrame, fullFilenames: Bool, to out: inout [UInt8]) {
+    out.append("    ")
+    out.append(visible: frame.name)
+    out.append(" (")
+    out.append(visible: fullFilenames ? frame.filename : frame.shortFilename)
+    if frame.line != 0 {
+      out.append(":")
+      out.append(decimal: frame.line)
+    }
+    out.append(")\n")
   }
 
   /// The text of `dump --async`'s tasks, after the threads: each task with its state, its
@@ -129,17 +133,7 @@ package enum DumpWriter {
         }
       }
       out.append("\n")
-      for frame in task.frames {
-        out.append("    ")
-        out.append(visible: frame.name)
-        out.append(" (")
-        out.append(visible: fullFilenames ? frame.filename : frame.shortFilename)
-        if frame.line != 0 {
-          out.append(":")
-          out.append(decimal: frame.line)
-        }
-        out.append(")\n")
-      }
+      for frame in task.frames { appendFrameLine(frame, fullFilenames: fullFilenames, to: &out) }
     }
     return out
   }

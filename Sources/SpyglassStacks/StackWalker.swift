@@ -664,23 +664,13 @@ package final class StackWalker<Memory: MemoryReader> {
     return lasti < 0 ? Int32(truncatingIfNeeded: codes[Int(id)].firstLine) : line(of: id, at: lasti)
   }
 
-  /// One interpreter frame on its own (3.11+): the frame a coroutine or generator embeds. Nil when
-  /// its code is not a readable code object. `instruction` is the frame's instruction pointer
-  /// (`prev_instr` on 3.11/3.12, `instr_ptr` after).
-  package func interpreterFrame(at address: RemoteAddress) throws(ReadFault) -> (
-    frame: SampledFrame, instruction: RemoteAddress
-  )? {
-    guard case .interpreter(_, _, let codeOffset, let instrPtrOffset, _, _, let codeAdaptive) = offsets.frames else {
-      return nil
-    }
-    return try interpreterFrame(in: ByteView(try memory.readBytes(at: address, count: frameReadSize)), at: address)
-  }
-
   /// The bytes `interpreterFrame(in:at:)` needs of a frame.
   package var interpreterFrameBytes: Int { frameReadSize }
 
-  /// One interpreter frame decoded from bytes already read (`frame` starts at the frame, which is
-  /// at `address`; it holds at least `interpreterFrameBytes`).
+  /// One interpreter frame on its own (3.11+: the frame a coroutine or generator embeds), decoded
+  /// from bytes already read (`frame` starts at the frame, which is at `address`; it holds at least
+  /// `interpreterFrameBytes`). Nil when its code is not a readable code object. `instruction` is
+  /// the frame's instruction pointer (`prev_instr` on 3.11/3.12, `instr_ptr` after).
   package func interpreterFrame(in frame: ByteView, at address: RemoteAddress) throws(ReadFault) -> (
     frame: SampledFrame, instruction: RemoteAddress
   )? {
