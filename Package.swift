@@ -6,6 +6,8 @@
 //   CSpyglass        C shims for what Glibc does not export (process_vm_readv, ptrace, wait macros, zlib)
 //   SpyglassProcess  the only place for syscalls, ptrace, /proc and raw pointers
 //   SpyglassELF      ELF reading: sections, symbols, program headers
+//   CElfutils        native unwinding and symbols through elfutils' libdwfl (C, over libdw/libelf)
+//   SpyglassNative   native stacks of stopped threads and of core files, symbolised and cached
 //   SpyglassLayouts  CPython layouts: pure data, one table per minor version, plus _Py_DebugOffsets
 //   SpyglassStacks   finding the interpreter and walking threads and frames
 //   SpyglassProfile  the profile model: interned frames and stacks, aggregation, timeline
@@ -14,7 +16,7 @@
 //   SpyglassOutput   writers: flamegraph SVG, speedscope, chrome trace, raw, pprof
 //   SpyglassCLI      swift-argument-parser commands over the library: no system call of its own
 //   spyglass         the thin executable
-// Every target above SpyglassProcess and SpyglassELF builds with strict memory safety.
+// Every target above SpyglassProcess, SpyglassELF and SpyglassNative builds with strict memory safety.
 import PackageDescription
 
 let pure: [SwiftSetting] = [.strictMemorySafety(), .treatWarning("StrictMemorySafety", as: .error)]
@@ -69,9 +71,26 @@ let package = Package(
     ),
     .target(name: "SpyglassProcess", dependencies: ["CSpyglass"], swiftSettings: samplingPath + functionSections),
     .target(name: "SpyglassELF", dependencies: ["SpyglassProcess"], swiftSettings: functionSections),
+    // elfutils' libdwfl does the native unwinding (CFI, frame pointers) and the symbol and line
+    // lookups; Debian's libdw-dev ships the static archives a static Spyglass links (with the
+    // compression libraries libelf reads compressed sections with).
+    .target(
+      name: "CElfutils",
+      cSettings: [
+        .define("_GNU_SOURCE"),
+        .unsafeFlags(["-ffunction-sections"], .when(platforms: [.linux], configuration: .release)),
+      ],
+      linkerSettings: [
+        .linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("z"), .linkedLibrary("lzma"),
+        .linkedLibrary("bz2"), .linkedLibrary("stdc++"),
+      ]
+    ),
+    .target(
+      name: "SpyglassNative", dependencies: ["CElfutils", "SpyglassProcess"],
+      swiftSettings: samplingPath + functionSections),
     .target(name: "SpyglassLayouts", swiftSettings: pure + functionSections),
     .target(
-      name: "SpyglassStacks", dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts"],
+      name: "SpyglassStacks", dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassNative"],
       swiftSettings: pure + samplingPath + functionSections),
     .target(name: "SpyglassProfile", swiftSettings: pure + samplingPath + functionSections),
     .target(
@@ -120,7 +139,7 @@ let package = Package(
     .testTarget(
       name: "SpyglassTests",
       dependencies: [
-        "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassStacks",
+        "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassNative", "SpyglassLayouts", "SpyglassStacks",
         "SpyglassProfile", "SpyglassOutput", "SpyglassCLI", "Spyglass",
       ],
       resources: [.copy("Fixtures")]

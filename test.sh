@@ -60,6 +60,14 @@ if [ -x "$PY27" ] && ! "$PY27" -c 'import pip, sys; sys.exit(tuple(map(int, pip.
   "$PY27" -m pip install --quiet --disable-pip-version-check "pip==20.3.4"
 fi
 
+# The C libraries Spyglass links (elfutils for --native); gdb's gcore for the core-file tests.
+tools/build-deps.sh
+if ! command -v gcore >/dev/null 2>&1; then
+  log "installing gdb (gcore makes the core files dump --core is tested on)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdb >/dev/null
+fi
+
 # The Debian roots (made once, reused, made anew when a week old). The tests ask the same script
 # where they are; exporting the folder keeps a `sudo`ed run and the tests on the same one.
 export SPYGLASS_ROOTS

@@ -36,8 +36,9 @@ public enum AsyncMode: String, Sendable, Equatable, CaseIterable {
 /// What to read and how. The defaults are py-spy's.
 public struct Config: Sendable, Equatable {
   public var blocking: LockingStrategy = .lock
-  /// Native (C, C++, Cython, Rust) frames; not supported by this build yet (`PythonSpy` throws
-  /// `SpyglassError.nativeUnsupported`).
+  /// Native (C, C++, Cython, Rust) frames merged with the Python ones (`Frame.module` names their
+  /// library). Needs `.lock`: `PythonSpy` and `Sampler` throw `SpyglassError.nativeNeedsBlocking`
+  /// with `.nonBlocking`.
   public var native = false
   /// Samples per second, for `Sampler`.
   public var samplingRate = 100

@@ -33,7 +33,7 @@ public final class PythonSpy: @unchecked Sendable {
   /// Attaches to `pid`. Throws when the process does not exist, is not Python, runs a version
   /// Spyglass does not support, or may not be read (see `SpyglassError`).
   public init(pid: Int32, config: Config) throws(SpyglassError) {
-    if config.native { throw .nativeUnsupported }
+    if config.native && config.blocking != .lock { throw .nativeNeedsBlocking }
     self.pid = pid
     self.config = config
     let root = try TracedProcess(pid: pid, parent: nil, config: config, waitingUpTo: 0.5)
@@ -121,6 +121,9 @@ final class TracedProcess {
       throw SpyglassError(error)
     }
     sampler = ProcessSampler(target: target, blocking: config.blocking == .lock)
+    if config.native {
+      do { try sampler.enableNative() } catch { throw .nativeUnavailable(pid: pid, reason: "\(error)") }
+    }
     shortener = FilenameShortener(pid: pid)
     info = PythonProcessInfo(
       pid: pid, commandLine: target.commandLine, executable: target.executablePath,

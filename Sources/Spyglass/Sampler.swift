@@ -49,7 +49,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
 
   /// Attaches to `pid` and starts sampling at once.
   public init(pid: Int32, config: Config) throws(SpyglassError) {
-    if config.native { throw .nativeUnsupported }
+    if config.native && config.blocking != .lock { throw .nativeNeedsBlocking }
     self.pid = pid
     self.config = config
     var options = SessionOptions(pid: pid)
@@ -58,6 +58,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
     options.includeIdle = config.includeIdle
     options.subprocesses = config.subprocesses
     options.nonblocking = config.blocking != .lock
+    options.native = config.native
     options.asyncMode = config.asyncAware ? config.asyncMode : nil
     let session = try SamplingSession(options: options)
     version = session.pythonVersion
@@ -213,8 +214,9 @@ enum StackTraceBuilder {
     case .lastInstruction: line = Int(frame.line)
     }
     return Frame(
-      name: code.name, filename: code.filename,
-      shortFilename: config.fullFilenames ? code.filename : shortener.short(code.filename), line: line,
+      name: code.name, filename: code.filename, module: code.library,
+      shortFilename: config.fullFilenames && code.library == nil
+        ? code.filename : NativeFrames.shortFilename(code, shortener: shortener), line: line,
       isEntry: frame.isEntry)
   }
 

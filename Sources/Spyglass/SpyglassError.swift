@@ -40,8 +40,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case programNotPython(program: String)
   /// With subprocesses: no Python process in the whole tree.
   case noPythonProcesses(pid: Int32)
-  /// `Config.native`: not supported by this build yet.
-  case nativeUnsupported
+  /// `Config.native` with `.nonBlocking`: a native stack is read from a stopped thread.
+  case nativeNeedsBlocking
+  /// `Config.native`: the process's native stacks cannot be read (libdwfl's reason).
+  case nativeUnavailable(pid: Int32, reason: String)
   /// `Config.asyncAware` (or `PythonSpy.tasks()`) on a Python older than 3.11.
   case asyncUnsupported(pid: Int32, version: String)
 
@@ -84,8 +86,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "The program '\(program)' is not a Python program: no CPython interpreter was found in it."
     case .noPythonProcesses(let pid):
       return "No Python processes found in process \(pid) or any of its subprocesses."
-    case .nativeUnsupported:
-      return "--native is not supported yet by this build of Spyglass."
+    case .nativeNeedsBlocking:
+      return "Can't get native stack traces with the --nonblocking option."
+    case .nativeUnavailable(let pid, let reason):
+      return "Could not read the native stacks of process \(pid) (\(reason))."
     case .asyncUnsupported(let pid, let version):
       return "Process \(pid) runs Python \(version): asyncio awareness needs CPython 3.11 or later."
     }

@@ -31,7 +31,7 @@ public struct Frame: Sendable, Equatable, Hashable {
   /// The function: its qualified name on 3.11+ (`Thread.run`), else its name.
   public var name: String
   public var filename: String
-  /// For native frames, the library; nil for Python frames.
+  /// For native frames, the library's path as the target maps it; nil for Python frames.
   public var module: String?
   /// The file name without the folders before its package (py-spy's short form).
   public var shortFilename: String?

@@ -45,6 +45,7 @@ package struct Dump: ParsableCommand {
     try reportingFailures {
       var config = Config()
       config.blocking = nonblocking ? .nonBlocking : .lock
+      config.native = reading.native
       config.includeIdle = true
       config.subprocesses = subprocesses
       config.dumpLocals = locals
@@ -105,7 +106,7 @@ package struct Dump: ParsableCommand {
           line: frame.line,
           locals: frame.locals?.map {
             DumpedVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
-          }, isEntry: frame.isEntry, isShimEntry: frame.isShimEntry)
+          }, isEntry: frame.isEntry, isShimEntry: frame.isShimEntry, library: frame.module)
       }
       threads[info.pid, default: []].append(
         DumpedThread(

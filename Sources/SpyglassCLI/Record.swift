@@ -53,7 +53,6 @@ struct ReadingOptions: ParsableArguments {
 
   func validate() throws {
     if native && nonblocking { throw ValidationError("Can't get native stack traces with the --nonblocking option.") }
-    if native { throw ValidationError("--native is not supported yet by this build of Spyglass.") }
   }
 }
 
@@ -116,6 +115,7 @@ struct SamplingOptions: ParsableArguments {
     options.includeIdle = idle
     options.subprocesses = subprocesses
     options.nonblocking = nonblocking
+    options.native = native
     options.wantNames = wantNames
     options.asyncMode = asyncAware ? asyncMode : nil
     return options

@@ -17,6 +17,7 @@ import ArgumentParser
 import Spyglass
 import SpyglassOutput
 import SpyglassProcess
+import SpyglassProfile
 import SpyglassStacks
 
 package struct Top: ParsableCommand {
@@ -302,9 +303,10 @@ struct TopSession {
     -> String
   {
     let info = process.sampler.code(code)
-    let name = terminalSafe(info.name)
-    let file = terminalSafe(fullFilenames ? info.filename : process.shortener.short(info.filename))
-    if file.isEmpty { return name }
-    return line != 0 ? "\(name) (\(file):\(line))" : "\(name) (\(file))"
+    let short = NativeFrames.shortFilename(info, shortener: process.shortener)
+    return terminalSafe(
+      FrameLabel.text(
+        name: info.name, file: fullFilenames ? info.filename : short, shortFile: short, line: Int(line),
+        library: info.library))
   }
 }

@@ -274,6 +274,19 @@ package struct PythonTraits: Sendable, Equatable {
     case threadLists
   }
   package let taskRegistry: TaskRegistry?
+  /// How the interpreter's own C functions show in a native stack (`--native`).
+  package struct NativeEvaluation: Sendable, Equatable {
+    /// The functions that evaluate Python frames: each activation runs the Python frames from the
+    /// innermost one it is running out to the first one entered from C (`SampledFrame.isEntry`),
+    /// and is shown as those frames. 2.7 `PyEval_EvalFrameEx` (one Python frame per activation,
+    /// as on every version before 3.11), 3.x `_PyEval_EvalFrameDefault`.
+    package var evalFunctions: [String]
+    /// Name prefixes of functions that are part of an evaluation without being one: 3.14+ builds
+    /// with the tail-calling interpreter run each instruction in its own `_TAIL_CALL_*` function,
+    /// one of which sits above the `_PyEval_EvalFrameDefault` it belongs to.
+    package var evalHelperPrefixes: [String]
+  }
+  package let nativeEvaluation: NativeEvaluation
   /// The generated offset table of this version.
   package let layout: PythonLayout
 
@@ -323,6 +336,9 @@ package struct PythonTraits: Sendable, Equatable {
     hasDebugOffsets = atLeast(3, 13)
     stackRef = atLeast(3, 14) ? StackRefTags(tagBits: 3, intTag: 3) : nil
     hasIsEntry = v == (3, 11)
+    nativeEvaluation = NativeEvaluation(
+      evalFunctions: major == 2 ? ["PyEval_EvalFrameEx"] : ["_PyEval_EvalFrameDefault"],
+      evalHelperPrefixes: atLeast(3, 14) ? ["_TAIL_CALL_"] : [])
     codeUnitSize = major == 2 ? 1 : 2
     longUsesLvTag = atLeast(3, 12)
     longDigitBits = 30

@@ -81,14 +81,11 @@ package enum DumpWriter {
   /// "    name (file:line)\n", a frame as the text dump shows it (the line left out when unknown).
   private static func appendFrameLine(_ frame: DumpedFrame, fullFilenames: Bool, to out: inout [UInt8]) {
     out.append("    ")
-    out.append(visible: frame.name)
-    out.append(" (")
-    out.append(visible: fullFilenames ? frame.filename : frame.shortFilename)
-    if frame.line != 0 {
-      out.append(":")
-      out.append(decimal: frame.line)
-    }
-    out.append(")\n")
+    out.append(
+      visible: FrameLabel.text(
+        name: frame.name, file: fullFilenames ? frame.filename : frame.shortFilename, shortFile: frame.shortFilename,
+        line: frame.line, library: frame.library))
+    out.append("\n")
   }
 
   /// The text of `dump --async`'s tasks, after the threads: each task with its state, its
@@ -217,7 +214,9 @@ package enum DumpWriter {
           out.append(json: frame.name)
           out.append(",\n        \"filename\": ")
           out.append(json: frame.filename)
-          out.append(",\n        \"module\": null,\n        \"short_filename\": ")
+          out.append(",\n        \"module\": ")
+          if let library = frame.library { out.append(json: library) } else { out.append("null") }
+          out.append(",\n        \"short_filename\": ")
           out.append(json: frame.shortFilename)
           out.append(",\n        \"line\": ")
           out.append(decimal: frame.line)

@@ -20,12 +20,16 @@ package struct Frame: Hashable, Sendable {
   package var line: Int
   /// The line the function starts on (its code object's first line); 0 when unknown.
   package var firstLine: Int
-  /// True for synthetic frames (thread/process labels, native frames).
+  /// True for synthetic frames (thread/process labels).
   package var isPseudo: Bool
+  /// A native frame's library, its path as the target maps it; nil for Python frames. Its
+  /// `filename` is the source file where debug information gives one, else the library's path;
+  /// `shortFilename` the source file's name, else the library's.
+  package var library: String?
 
   package init(
     name: String, filename: String, shortFilename: String? = nil, line: Int, firstLine: Int = 0,
-    isPseudo: Bool = false
+    isPseudo: Bool = false, library: String? = nil
   ) {
     self.name = name
     self.filename = filename
@@ -33,14 +37,38 @@ package struct Frame: Hashable, Sendable {
     self.line = line
     self.firstLine = firstLine
     self.isPseudo = isPseudo
+    self.library = library
   }
 
-  /// The label used by the flame graph, raw and top: `name (file:line)`, `name (file)` or `name`.
+  /// The label used by the flame graph, raw and top (`FrameLabel.text`).
   package func label(fullFilenames: Bool) -> String {
-    let file = fullFilenames ? filename : shortFilename
+    FrameLabel.text(
+      name: name, file: fullFilenames ? filename : shortFilename, shortFile: shortFilename, line: line,
+      library: library)
+  }
+}
+
+/// How a frame is labelled everywhere it is shown as text (flame graph, raw, top, dump): a Python
+/// frame `name (file:line)`, `name (file)` or `name`; a native frame `name (library)`, or with a
+/// source line `name (library: file:line)`, the library by its file name (`libz.so.1`).
+package enum FrameLabel {
+  /// `shortFile` tells a native frame with a source file (it differs from the library's name).
+  package static func text(name: String, file: String, shortFile: String, line: Int, library libraryPath: String?)
+    -> String
+  {
+    if let libraryPath {
+      let library = fileName(libraryPath)
+      if shortFile == library || file.isEmpty { return "\(name) (\(library))" }
+      return line != 0 ? "\(name) (\(library): \(file):\(line))" : "\(name) (\(library): \(file))"
+    }
     if file.isEmpty { return name }
     if line != 0 { return "\(name) (\(file):\(line))" }
     return "\(name) (\(file))"
+  }
+
+  /// The last component of a path.
+  package static func fileName(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
   }
 }
 

@@ -27,10 +27,14 @@ package struct DumpedFrame: Sendable, Equatable {
   package var locals: [DumpedVariable]?
   package var isEntry: Bool
   package var isShimEntry: Bool
+  /// A native frame's library path (see `Frame.library`; `module` in the JSON, as py-spy's); nil
+  /// for Python frames.
+  package var library: String?
   package init(
     name: String, filename: String, shortFilename: String, line: Int, locals: [DumpedVariable]? = nil,
-    isEntry: Bool = false, isShimEntry: Bool = false
+    isEntry: Bool = false, isShimEntry: Bool = false, library: String? = nil
   ) {
+    self.library = library
     self.name = name
     self.filename = filename
     self.shortFilename = shortFilename

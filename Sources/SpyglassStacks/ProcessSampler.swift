@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 import SpyglassLayouts
+import SpyglassNative
 import SpyglassProcess
 
 /// One thread's stack, resolved.
@@ -92,6 +93,8 @@ package final class ProcessSampler {
   private var asyncio: AsyncioReader<ProcessMemory>?
   private var asyncioHasDebugOffsets = false
   private var asyncioDebugSearchedAt: Double = -1
+  /// `--native`: the unwinder and merger, nil until `enableNative()`.
+  package private(set) var native: NativeStacks?
 
   package init(target: PythonTarget, blocking: Bool) {
     self.target = target
@@ -128,7 +131,8 @@ package final class ProcessSampler {
       tasksToHold.removeAll(keepingCapacity: true)
       for tid in tasks {
         if let python = pythonTaskIDs, !python.contains(tid), knownTasks.contains(tid) { continue }
-        if !walkingIdleThreads && !onlyGILHolder, runState(tid)?.isAsleepPerWchan() == true {
+        // A native stack is read from the thread's registers, so every Python thread is held.
+        if !walkingIdleThreads && !onlyGILHolder && native == nil, runState(tid)?.isAsleepPerWchan() == true {
           asleepThreadIDs.insert(tid)
         } else {
           tasksToHold.append(tid)
@@ -170,6 +174,20 @@ package final class ProcessSampler {
       locals = threads.map { thread in thread.frames.map { walker.locals(of: $0, budget: localsBudget) } }
     }
     if readingTasks { lastTasks = readTasks(threads) }
+    let tidFromPthread = target.layout.tstateNativeThreadID == nil
+    var nativeFrames: [[SampledFrame]?] = []
+    if let native, let pause {
+      // Native stacks are read while the threads are held; ≤3.10 needs the thread ids first.
+      if tidFromPthread && walker.pthreadTIDOffset == nil { discoverPthreadOffset(threads) }
+      let held = Set(pause.threadIDs)
+      nativeFrames = threads.map { thread in
+        guard !thread.skippedAsIdle,
+          let tid = thread.nativeThreadID ?? (tidFromPthread ? walker.pthreadTID(ofThread: thread.threadID) : nil),
+          held.contains(tid)
+        else { return nil }
+        return native.stack(of: tid, python: thread.frames, shims: thread.shimAddresses)
+      }
+    }
     pause?.resume()
 
     if wantNames && threads.contains(where: { names[$0.threadID] == nil }) {
@@ -179,14 +197,7 @@ package final class ProcessSampler {
         if let fresh = try? walker.threadNames() { names = fresh }
       }
     }
-    let tidFromPthread = target.layout.tstateNativeThreadID == nil
-    if tidFromPthread && walker.pthreadTIDOffset == nil
-      && (pthreadOffsetSearchedAt < 0 || monotonicSeconds() - pthreadOffsetSearchedAt >= 0.25)
-    {
-      pthreadOffsetSearchedAt = monotonicSeconds()
-      walker.pthreadTIDOffset = PthreadTIDOffset.discover(
-        memory: target.memory, pthreads: threads.map(\.threadID), tasks: Set(ProcFS.threadIDs(pid)))
-    }
+    if tidFromPthread && walker.pthreadTIDOffset == nil { discoverPthreadOffset(threads) }
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
     for (index, thread) in threads.enumerated() {
@@ -211,16 +222,49 @@ package final class ProcessSampler {
       }
       if active, let leaf = thread.frames.first, isIdleFrame(walker.code(leaf.code)) { active = false }
       if onlyGILHolder { active = true }
+      var frames = thread.frames
+      var frameLocals = locals.isEmpty ? nil : locals[index]
+      if index < nativeFrames.count, let merged = nativeFrames[index] {
+        frames = merged
+        if let pythonLocals = frameLocals {
+          // Locals stay with their Python frames (which keep their order); native frames have none.
+          var next = 0
+          frameLocals = merged.map { frame in
+            if frame.isNative || next >= pythonLocals.count { return [] }
+            next += 1
+            return pythonLocals[next - 1]
+          }
+        }
+      }
       result.append(
         ThreadStack(
           pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: active,
-          ownsGIL: thread.ownsGIL, frames: thread.frames, locals: locals.isEmpty ? nil : locals[index]))
+          ownsGIL: thread.ownsGIL, frames: frames, locals: frameLocals))
     }
     if blocking && !onlyGILHolder { notePythonTasks(result) }
     if runStates.count > (blocking ? tasks.count : result.count) + 16 {
       pruneRunStates(keeping: blocking ? Set(tasks) : Set(result.compactMap(\.osThreadID)))
     }
     return result
+  }
+
+  /// Searches for struct pthread's tid offset (≤3.10), at most every quarter second.
+  private func discoverPthreadOffset(_ threads: [SampledThread]) {
+    guard pthreadOffsetSearchedAt < 0 || monotonicSeconds() - pthreadOffsetSearchedAt >= 0.25 else { return }
+    pthreadOffsetSearchedAt = monotonicSeconds()
+    walker.pthreadTIDOffset = PthreadTIDOffset.discover(
+      memory: target.memory, pthreads: threads.map(\.threadID), tasks: Set(ProcFS.threadIDs(pid)))
+  }
+
+  /// Turns on native stacks (`--native`, blocking mode only): from the next sample every held
+  /// Python thread's stack is its native stack merged with its Python frames.
+  package func enableNative() throws(NativeError) {
+    if native != nil { return }
+    let unwinder = try NativeUnwinder(pid: pid)
+    let binaries = Set([target.executable?.path, target.library?.path, target.executablePath].compactMap { $0 })
+    native = NativeStacks(
+      unwinder: unwinder, merger: NativeMerger(evaluation: target.model.nativeEvaluation, interpreterBinaries: binaries)
+    )
   }
 
   /// Whether the target's version has asyncio awareness (3.11+).
@@ -272,8 +316,11 @@ package final class ProcessSampler {
     for tid in Array(runStates.keys) where !live.contains(tid) { runStates[tid] = nil }
   }
 
-  /// The code object behind a frame.
-  package func code(_ id: CodeID) -> CodeInfo { walker.code(id) }
+  /// The code object behind a frame, or what a native frame is.
+  package func code(_ id: CodeID) -> CodeInfo {
+    if id & nativeCodeFlag != 0, let native { return native.code(Int(id & ~nativeCodeFlag)) }
+    return walker.code(id)
+  }
 
   /// The kept-open run-state files of a thread of this process, or nil when the thread does not
   /// exist.

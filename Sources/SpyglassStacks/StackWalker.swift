@@ -32,6 +32,9 @@ package struct CodeInfo: Sendable, Equatable {
   /// ≤3.10: the names of the cell and free variables, whose cells follow the fast locals (0 on 3.11+).
   package var cellvars: RemoteAddress = 0
   package var freevars: RemoteAddress = 0
+  /// For a native frame (`--native`): the library's path as the target maps it; nil for Python code.
+  /// `filename` is then the source file where debug information gives it, else the library's path.
+  package var library: String? = nil
 
   package static func == (a: CodeInfo, b: CodeInfo) -> Bool {
     a.name == b.name && a.filename == b.filename && a.firstLine == b.firstLine && a.identity == b.identity
@@ -64,6 +67,10 @@ package struct SampledThread: Sendable {
   package var frames: [SampledFrame]
   /// The walk was skipped because the caller's `isIdle` said so: `frames` is empty.
   package var skippedAsIdle: Bool
+  /// 3.12+: the addresses of the interpreter's shim frames the walk skipped, innermost first.
+  /// Each evaluation keeps its entry shim on the C stack, so they place the evaluations in a
+  /// native stack (`NativeMerger`) where the interpreter's symbols are stripped.
+  package var shimAddresses: [RemoteAddress] = []
 
   package init(
     threadState: RemoteAddress, threadID: UInt64, nativeThreadID: Int32?, ownsGIL: Bool, frames: [SampledFrame],
@@ -179,6 +186,8 @@ package final class StackWalker<Memory: MemoryReader> {
 
   /// Code objects used from the cache during the current walk, validated in one batch at its end.
   private var pendingValidation: [(address: RemoteAddress, id: CodeID)] = []
+  /// The shim frames of the thread being walked (`SampledThread.shimAddresses`).
+  private var shimAddresses: [RemoteAddress] = []
 
   /// Per-sample read buffers, reused (no allocation per sample once grown).
   private var headRanges: [(address: RemoteAddress, count: Int)] = []
@@ -504,6 +513,7 @@ package final class StackWalker<Memory: MemoryReader> {
     frames.reserveCapacity(recentDepth)
     for attempt in 0..<2 {
       frames.removeAll(keepingCapacity: true)
+      shimAddresses.removeAll(keepingCapacity: true)
       pendingValidation.removeAll(keepingCapacity: true)
       let deferValidation = attempt == 0
       switch offsets.frames {
@@ -537,8 +547,10 @@ package final class StackWalker<Memory: MemoryReader> {
       for frame in frames.prefix(ReadLimits.guessedFrameObjects) { guess(frame.frameAddress, frameReadSize) }
     }
     noteGuesses(of: tstate, from: guessStart)
-    return SampledThread(
+    var thread = SampledThread(
       threadState: tstate, threadID: threadID, nativeThreadID: native, ownsGIL: ownsGIL, frames: frames)
+    if !shimAddresses.isEmpty { thread.shimAddresses = shimAddresses }
+    return thread
   }
 
   /// Checks, in one batch, that the cached code objects used by the walk are still the ones at
@@ -637,6 +649,7 @@ package final class StackWalker<Memory: MemoryReader> {
       if owner < 64, shimOwnerMask & (1 << UInt64(owner)) != 0 {
         // The frame above an interpreter shim was entered from C.
         if !frames.isEmpty { frames[frames.count - 1].isEntry = true }
+        if shimAddresses.count < ReadLimits.frames { shimAddresses.append(cursor) }
         continue
       }
       let codeAddress = frame.u64(codeOffset) & executableMask

@@ -86,7 +86,9 @@ struct LibraryTests {
       let cli = try SpyglassRunner.run(["dump", "--pid", "\(sleeper.pid)"])
       #expect(cli.stderr.trimmingCharacters(in: .whitespacesAndNewlines) == "spyglass: \(error)")
     }
-    #expect(throws: SpyglassError.nativeUnsupported) { try PythonSpy(pid: getpid(), config: Config(native: true)) }
+    #expect(throws: SpyglassError.nativeNeedsBlocking) {
+      try PythonSpy(pid: getpid(), config: Config(blocking: .nonBlocking, native: true))
+    }
   }
 
   /// A Sampler on a busy target: samples come at its rate with the hot function in them, and

@@ -123,8 +123,9 @@ package struct ProfileBuilder {
         let code = sampler.code(frame.code)
         let id = profile.intern(
           SpyglassProfile.Frame(
-            name: code.name, filename: code.filename, shortFilename: shortener.short(code.filename), line: Int(line),
-            firstLine: code.firstLine))
+            name: code.name, filename: code.filename,
+            shortFilename: NativeFrames.shortFilename(code, shortener: shortener), line: Int(line),
+            firstLine: code.firstLine, library: code.library))
         frameCache[key] = id
         scratch.append(id)
       }

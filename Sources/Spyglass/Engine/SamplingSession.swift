@@ -21,6 +21,8 @@ package struct SessionOptions: Sendable {
   package var includeIdle = false
   package var subprocesses = false
   package var nonblocking = false
+  /// `--native` (blocking mode only): merged native and Python stacks.
+  package var native = false
   /// Whether thread names are read (they cost a dict walk every quarter second).
   package var wantNames = true
   /// How long a launched program may take to show a Python interpreter.
@@ -69,6 +71,8 @@ package struct SamplingSession {
   package private(set) var processes: [Int32: AttachedProcess] = [:]
   package private(set) var order: [Int32] = []
   private var notPython: [Int32: String] = [:]
+  /// Processes whose native stacks could not be read, and why.
+  package private(set) var nativeFailures: [Int32: String] = [:]
   private var lastTreeScan = 0.0
   private var timer: SampleTimer
   package private(set) var ticks = 0
@@ -120,6 +124,14 @@ package struct SamplingSession {
         throw .noPythonProcesses(pid: rootPID)
       }
     }
+    if options.native && options.nonblocking {
+      launched?.send(Signal.kill)
+      throw .nativeNeedsBlocking
+    }
+    if let reason = nativeFailures[rootPID] {
+      launched?.send(Signal.kill)
+      throw .nativeUnavailable(pid: rootPID, reason: reason)
+    }
     if options.asyncMode != nil, let root = processes[rootPID], !root.sampler.supportsTasks {
       launched?.send(Signal.kill)
       throw .asyncUnsupported(pid: rootPID, version: root.sampler.target.version.description)
@@ -156,8 +168,13 @@ package struct SamplingSession {
       }
       labels = chain.map { "process \($0):\"\(ProcFS.commandLine($0).joined(separator: " "))\"" }
     }
-    processes[pid] = AttachedProcess(
-      sampler: ProcessSampler(target: target, blocking: !options.nonblocking), labels: labels)
+    let sampler = ProcessSampler(target: target, blocking: !options.nonblocking)
+    if options.native {
+      // A process whose native stacks cannot be read keeps its Python stacks (the root's failure
+      // ends the session at once, in init).
+      do { try sampler.enableNative() } catch { nativeFailures[pid] = "\(error)" }
+    }
+    processes[pid] = AttachedProcess(sampler: sampler, labels: labels)
     order.append(pid)
   }
 

@@ -1,0 +1,59 @@
+// Native stacks through elfutils' libdwfl: one unwinder per live process (or core file) keeps the
+// target's module list, CFI and symbol tables between samples; a stack is unwound from a stopped
+// thread's registers with memory read by process_vm_readv (a page cache per unwind), never by
+// PTRACE_PEEKDATA. Symbols, demangled names and source lines come from the same session. Every
+// symbol is prefixed `spy_native_`. Only this file's .c includes libdwfl's headers.
+#ifndef CELFUTILS_H
+#define CELFUTILS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct spy_native spy_native;
+
+/// A session over a live process. `root_prefix` is prepended to every library path of the target's
+/// maps (its /proc/PID/root when it runs in another root, "" otherwise). NULL with a message in
+/// `error` when libdwfl cannot report the process's modules.
+spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *error, size_t error_size);
+
+/// A session over a core file (`executable` may be NULL: found from the core's notes).
+spy_native *spy_native_open_core(const char *core_path, const char *executable, char *error, size_t error_size);
+
+void spy_native_close(spy_native *session);
+
+/// Reports the live process's modules again (after it mapped or unmapped a library). 0 or -1.
+int spy_native_refresh(spy_native *session);
+
+/// Unwinds a thread, innermost first: `pcs[i]` is each frame's pc, already moved back into the
+/// call instruction for every frame but an interrupted one (so it symbolises to the caller's line),
+/// and `sps[i]` its stack pointer (0 when unknown): frame i's own stack is [sps[i], sps[i + 1]).
+/// A live thread must be in a ptrace stop of the calling thread. Returns the frame count (>= 0; a
+/// stack deeper than `capacity` is cut), or -1 with `*error_code` set: 1 registers unreadable,
+/// 2 unwinding failed before the first frame, 3 thread unknown (core).
+int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
+                      int *truncated);
+
+/// What a pc is. Strings point into the session (valid until it is closed or refreshed) or into
+/// `demangled`, which the caller frees. `line` 0 when unknown.
+typedef struct {
+  const char *function;     // mangled or plain symbol name, NULL when none
+  char *demangled;          // C++/Rust demangling of `function`, NULL when not mangled; free()
+  uint64_t symbol_offset;   // pc - symbol start
+  int is_nearest;           // `function` does not cover the pc: it is the nearest one before it
+  const char *module_path;  // the library's path as the target maps it, NULL when no module
+  uint64_t module_offset;   // pc - module load address
+  const char *source_file;  // NULL when no line information
+  int line;
+} spy_native_symbol;
+
+/// Symbolises one pc (as returned by spy_native_unwind). 0, or -1 when no module holds it.
+int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *out);
+
+/// The threads a core file holds (at most `capacity`). Returns how many.
+int spy_native_core_threads(spy_native *session, pid_t *tids, int capacity);
+
+/// The pid a core file is of.
+pid_t spy_native_core_pid(spy_native *session);
+
+#endif

@@ -1,0 +1,407 @@
+// See CElfutils.h. The only code that talks to libdwfl.
+#include "CElfutils.h"
+
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+// The C++ ABI's demangler (libstdc++, which the Swift runtime links already).
+extern char *__cxa_demangle(const char *mangled, char *buffer, size_t *length, int *status);
+
+enum { PAGE = 4096, CACHED_PAGES = 32, MAX_CORE_THREADS = 4096 };
+
+typedef struct {
+  uint64_t base;  // page address, 1 when the slot is empty
+  bool readable;
+  unsigned char bytes[PAGE];
+} cached_page;
+
+struct spy_native {
+  Dwfl *dwfl;
+  Dwfl_Callbacks callbacks;
+  pid_t pid;
+  bool is_core;
+  char root_prefix[512];
+  int core_fd;
+  Elf *core_elf;
+  // The thread being unwound (live sessions).
+  pid_t current_tid;
+  bool handed_out;
+  // Stack pages read during the current unwind.
+  cached_page pages[CACHED_PAGES];
+  unsigned next_page;
+  // The unwind in progress.
+  uint64_t *pcs;
+  uint64_t *sps;
+  int capacity;
+  int count;
+  int truncated;
+  int register_error;
+  // Core threads, collected once.
+  pid_t core_tids[MAX_CORE_THREADS];
+  int core_tid_count;
+};
+
+static void set_error(char *error, size_t size, const char *what) {
+  if (error && size) snprintf(error, size, "%s: %s", what, dwfl_errmsg(-1));
+}
+
+// find_elf for a live process: libraries are opened through the target's own root, so a target in
+// a container or chroot gets its own files, not the host's ones of the same name. libdwfl calls
+// this lazily from inside the session's calls, which set `current` first.
+static __thread spy_native *current;
+
+// The file mapped at a module's lowest address, through /proc/PID/map_files: exact whatever mount
+// namespace or chroot the target is in (its maps may name the file by a path that does not exist
+// from here, as for a folder bound into a container).
+static bool mapped_file_path(pid_t pid, Dwfl_Module *mod, char *path, size_t size) {
+  Dwarf_Addr low = 0;
+  if (!dwfl_module_info(mod, NULL, &low, NULL, NULL, NULL, NULL, NULL)) return false;
+  char maps[64];
+  snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+  FILE *file = fopen(maps, "re");
+  if (!file) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, file)) {
+    unsigned long long start = 0, end = 0;
+    if (sscanf(line, "%llx-%llx", &start, &end) == 2 && start == low) {
+      int n = snprintf(path, size, "/proc/%d/map_files/%llx-%llx", (int)pid, start, end);
+      found = n > 0 && (size_t)n < size && access(path, R_OK) == 0;
+    }
+  }
+  fclose(file);
+  return found;
+}
+
+static int find_elf_in_root(Dwfl_Module *mod, void **userdata, const char *module_name, Dwarf_Addr base,
+                            char **file_name, Elf **elfp) {
+  spy_native *session = current;
+  if (session && !session->is_core && module_name[0] == '/') {
+    char path[128];
+    if (mapped_file_path(session->pid, mod, path, sizeof path)) {
+      int fd = dwfl_linux_proc_find_elf(mod, userdata, path, base, file_name, elfp);
+      if (fd >= 0 || *elfp) return fd;
+    }
+  }
+  if (session && session->root_prefix[0] && module_name[0] == '/') {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s%s", session->root_prefix, module_name);
+    if (n > 0 && (size_t)n < sizeof path && access(path, R_OK) == 0) {
+      int fd = dwfl_linux_proc_find_elf(mod, userdata, path, base, file_name, elfp);
+      if (fd >= 0 || *elfp) return fd;
+    }
+    // A chroot in this mount namespace: the maps name the file by the path seen from here.
+  }
+  return dwfl_linux_proc_find_elf(mod, userdata, module_name, base, file_name, elfp);
+}
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
+  (void)dwfl;
+  spy_native *session = arg;
+  if (session->handed_out || session->current_tid <= 0) return 0;
+  session->handed_out = true;
+  *thread_argp = session;
+  return session->current_tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
+  (void)dwfl;
+  spy_native *session = arg;
+  if (tid != session->current_tid) return false;
+  *thread_argp = session;
+  return true;
+}
+
+// One word of the stopped thread's memory, through a page cache that lives for one unwind.
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+  (void)dwfl;
+  spy_native *session = arg;
+  uint64_t base = addr & ~(uint64_t)(PAGE - 1);
+  size_t offset = (size_t)(addr - base);
+  if (offset + sizeof(Dwarf_Word) > PAGE) {
+    // A word across two pages: read it directly.
+    struct iovec local = {result, sizeof *result};
+    struct iovec remote = {(void *)(uintptr_t)addr, sizeof *result};
+    return process_vm_readv(session->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *result;
+  }
+  cached_page *page = NULL;
+  for (unsigned i = 0; i < CACHED_PAGES; i++) {
+    if (session->pages[i].base == base) {
+      page = &session->pages[i];
+      break;
+    }
+  }
+  if (!page) {
+    page = &session->pages[session->next_page];
+    session->next_page = (session->next_page + 1) % CACHED_PAGES;
+    page->base = base;
+    struct iovec local = {page->bytes, PAGE};
+    struct iovec remote = {(void *)(uintptr_t)base, PAGE};
+    page->readable = process_vm_readv(session->pid, &local, 1, &remote, 1, 0) == PAGE;
+  }
+  if (!page->readable) return false;
+  memcpy(result, page->bytes + offset, sizeof *result);
+  return true;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
+  spy_native *session = arg;
+#if defined(__x86_64__)
+  struct user_regs_struct r;
+  if (ptrace(PTRACE_GETREGS, dwfl_thread_tid(thread), NULL, &r) != 0) {
+    session->register_error = 1;
+    return false;
+  }
+  // DWARF's x86_64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address
+  // column (rip), 16.
+  Dwarf_Word regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
+                         r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
+  return dwfl_thread_state_registers(thread, 0, 17, regs);
+#else
+  (void)thread;
+  session->register_error = 1;
+  return false;
+#endif
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+static spy_native *new_session(void) {
+  spy_native *session = calloc(1, sizeof *session);
+  if (!session) return NULL;
+  session->core_fd = -1;
+  for (unsigned i = 0; i < CACHED_PAGES; i++) session->pages[i].base = 1;
+  return session;
+}
+
+spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *error, size_t error_size) {
+  spy_native *session = new_session();
+  if (!session) return NULL;
+  session->pid = pid;
+  snprintf(session->root_prefix, sizeof session->root_prefix, "%s", root_prefix ? root_prefix : "");
+  session->callbacks.find_elf = find_elf_in_root;
+  session->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  current = session;
+  session->dwfl = dwfl_begin(&session->callbacks);
+  if (!session->dwfl) {
+    set_error(error, error_size, "dwfl_begin");
+    free(session);
+    return NULL;
+  }
+  if (spy_native_refresh(session) != 0) {
+    set_error(error, error_size, "reading the process's modules");
+    spy_native_close(session);
+    return NULL;
+  }
+  if (!dwfl_attach_state(session->dwfl, NULL, pid, &thread_callbacks, session)) {
+    set_error(error, error_size, "attaching the unwinder");
+    spy_native_close(session);
+    return NULL;
+  }
+  return session;
+}
+
+static int note_core_thread(Dwfl_Thread *thread, void *arg) {
+  spy_native *session = arg;
+  if (session->core_tid_count < MAX_CORE_THREADS) session->core_tids[session->core_tid_count++] = dwfl_thread_tid(thread);
+  return DWARF_CB_OK;
+}
+
+spy_native *spy_native_open_core(const char *core_path, const char *executable, char *error, size_t error_size) {
+  spy_native *session = new_session();
+  if (!session) return NULL;
+  session->is_core = true;
+  session->callbacks.find_elf = dwfl_build_id_find_elf;
+  session->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+  elf_version(EV_CURRENT);
+  session->core_fd = open(core_path, O_RDONLY | O_CLOEXEC);
+  if (session->core_fd < 0) {
+    if (error && error_size) snprintf(error, error_size, "cannot open %s: %s", core_path, strerror(errno));
+    free(session);
+    return NULL;
+  }
+  session->core_elf = elf_begin(session->core_fd, ELF_C_READ_MMAP, NULL);
+  session->dwfl = session->core_elf ? dwfl_begin(&session->callbacks) : NULL;
+  if (!session->dwfl) {
+    if (error && error_size) snprintf(error, error_size, "%s is not an ELF file", core_path);
+    spy_native_close(session);
+    return NULL;
+  }
+  current = session;
+  dwfl_report_begin(session->dwfl);
+  int reported = dwfl_core_file_report(session->dwfl, session->core_elf, executable);
+  if (reported < 0 || dwfl_report_end(session->dwfl, NULL, NULL) != 0) {
+    set_error(error, error_size, "reading the core's modules");
+    spy_native_close(session);
+    return NULL;
+  }
+  if (dwfl_core_file_attach(session->dwfl, session->core_elf) < 0) {
+    set_error(error, error_size, "reading the core's threads");
+    spy_native_close(session);
+    return NULL;
+  }
+  session->pid = dwfl_pid(session->dwfl);
+  dwfl_getthreads(session->dwfl, note_core_thread, session);
+  return session;
+}
+
+void spy_native_close(spy_native *session) {
+  if (!session) return;
+  current = session;
+  if (session->dwfl) dwfl_end(session->dwfl);
+  if (session->core_elf) elf_end(session->core_elf);
+  if (session->core_fd >= 0) close(session->core_fd);
+  current = NULL;
+  free(session);
+}
+
+int spy_native_refresh(spy_native *session) {
+  if (session->is_core) return 0;
+  current = session;
+  dwfl_report_begin(session->dwfl);
+  int rc = dwfl_linux_proc_report(session->dwfl, session->pid);
+  if (dwfl_report_end(session->dwfl, NULL, NULL) != 0) return -1;
+  return rc == 0 ? 0 : -1;
+}
+
+static int note_frame(Dwfl_Frame *frame, void *arg) {
+  spy_native *session = arg;
+  Dwarf_Addr pc;
+  bool activation = false;
+  if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
+  if (session->count >= session->capacity) {
+    session->truncated = 1;
+    return DWARF_CB_ABORT;
+  }
+  Dwarf_Word sp = 0;
+  // x86_64's DWARF register 7 is rsp; an unwound frame's is its callee's CFA.
+  if (dwfl_frame_reg(frame, 7, &sp) != 0) sp = 0;
+  session->sps[session->count] = sp;
+  session->pcs[session->count++] = activation ? pc : pc - 1;
+  return DWARF_CB_OK;
+}
+
+int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
+                      int *truncated) {
+  current = session;
+  session->current_tid = tid;
+  session->handed_out = false;
+  session->pcs = pcs;
+  session->sps = sps;
+  session->capacity = capacity;
+  session->count = 0;
+  session->truncated = 0;
+  session->register_error = 0;
+  for (unsigned i = 0; i < CACHED_PAGES; i++) session->pages[i].base = 1;
+  session->next_page = 0;
+  int rc = dwfl_getthread_frames(session->dwfl, tid, note_frame, session);
+  *truncated = session->truncated;
+  // An unwind ends with an error at the outermost frame (no CFI says how to go further) as often
+  // as it ends cleanly: what counts is whether any frame came back.
+  if (session->count > 0) return session->count;
+  if (session->register_error) {
+    *error_code = 1;
+  } else {
+    *error_code = (rc != 0 && session->is_core) ? 3 : 2;
+  }
+  return -1;
+}
+
+// Rust's legacy mangling demangles like C++ with a trailing `::h` and 16 hex digits: drop it.
+static void drop_rust_hash(char *name) {
+  size_t n = strlen(name);
+  if (n < 19) return;
+  char *tail = name + n - 19;
+  if (tail[0] != ':' || tail[1] != ':' || tail[2] != 'h') return;
+  for (int i = 3; i < 19; i++) {
+    char c = tail[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return;
+  }
+  *tail = 0;
+}
+
+// A stripped library's pc that no symbol covers: the nearest function symbol before it (what the
+// library still exports), or NULL.
+static const char *nearest_function(Dwfl_Module *module, uint64_t pc, GElf_Off *offset) {
+  int count = dwfl_module_getsymtab(module);
+  const char *best = NULL;
+  GElf_Addr best_address = 0;
+  for (int i = 1; i < count; i++) {
+    GElf_Sym symbol;
+    GElf_Addr address = 0;
+    GElf_Word section = SHN_UNDEF;
+    const char *name = dwfl_module_getsym_info(module, i, &symbol, &address, &section, NULL, NULL);
+    // Imports (undefined here) have no address in this module.
+    if (!name || !name[0] || GELF_ST_TYPE(symbol.st_info) != STT_FUNC || section == SHN_UNDEF || address > pc) continue;
+    if (!best || address > best_address) {
+      best = name;
+      best_address = address;
+    }
+  }
+  if (best) *offset = pc - best_address;
+  return best;
+}
+
+int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *out) {
+  current = session;
+  memset(out, 0, sizeof *out);
+  Dwfl_Module *module = dwfl_addrmodule(session->dwfl, pc);
+  if (!module) return -1;
+  Dwarf_Addr start = 0;
+  const char *name = dwfl_module_info(module, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+  out->module_path = name;
+  out->module_offset = pc - start;
+  GElf_Off offset = 0;
+  GElf_Sym symbol;
+  const char *function = dwfl_module_addrinfo(module, pc, &offset, &symbol, NULL, NULL, NULL);
+  if (!function || !function[0]) {
+    function = nearest_function(module, pc, &offset);
+    out->is_nearest = function != NULL;
+  }
+  if (function && function[0]) {
+    out->function = function;
+    out->symbol_offset = offset;
+    if (function[0] == '_' && function[1] == 'Z') {
+      int status = 0;
+      char *demangled = __cxa_demangle(function, NULL, NULL, &status);
+      if (status == 0 && demangled) {
+        drop_rust_hash(demangled);
+        out->demangled = demangled;
+      } else {
+        free(demangled);
+      }
+    }
+  }
+  Dwfl_Line *line = dwfl_module_getsrc(module, pc);
+  if (line) {
+    int number = 0;
+    const char *file = dwfl_lineinfo(line, NULL, &number, NULL, NULL, NULL);
+    if (file && number > 0) {
+      out->source_file = file;
+      out->line = number;
+    }
+  }
+  return 0;
+}
+
+int spy_native_core_threads(spy_native *session, pid_t *tids, int capacity) {
+  int n = session->core_tid_count < capacity ? session->core_tid_count : capacity;
+  memcpy(tids, session->core_tids, (size_t)n * sizeof *tids);
+  return n;
+}
+
+pid_t spy_native_core_pid(spy_native *session) { return session->pid; }

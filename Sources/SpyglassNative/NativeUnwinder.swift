@@ -1,0 +1,221 @@
+//===--- NativeUnwinder.swift - native stacks through libdwfl -----------===//
+//
+// One unwinder per live process or core file. It keeps libdwfl's session (the module list, each
+// library's CFI and symbol table, opened once) for as long as the process is sampled, re-reports
+// the modules when /proc/PID/maps changes (checked at most once a second, and at once when a pc
+// falls outside every known module), and resolves each distinct pc once: a sample costs the
+// unwind (reads of the stopped thread's stack through a page cache) and a table lookup per frame.
+//
+// What comes from the target (names, paths) is bounded here; writers escape it.
+//
+//===----------------------------------------------------------------------===//
+
+import CElfutils
+import Glibc
+import SpyglassProcess
+
+/// Why a native stack could not be had.
+package enum NativeError: Error, Equatable, Sendable {
+  /// The session could not be made (libdwfl's message).
+  case cannotOpen(String)
+  /// The thread's registers could not be read (it is not in a ptrace stop of this thread).
+  case registersUnreadable
+  /// Not even the first frame came back.
+  case unwindFailed
+  /// The core file has no such thread.
+  case unknownThread
+}
+
+/// What one pc is: a function in a library, perhaps with a source line.
+package struct NativeSymbol: Sendable, Hashable {
+  /// The function's name, demangled (C++, Rust); nil for a stripped library with no symbol near.
+  package var function: String?
+  /// The library's path as the target maps it; nil when no module holds the pc.
+  package var libraryPath: String?
+  /// The library's file name (`libz.so.1`).
+  package var library: String?
+  /// The pc's offset in its library when there is no symbol (for `0x… (libname)`), else 0: pcs of
+  /// one function and line are one symbol.
+  package var libraryOffset: UInt64
+  /// Source file and line where debug information gives them.
+  package var sourceFile: String?
+  package var line: Int
+
+  /// The name shown: the function, else `0x<offset>`.
+  package var displayName: String {
+    function ?? "0x" + String(libraryOffset, radix: 16)
+  }
+}
+
+package final class NativeUnwinder {
+  /// The deepest native stack kept (frames past it are cut).
+  package static let maximumDepth = 1024
+  /// Longest name or path kept from the target.
+  static let maximumStringBytes = 1024
+
+  // SAFETY: the session pointer is owned by this object, used only through the C functions, and
+  // released once in deinit.
+  private let session: OpaquePointer
+  package let pid: Int32
+  package let isCore: Bool
+  private var pcs = [UInt64](repeating: 0, count: NativeUnwinder.maximumDepth)
+  private var sps = [UInt64](repeating: 0, count: NativeUnwinder.maximumDepth)
+  /// Each pc resolved so far, as an index into `symbols`.
+  private var symbolOfPC: [UInt64: Int32] = [:]
+  /// Every distinct symbol, in the order first seen (indexes are stable for the session).
+  package private(set) var symbols: [NativeSymbol] = []
+  private var symbolIndex: [NativeSymbol: Int32] = [:]
+  private var lastMaps: [UInt8] = []
+  private var mapsCheckedAt: UInt64 = 0
+  private var refreshedForUnknownAt: UInt64 = 0
+  /// How many times the module list was reported again.
+  package private(set) var refreshCount = 0
+
+  /// A session over a live process (its libraries opened through /proc/PID/root, so a target in
+  /// a container reads its own files).
+  package init(pid: Int32) throws(NativeError) {
+    var error = [CChar](repeating: 0, count: 512)
+    let root = ProcFS.pathInTarget(pid, "")
+    // SAFETY: `error` outlives the call and its size is passed with it.
+    guard let session = unsafe spy_native_open_process(pid, root, &error, error.count) else {
+      throw .cannotOpen(Self.string(error))
+    }
+    self.session = session
+    self.pid = pid
+    self.isCore = false
+    lastMaps = (try? ProcFS.readFile("/proc/\(pid)/maps")) ?? []
+    mapsCheckedAt = monotonicNanoseconds()
+  }
+
+  /// A session over a core file; `executable` nil finds it from the core's notes.
+  package init(corePath: String, executable: String?) throws(NativeError) {
+    var error = [CChar](repeating: 0, count: 512)
+    // SAFETY: as above; `executable` is a C string for the call's duration.
+    guard let session = unsafe spy_native_open_core(corePath, executable, &error, error.count) else {
+      throw .cannotOpen(Self.string(error))
+    }
+    self.session = session
+    self.isCore = true
+    self.pid = unsafe spy_native_core_pid(session)
+  }
+
+  deinit { unsafe spy_native_close(session) }
+
+  /// The threads a core file holds.
+  package func coreThreadIDs() -> [Int32] {
+    var tids = [Int32](repeating: 0, count: 4096)
+    let count = unsafe spy_native_core_threads(session, &tids, Int32(tids.count))
+    return Array(tids.prefix(Int(count)))
+  }
+
+  /// Re-reports the modules when the process's maps changed since the last look (at most once a
+  /// second unless `now` is set). Cached pcs are forgotten then: a library unmapped and another
+  /// mapped at its address must not keep the old names.
+  package func refreshIfMapsChanged(force: Bool = false) {
+    if isCore { return }
+    let now = monotonicNanoseconds()
+    if !force && now &- mapsCheckedAt < 1_000_000_000 { return }
+    mapsCheckedAt = now
+    guard let maps = try? ProcFS.readFile("/proc/\(pid)/maps"), maps != lastMaps else { return }
+    lastMaps = maps
+    _ = unsafe spy_native_refresh(session)
+    symbolOfPC.removeAll(keepingCapacity: true)
+    refreshCount += 1
+  }
+
+  /// Unwinds one thread (stopped by this thread's ptrace in a live process), innermost first:
+  /// each frame's pc and stack pointer (frame i's own stack is [sps[i], sps[i + 1]); 0 when not
+  /// known). Valid until the next call.
+  package func unwind(thread tid: Int32) throws(NativeError) -> (pcs: ArraySlice<UInt64>, sps: ArraySlice<UInt64>) {
+    refreshIfMapsChanged()
+    var code: Int32 = 0
+    var truncated: Int32 = 0
+    // SAFETY: `pcs` holds `pcs.count` words, the capacity passed.
+    let count = unsafe pcs.withUnsafeMutableBufferPointer { buffer in
+      unsafe sps.withUnsafeMutableBufferPointer { stack in
+        unsafe spy_native_unwind(
+          session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated)
+      }
+    }
+    if count < 0 {
+      switch code {
+      case 1: throw .registersUnreadable
+      case 3: throw .unknownThread
+      default: throw .unwindFailed
+      }
+    }
+    return (pcs[..<Int(count)], sps[..<Int(count)])
+  }
+
+  /// The symbol a pc (from `unwind`) is, as an index into `symbols`: resolved once per pc.
+  package func symbol(at pc: UInt64) -> Int32 {
+    if let known = symbolOfPC[pc] { return known }
+    var resolved = resolve(pc)
+    if resolved.libraryPath == nil && !isCore {
+      // A library mapped since the last look: report the modules again (at most 10 times a second).
+      let now = monotonicNanoseconds()
+      if now &- refreshedForUnknownAt > 100_000_000 {
+        refreshedForUnknownAt = now
+        refreshIfMapsChanged(force: true)
+        resolved = resolve(pc)
+      }
+    }
+    let index: Int32
+    if let existing = symbolIndex[resolved] {
+      index = existing
+    } else {
+      index = Int32(symbols.count)
+      symbols.append(resolved)
+      symbolIndex[resolved] = index
+    }
+    if symbolOfPC.count > 1 << 20 { symbolOfPC.removeAll() }
+    symbolOfPC[pc] = index
+    return index
+  }
+
+  private func resolve(_ pc: UInt64) -> NativeSymbol {
+    var raw = spy_native_symbol()
+    guard unsafe spy_native_symbolize(session, pc, &raw) == 0 else {
+      return NativeSymbol(function: nil, libraryPath: nil, library: nil, libraryOffset: pc, sourceFile: nil, line: 0)
+    }
+    // SAFETY: the strings point into the session (valid until the next refresh, and copied here)
+    // or, for `demangled`, into malloc'ed memory this function frees.
+    let demangled = unsafe raw.demangled.map { unsafe Self.string($0) }
+    unsafe free(raw.demangled)
+    // A versioned name from the dynamic symbol table (`clock_nanosleep@GLIBC_2.2.5`) is shown
+    // without its version.
+    let mangled = unsafe raw.function.map { unsafe Self.string($0) }.map { name in
+      name.firstIndex(of: "@").map { String(name[..<$0]) } ?? name
+    }
+    var function = demangled ?? mangled
+    // A stripped library's pc shows as the nearest exported function before it, with the offset:
+    // the name alone would claim a function the pc is probably not in.
+    if raw.is_nearest != 0, let name = function { function = name + "+0x" + String(raw.symbol_offset, radix: 16) }
+    let path = unsafe raw.module_path.map { unsafe Self.string($0) }
+    let source = unsafe raw.source_file.map { unsafe Self.string($0) }
+    let library = path.map { path in path.split(separator: "/").last.map(String.init) ?? path }
+    // Relative source paths are as the compiler saw them; only the name is shown for them anyway.
+    return NativeSymbol(
+      function: function.flatMap { $0.isEmpty ? nil : $0 }, libraryPath: path, library: library,
+      libraryOffset: function?.isEmpty == false ? 0 : raw.module_offset, sourceFile: source,
+      line: source == nil ? 0 : Int(raw.line))
+  }
+
+  /// A C string from the target's files, cut to `maximumStringBytes`, invalid UTF-8 repaired.
+  private static func string(_ pointer: UnsafePointer<CChar>) -> String {
+    var bytes: [UInt8] = []
+    var cursor = unsafe pointer
+    while bytes.count < maximumStringBytes {
+      let byte = unsafe UInt8(bitPattern: cursor.pointee)
+      if byte == 0 { break }
+      bytes.append(byte)
+      cursor = unsafe cursor + 1
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  private static func string(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+}

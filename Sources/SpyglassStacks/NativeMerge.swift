@@ -1,0 +1,247 @@
+//===--- NativeMerge.swift - native and Python frames as one stack --------===//
+//
+// `--native` shows each thread's C stack with the interpreter's evaluation activations replaced
+// by the Python frames they were running. Walking both stacks innermost first, every activation of
+// an evaluation function (`PythonTraits.nativeEvaluation`) takes Python frames up to and including
+// the next one entered from C (`SampledFrame.isEntry`: on ≤3.10 every frame, as each has its own
+// activation). The interpreter's other functions are plumbing (calls, vectorcall, bytecode
+// helpers) and are dropped, except the ones a user recognises in a profile: sleeping, waiting for
+// a lock or the GIL, collecting garbage, importing. Frames of every other library stay. The C
+// library's thread and process start frames outside the outermost Python frame are dropped.
+//
+// An activation is known by its function's name (`PythonTraits.nativeEvaluation`) or, where the
+// interpreter is stripped of its local symbols (Debian's 3.14 and 3.15 run the loop in a function
+// only its dynamic symbol table's neighbours name), by its place: on 3.12+ each evaluation keeps
+// its entry shim frame in its own C stack frame, so the native frame whose stack holds the next
+// shim's address (`SampledThread.shimAddresses`) is that evaluation.
+//
+// The two stacks are read at one moment from a stopped thread, so they agree; when they do not
+// (an activation that has not pushed its frame yet, an unwind cut short), the merge still keeps
+// every Python frame, in order, and says it did not line up.
+//
+//===----------------------------------------------------------------------===//
+
+import SpyglassLayouts
+import SpyglassNative
+import SpyglassProcess
+
+/// A `SampledFrame.code` with this bit set is a native frame: the rest is an index into the
+/// process's `NativeUnwinder.symbols`, and `line` is its source line (0 when unknown).
+package let nativeCodeFlag: CodeID = 1 << 31
+
+extension SampledFrame {
+  /// Whether this frame is a native one (`nativeCodeFlag`).
+  @inlinable package var isNative: Bool { code & nativeCodeFlag != 0 }
+  /// The native symbol index of a native frame.
+  @inlinable package var nativeSymbol: Int { Int(code & ~nativeCodeFlag) }
+}
+
+/// How a native function takes part in a merged stack.
+enum NativeRole: UInt8 {
+  /// Shown as the Python frames it runs.
+  case evaluation
+  /// The interpreter's plumbing: not shown.
+  case plumbing
+  /// Shown.
+  case shown
+  /// The C library's: shown only inside the Python frames (outside them it is the thread's or
+  /// the process's start-up).
+  case start
+}
+
+package struct NativeMerger {
+  let evaluation: PythonTraits.NativeEvaluation
+  /// The paths (as the target maps them) of the binaries the interpreter is in.
+  let interpreterBinaries: Set<String>
+  private var roles: [NativeRole?] = []
+
+  /// The interpreter functions kept in a merged stack, by name prefix: what a user recognises.
+  static let recognisedInterpreterFunctions = [
+    "time_sleep", "pysleep", "PyThread_acquire_lock", "acquire_timed", "lock_PyThread_acquire_lock",
+    "rlock_acquire", "_PyMutex_Lock", "_PySemaphore_Wait", "take_gil", "gc_collect", "_PyGC_Collect", "collect",
+    "PyImport_", "_PyImport_", "import_", "builtin___import__",
+  ]
+  /// Whether a library is the C library (its thread and process start-up frames are dropped
+  /// outside the outermost Python frame, even where its local symbols are stripped).
+  static func isCLibrary(_ name: String) -> Bool { name.hasPrefix("libc.so") || name.hasPrefix("libc-") }
+
+  package init(evaluation: PythonTraits.NativeEvaluation, interpreterBinaries: Set<String>) {
+    self.evaluation = evaluation
+    self.interpreterBinaries = interpreterBinaries
+  }
+
+  private mutating func role(of index: Int, in symbols: [NativeSymbol]) -> NativeRole {
+    if index < roles.count, let known = roles[index] { return known }
+    let symbol = symbols[index]
+    let name = symbol.function ?? ""
+    let role: NativeRole
+    if evaluation.evalFunctions.contains(name) {
+      role = .evaluation
+    } else if let path = symbol.libraryPath, interpreterBinaries.contains(path) {
+      let helper = evaluation.evalHelperPrefixes.contains { name.hasPrefix($0) }
+      role = !helper && Self.recognisedInterpreterFunctions.contains { name.hasPrefix($0) } ? .shown : .plumbing
+    } else if let library = symbol.library, Self.isCLibrary(library) {
+      role = .start
+    } else {
+      role = .shown
+    }
+    if roles.count <= index { roles.append(contentsOf: repeatElement(nil, count: index + 1 - roles.count)) }
+    roles[index] = role
+    return role
+  }
+
+  /// Merges a thread's Python frames (innermost first) with its native pcs (innermost first,
+  /// from `unwinder`). Returns the merged frames, innermost first, and whether the stacks lined up
+  /// (every evaluation activation had Python frames to show and every Python frame had one).
+  package mutating func merge(
+    python: [SampledFrame], shims: [RemoteAddress] = [], pcs: ArraySlice<UInt64>, sps: ArraySlice<UInt64>,
+    unwinder: NativeUnwinder
+  ) -> (frames: [SampledFrame], aligned: Bool) {
+    var merged: [SampledFrame] = []
+    merged.reserveCapacity(python.count + pcs.count)
+    var next = 0
+    var aligned = true
+    var pending: [SampledFrame] = []  // start frames, kept only if Python frames follow
+    var shim = 0
+    for (position, pc) in zip(pcs.indices, pcs) {
+      let index = Int(unwinder.symbol(at: pc))
+      let symbols = unwinder.symbols
+      var frameRole = role(of: index, in: symbols)
+      // The frame's own stack is from its stack pointer up to its caller's.
+      if shim < shims.count, frameRole != .evaluation, position + 1 < sps.endIndex {
+        let low = sps[position]
+        let high = sps[position + 1]
+        if low != 0 && low <= shims[shim] && shims[shim] < high { frameRole = .evaluation }
+      }
+      switch frameRole {
+      case .plumbing:
+        continue
+      case .evaluation:
+        guard next < python.count else {
+          aligned = false
+          continue
+        }
+        merged.append(contentsOf: pending)
+        pending.removeAll()
+        shim += 1
+        repeat {
+          merged.append(python[next])
+          next += 1
+        } while next < python.count && !python[next - 1].isEntry
+      case .shown, .start:
+        let frame = SampledFrame(
+          code: nativeCodeFlag | CodeID(truncatingIfNeeded: index), line: Int32(clamping: symbols[index].line),
+          frameAddress: pc, isEntry: false)
+        if frameRole == .start || next == python.count && !python.isEmpty {
+          pending.append(frame)
+        } else {
+          merged.append(contentsOf: pending)
+          pending.removeAll()
+          merged.append(frame)
+        }
+      }
+    }
+    // Native frames outside the outermost Python frame: shown unless they are the C library's
+    // start-up (a thread with no Python frames at all keeps them all).
+    if python.isEmpty {
+      merged.append(contentsOf: pending)
+    } else {
+      merged.append(contentsOf: pending.filter { role(of: $0.nativeSymbol, in: unwinder.symbols) != .start })
+    }
+    if next < python.count {
+      aligned = false
+      merged.append(contentsOf: python[next...])
+    }
+    return (merged, aligned)
+  }
+}
+
+/// A process's native stacks: the unwinder, the merger, what each native symbol shows as, and
+/// the counts `--native` reports at the end.
+package final class NativeStacks {
+  package let unwinder: NativeUnwinder
+  var merger: NativeMerger
+  private var codes: [CodeInfo] = []
+  /// Threads unwound, and those whose unwind failed (their Python frames were kept alone).
+  package private(set) var unwound = 0
+  package private(set) var unwindFailures = 0
+  /// Merged stacks whose native and Python frames did not line up (all Python frames were kept).
+  package private(set) var misaligned = 0
+
+  package init(unwinder: NativeUnwinder, merger: NativeMerger) {
+    self.unwinder = unwinder
+    self.merger = merger
+  }
+
+  /// One thread's merged stack, innermost first; its Python frames alone when the unwind fails.
+  package func stack(of tid: Int32, python: [SampledFrame], shims: [RemoteAddress]) -> [SampledFrame] {
+    unwound += 1
+    guard let (pcs, sps) = try? unwinder.unwind(thread: tid) else {
+      unwindFailures += 1
+      return python
+    }
+    let (frames, aligned) = merger.merge(python: python, shims: shims, pcs: pcs, sps: sps, unwinder: unwinder)
+    if !aligned { misaligned += 1 }
+    return frames
+  }
+
+  /// What native symbol `index` shows as.
+  package func code(_ index: Int) -> CodeInfo {
+    let symbols = unwinder.symbols
+    while codes.count < symbols.count {
+      let symbol = symbols[codes.count]
+      let name = NativeNames.pythonLevel(symbol.displayName)
+      let filename = symbol.sourceFile ?? symbol.libraryPath ?? "?"
+      codes.append(
+        CodeInfo(
+          name: name, shortName: name, filename: filename, firstLine: symbol.line, lineTable: [], firstTraceable: 0,
+          identity: (0, 0), argumentCount: 0, localCount: 0, varnames: 0, localsKinds: 0,
+          library: symbol.libraryPath ?? "?"))
+    }
+    guard index >= 0, index < codes.count else {
+      return CodeInfo(
+        name: "?", shortName: "?", filename: "?", firstLine: 0, lineTable: [], firstTraceable: 0, identity: (0, 0),
+        argumentCount: 0, localCount: 0, varnames: 0, localsKinds: 0, library: "?")
+    }
+    return codes[index]
+  }
+}
+
+/// Native names as a Python user knows them.
+enum NativeNames {
+  /// A Cython function's C name (`__pyx_pw_6module_3Foo_5bar`: the wrapper, `__pyx_pf_…` the
+  /// implementation) as its Python-level name (`module.Foo.bar`); any other name unchanged. Each
+  /// part of the C name is a length-prefixed module name, then `_<n><name>` pieces.
+  static func pythonLevel(_ name: String) -> String {
+    let prefixes = ["__pyx_pw_", "__pyx_pf_"]
+    guard let prefix = prefixes.first(where: { name.hasPrefix($0) }) else { return name }
+    var rest = Substring(name.dropFirst(prefix.count))
+    let lengthDigits = rest.prefix { $0.isASCII && $0.isNumber }
+    guard let length = Int(lengthDigits), length > 0 else { return name }
+    rest = rest.dropFirst(lengthDigits.count)
+    guard rest.count >= length else { return name }
+    var parts = [String(rest.prefix(length))]
+    rest = rest.dropFirst(length)
+    // `_<n><piece>` repeated: the n is Cython's counter, the piece a class or function name.
+    for piece in rest.split(separator: "_", omittingEmptySubsequences: true) {
+      let stripped = piece.drop { $0.isASCII && $0.isNumber }
+      if stripped.count < piece.count && !stripped.isEmpty {
+        parts.append(String(stripped))
+      } else if let last = parts.popLast() {
+        parts.append(last + "_" + piece)
+      }
+    }
+    return parts.joined(separator: ".")
+  }
+}
+
+/// How native frames are named in the profile model and the library.
+package enum NativeFrames {
+  /// A frame's short file name: a Python file shortened to its package part, a native frame's
+  /// source file's own name (or, without one, its library's name).
+  package static func shortFilename(_ code: CodeInfo, shortener: FilenameShortener) -> String {
+    guard let library = code.library else { return shortener.short(code.filename) }
+    if code.firstLine == 0 { return library.split(separator: "/").last.map(String.init) ?? library }
+    return code.filename.split(separator: "/").last.map(String.init) ?? code.filename
+  }
+}
