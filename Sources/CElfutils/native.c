@@ -45,6 +45,9 @@ struct spy_native {
   int count;
   int truncated;
   int register_error;
+  // The held thread's registers, read once per unwind (live sessions).
+  bool have_registers;
+  struct user_regs_struct registers;
   // Core threads, collected once.
   pid_t core_tids[MAX_CORE_THREADS];
   int core_tid_count;
@@ -157,7 +160,9 @@ static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
   spy_native *session = arg;
 #if defined(__x86_64__)
   struct user_regs_struct r;
-  if (ptrace(PTRACE_GETREGS, dwfl_thread_tid(thread), NULL, &r) != 0) {
+  if (session->have_registers) {
+    r = session->registers;
+  } else if (ptrace(PTRACE_GETREGS, dwfl_thread_tid(thread), NULL, &r) != 0) {
     session->register_error = 1;
     return false;
   }
@@ -296,8 +301,27 @@ static int note_frame(Dwfl_Frame *frame, void *arg) {
 }
 
 int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      int *truncated) {
+                      int *truncated, uint64_t *registers, const uint64_t *unchanged_if) {
   current = session;
+  session->have_registers = false;
+#if defined(__x86_64__)
+  if (!session->is_core) {
+    if (ptrace(PTRACE_GETREGS, tid, NULL, &session->registers) != 0) {
+      *error_code = 1;
+      *truncated = 0;
+      return -1;
+    }
+    session->have_registers = true;
+    registers[0] = session->registers.rip;
+    registers[1] = session->registers.rsp;
+    registers[2] = session->registers.rbp;
+    if (unchanged_if && unchanged_if[0] == registers[0] && unchanged_if[1] == registers[1] &&
+        unchanged_if[2] == registers[2]) {
+      *truncated = 0;
+      return -2;
+    }
+  }
+#endif
   session->current_tid = tid;
   session->handed_out = false;
   session->pcs = pcs;
@@ -336,17 +360,22 @@ static void drop_rust_hash(char *name) {
 
 // A stripped library's pc that no symbol covers: the nearest function symbol before it (what the
 // library still exports), or NULL.
-static const char *nearest_function(Dwfl_Module *module, uint64_t pc, GElf_Off *offset) {
+static const char *nearest_function(Dwfl_Module *module, uint64_t pc, GElf_Off *offset, uint64_t *next) {
   int count = dwfl_module_getsymtab(module);
   const char *best = NULL;
   GElf_Addr best_address = 0;
+  *next = 0;
   for (int i = 1; i < count; i++) {
     GElf_Sym symbol;
     GElf_Addr address = 0;
     GElf_Word section = SHN_UNDEF;
     const char *name = dwfl_module_getsym_info(module, i, &symbol, &address, &section, NULL, NULL);
     // Imports (undefined here) have no address in this module.
-    if (!name || !name[0] || GELF_ST_TYPE(symbol.st_info) != STT_FUNC || section == SHN_UNDEF || address > pc) continue;
+    if (!name || !name[0] || GELF_ST_TYPE(symbol.st_info) != STT_FUNC || section == SHN_UNDEF) continue;
+    if (address > pc) {
+      if (*next == 0 || address < *next) *next = address;
+      continue;
+    }
     if (!best || address > best_address) {
       best = name;
       best_address = address;
@@ -356,7 +385,24 @@ static const char *nearest_function(Dwfl_Module *module, uint64_t pc, GElf_Off *
   return best;
 }
 
-int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *out) {
+// Whether a library carries its own line table. Source lines are read only from those: a
+// separately installed debug file (/usr/lib/debug) still names the library's local functions, but
+// its compressed DWARF would be inflated into memory to give lines (25 MiB for glibc's alone).
+static bool has_own_line_table(Dwfl_Module *module) {
+  Dwarf_Addr bias = 0;
+  Elf *elf = dwfl_module_getelf(module, &bias);
+  size_t strings = 0;
+  if (!elf || elf_getshdrstrndx(elf, &strings) != 0) return false;
+  for (Elf_Scn *section = elf_nextscn(elf, NULL); section; section = elf_nextscn(elf, section)) {
+    GElf_Shdr header;
+    if (!gelf_getshdr(section, &header)) continue;
+    const char *name = elf_strptr(elf, strings, header.sh_name);
+    if (name && (strcmp(name, ".debug_line") == 0 || strcmp(name, ".zdebug_line") == 0)) return true;
+  }
+  return false;
+}
+
+int spy_native_symbolize(spy_native *session, uint64_t pc, int want_line, spy_native_symbol *out) {
   current = session;
   memset(out, 0, sizeof *out);
   Dwfl_Module *module = dwfl_addrmodule(session->dwfl, pc);
@@ -368,9 +414,40 @@ int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *ou
   GElf_Off offset = 0;
   GElf_Sym symbol;
   const char *function = dwfl_module_addrinfo(module, pc, &offset, &symbol, NULL, NULL, NULL);
+  if (function && function[0] && symbol.st_size > 0) {
+    out->range_start = pc - offset;
+    out->range_end = pc - offset + symbol.st_size;
+  }
   if (!function || !function[0]) {
-    function = nearest_function(module, pc, &offset);
+    // No symbol covers the pc (a stripped library's local function): the function is the range
+    // of the CFI entry that covers it, named after the nearest function symbol before it.
+    uint64_t next = 0;
+    GElf_Off nearest_offset = 0;
+    function = nearest_function(module, pc, &nearest_offset, &next);
     out->is_nearest = function != NULL;
+    uint64_t low_pc = 0, high_pc = 0;
+    Dwarf_Addr cfi_bias = 0;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(module, &cfi_bias);
+    Dwarf_Frame *frame = NULL;
+    if (cfi && dwarf_cfi_addrframe(cfi, pc - cfi_bias, &frame) == 0 && frame) {
+      Dwarf_Addr low = 0, high = 0;
+      if (dwarf_frame_info(frame, &low, &high, NULL) >= 0 && low <= pc - cfi_bias && pc - cfi_bias < high) {
+        low_pc = low + cfi_bias;
+        high_pc = high + cfi_bias;
+      }
+      free(frame);
+    }
+    if (low_pc == 0) {
+      // No CFI either: up to the next function symbol (or the module's end).
+      Dwarf_Addr module_end = 0;
+      dwfl_module_info(module, NULL, NULL, &module_end, NULL, NULL, NULL, NULL);
+      low_pc = function ? pc - nearest_offset : pc;
+      high_pc = next ? next : module_end;
+    }
+    out->range_start = low_pc;
+    out->range_end = high_pc;
+    offset = function ? nearest_offset - (pc - low_pc) : 0;
+    out->module_offset -= pc - low_pc;  // the function's start in its library
   }
   if (function && function[0]) {
     out->function = function;
@@ -386,7 +463,8 @@ int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *ou
       }
     }
   }
-  Dwfl_Line *line = dwfl_module_getsrc(module, pc);
+  out->module_has_lines = has_own_line_table(module);
+  Dwfl_Line *line = want_line && out->module_has_lines ? dwfl_module_getsrc(module, pc) : NULL;
   if (line) {
     int number = 0;
     const char *file = dwfl_lineinfo(line, NULL, &number, NULL, NULL, NULL);

@@ -62,9 +62,21 @@ package final class NativeUnwinder {
   private var sps = [UInt64](repeating: 0, count: NativeUnwinder.maximumDepth)
   /// Each pc resolved so far, as an index into `symbols`.
   private var symbolOfPC: [UInt64: Int32] = [:]
-  /// Every distinct symbol, in the order first seen (indexes are stable for the session).
+  /// Every distinct symbol, with its source line, in the order first seen (indexes are stable for
+  /// the session).
   package private(set) var symbols: [NativeSymbol] = []
   private var symbolIndex: [NativeSymbol: Int32] = [:]
+  /// The same without source lines (`function(at:)`): enough to tell what a frame is, without
+  /// reading any DWARF.
+  private var functionOfPC: [UInt64: Int32] = [:]
+  /// The address ranges of the functions resolved so far, sorted by start: a running thread's
+  /// innermost pc is new on almost every sample, but seldom in a new function.
+  private var functionRanges: [(start: UInt64, end: UInt64, index: Int32)] = []
+  /// Functions of libraries without their own line table.
+  private var functionsWithoutLines = Set<Int32>()
+  private var lastResolveHadLines = false
+  package private(set) var functions: [NativeSymbol] = []
+  private var functionIndex: [NativeSymbol: Int32] = [:]
   private var lastMaps: [UInt8] = []
   private var mapsCheckedAt: UInt64 = 0
   private var refreshedForUnknownAt: UInt64 = 0
@@ -83,7 +95,7 @@ package final class NativeUnwinder {
     self.session = session
     self.pid = pid
     self.isCore = false
-    lastMaps = (try? ProcFS.readFile("/proc/\(pid)/maps")) ?? []
+    lastMaps = Self.fileBackedLines((try? ProcFS.readFile("/proc/\(pid)/maps")) ?? [])
     mapsCheckedAt = monotonicNanoseconds()
   }
 
@@ -116,27 +128,56 @@ package final class NativeUnwinder {
     let now = monotonicNanoseconds()
     if !force && now &- mapsCheckedAt < 1_000_000_000 { return }
     mapsCheckedAt = now
-    guard let maps = try? ProcFS.readFile("/proc/\(pid)/maps"), maps != lastMaps else { return }
+    guard let all = try? ProcFS.readFile("/proc/\(pid)/maps") else { return }
+    let maps = Self.fileBackedLines(all)
+    if maps == lastMaps { return }
     lastMaps = maps
     _ = unsafe spy_native_refresh(session)
     symbolOfPC.removeAll(keepingCapacity: true)
+    functionOfPC.removeAll(keepingCapacity: true)
+    functionRanges.removeAll(keepingCapacity: true)
     refreshCount += 1
   }
 
-  /// Unwinds one thread (stopped by this thread's ptrace in a live process), innermost first:
-  /// each frame's pc and stack pointer (frame i's own stack is [sps[i], sps[i + 1]); 0 when not
-  /// known). Valid until the next call.
-  package func unwind(thread tid: Int32) throws(NativeError) -> (pcs: ArraySlice<UInt64>, sps: ArraySlice<UInt64>) {
+  /// A live thread's rip, rsp and rbp when it was unwound.
+  package typealias Registers = (rip: UInt64, rsp: UInt64, rbp: UInt64)
+
+  /// What `unwind` found.
+  package enum Unwound {
+    /// Each frame's pc and stack pointer, innermost first (frame i's own stack is
+    /// [sps[i], sps[i + 1]); 0 when not known). Valid until the next call.
+    case frames(pcs: ArraySlice<UInt64>, sps: ArraySlice<UInt64>, registers: Registers)
+    /// The registers are `unchangedIf`'s: nothing was unwound.
+    case unchanged
+  }
+
+  /// Unwinds one thread (stopped by this thread's ptrace in a live process), innermost first.
+  /// With `unchangedIf`, a thread whose rip, rsp and rbp are those is not unwound again.
+  package func unwind(thread tid: Int32, unchangedIf previous: Registers? = nil) throws(NativeError) -> Unwound {
     refreshIfMapsChanged()
     var code: Int32 = 0
     var truncated: Int32 = 0
-    // SAFETY: `pcs` holds `pcs.count` words, the capacity passed.
+    var registers: [UInt64] = [0, 0, 0]
+    let last: [UInt64]? = previous.map { [$0.rip, $0.rsp, $0.rbp] }
+    // SAFETY: `pcs` and `sps` hold `pcs.count` words, the capacity passed; the register arrays
+    // hold the 3 words the C side reads and writes.
     let count = unsafe pcs.withUnsafeMutableBufferPointer { buffer in
       unsafe sps.withUnsafeMutableBufferPointer { stack in
-        unsafe spy_native_unwind(
-          session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated)
+        unsafe registers.withUnsafeMutableBufferPointer { out in
+          if let last {
+            return unsafe last.withUnsafeBufferPointer { previous in
+              unsafe spy_native_unwind(
+                session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated,
+                out.baseAddress, previous.baseAddress)
+            }
+          }
+          return unsafe spy_native_unwind(
+            session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated,
+            out.baseAddress, nil)
+        }
       }
     }
+    if count == -2 { return .unchanged }
     if count < 0 {
       switch code {
       case 1: throw .registersUnreadable
@@ -144,38 +185,87 @@ package final class NativeUnwinder {
       default: throw .unwindFailed
       }
     }
-    return (pcs[..<Int(count)], sps[..<Int(count)])
+    return .frames(
+      pcs: pcs[..<Int(count)], sps: sps[..<Int(count)], registers: (registers[0], registers[1], registers[2]))
   }
 
-  /// The symbol a pc (from `unwind`) is, as an index into `symbols`: resolved once per pc.
+  /// The symbol a pc (from `unwind`) is, with its source line, as an index into `symbols`:
+  /// resolved once per pc.
   package func symbol(at pc: UInt64) -> Int32 {
     if let known = symbolOfPC[pc] { return known }
-    var resolved = resolve(pc)
+    let function = self.function(at: pc)
+    // A library without its own line table: the function is the symbol (no lookup per pc).
+    let index =
+      functionsWithoutLines.contains(function)
+      ? Self.intern(functions[Int(function)], in: &symbols, &symbolIndex)
+      : Self.intern(resolve(pc, line: true), in: &symbols, &symbolIndex)
+    if symbolOfPC.count > 1 << 20 { symbolOfPC.removeAll() }
+    symbolOfPC[pc] = index
+    return index
+  }
+
+  /// The function a pc is (no source line), as an index into `functions`: resolved once per pc.
+  package func function(at pc: UInt64) -> Int32 {
+    if let known = functionOfPC[pc] { return known }
+    if let known = functionInRanges(pc) {
+      if functionOfPC.count > 1 << 20 { functionOfPC.removeAll() }
+      functionOfPC[pc] = known
+      return known
+    }
+    var range: (UInt64, UInt64) = (0, 0)
+    var resolved = resolve(pc, line: false, range: &range)
     if resolved.libraryPath == nil && !isCore {
       // A library mapped since the last look: report the modules again (at most 10 times a second).
       let now = monotonicNanoseconds()
       if now &- refreshedForUnknownAt > 100_000_000 {
         refreshedForUnknownAt = now
         refreshIfMapsChanged(force: true)
-        resolved = resolve(pc)
+        resolved = resolve(pc, line: false, range: &range)
       }
     }
-    let index: Int32
-    if let existing = symbolIndex[resolved] {
-      index = existing
-    } else {
-      index = Int32(symbols.count)
-      symbols.append(resolved)
-      symbolIndex[resolved] = index
+    let index = Self.intern(resolved, in: &functions, &functionIndex)
+    if !lastResolveHadLines { functionsWithoutLines.insert(index) }
+    if range.0 < range.1, range.0 <= pc, pc < range.1, functionRanges.count < 1 << 16 {
+      let at = functionRanges.partitionPoint { $0.start < range.0 }
+      functionRanges.insert((range.0, range.1, index), at: at)
     }
-    if symbolOfPC.count > 1 << 20 { symbolOfPC.removeAll() }
-    symbolOfPC[pc] = index
+    if functionOfPC.count > 1 << 20 { functionOfPC.removeAll() }
+    functionOfPC[pc] = index
     return index
   }
 
-  private func resolve(_ pc: UInt64) -> NativeSymbol {
+  private static func intern(
+    _ symbol: NativeSymbol, in table: inout [NativeSymbol], _ index: inout [NativeSymbol: Int32]
+  )
+    -> Int32
+  {
+    if let existing = index[symbol] { return existing }
+    let next = Int32(table.count)
+    table.append(symbol)
+    index[symbol] = next
+    return next
+  }
+
+  /// The function whose known range holds `pc`.
+  private func functionInRanges(_ pc: UInt64) -> Int32? {
+    let after = functionRanges.partitionPoint { $0.start <= pc }
+    guard after > 0 else { return nil }
+    let candidate = functionRanges[after - 1]
+    return pc < candidate.end ? candidate.index : nil
+  }
+
+  private func resolve(_ pc: UInt64, line wantLine: Bool) -> NativeSymbol {
+    var range: (UInt64, UInt64) = (0, 0)
+    return resolve(pc, line: wantLine, range: &range)
+  }
+
+  private func resolve(_ pc: UInt64, line wantLine: Bool, range: inout (UInt64, UInt64)) -> NativeSymbol {
     var raw = spy_native_symbol()
-    guard unsafe spy_native_symbolize(session, pc, &raw) == 0 else {
+    defer {
+      range = (raw.range_start, raw.range_end)
+      lastResolveHadLines = raw.module_has_lines != 0
+    }
+    guard unsafe spy_native_symbolize(session, pc, wantLine ? 1 : 0, &raw) == 0 else {
       return NativeSymbol(function: nil, libraryPath: nil, library: nil, libraryOffset: pc, sourceFile: nil, line: 0)
     }
     // SAFETY: the strings point into the session (valid until the next refresh, and copied here)
@@ -201,6 +291,18 @@ package final class NativeUnwinder {
       line: source == nil ? 0 : Int(raw.line))
   }
 
+  /// The lines of a maps file that map a file (a path after the inode): what libdwfl's module list
+  /// is made from. Anonymous mappings come and go with every large allocation and are left out, so
+  /// a target that allocates does not make the modules be reported again.
+  static func fileBackedLines(_ maps: [UInt8]) -> [UInt8] {
+    var kept: [UInt8] = []
+    for line in maps.split(separator: UInt8(ascii: "\n")) where line.contains(UInt8(ascii: "/")) {
+      kept.append(contentsOf: line)
+      kept.append(UInt8(ascii: "\n"))
+    }
+    return kept
+  }
+
   /// A C string from the target's files, cut to `maximumStringBytes`, invalid UTF-8 repaired.
   private static func string(_ pointer: UnsafePointer<CChar>) -> String {
     var bytes: [UInt8] = []
@@ -217,5 +319,18 @@ package final class NativeUnwinder {
   private static func string(_ buffer: [CChar]) -> String {
     let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
     return String(decoding: bytes, as: UTF8.self)
+  }
+}
+
+extension Array {
+  /// The first index whose element does not satisfy `belongsBefore` (the array is partitioned by it).
+  func partitionPoint(_ belongsBefore: (Element) -> Bool) -> Int {
+    var low = 0
+    var high = count
+    while low < high {
+      let middle = (low + high) / 2
+      if belongsBefore(self[middle]) { low = middle + 1 } else { high = middle }
+    }
+    return low
   }
 }

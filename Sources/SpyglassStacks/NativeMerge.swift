@@ -104,9 +104,7 @@ package struct NativeMerger {
     var pending: [SampledFrame] = []  // start frames, kept only if Python frames follow
     var shim = 0
     for (position, pc) in zip(pcs.indices, pcs) {
-      let index = Int(unwinder.symbol(at: pc))
-      let symbols = unwinder.symbols
-      var frameRole = role(of: index, in: symbols)
+      var frameRole = role(of: Int(unwinder.function(at: pc)), in: unwinder.functions)
       // The frame's own stack is from its stack pointer up to its caller's.
       if shim < shims.count, frameRole != .evaluation, position + 1 < sps.endIndex {
         let low = sps[position]
@@ -129,8 +127,9 @@ package struct NativeMerger {
           next += 1
         } while next < python.count && !python[next - 1].isEntry
       case .shown, .start:
+        let index = Int(unwinder.symbol(at: pc))
         let frame = SampledFrame(
-          code: nativeCodeFlag | CodeID(truncatingIfNeeded: index), line: Int32(clamping: symbols[index].line),
+          code: nativeCodeFlag | CodeID(truncatingIfNeeded: index), line: Int32(clamping: unwinder.symbols[index].line),
           frameAddress: pc, isEntry: false)
         if frameRole == .start || next == python.count && !python.isEmpty {
           pending.append(frame)
@@ -146,7 +145,10 @@ package struct NativeMerger {
     if python.isEmpty {
       merged.append(contentsOf: pending)
     } else {
-      merged.append(contentsOf: pending.filter { role(of: $0.nativeSymbol, in: unwinder.symbols) != .start })
+      merged.append(
+        contentsOf: pending.filter {
+          role(of: Int(unwinder.function(at: $0.frameAddress)), in: unwinder.functions) != .start
+        })
     }
     if next < python.count {
       aligned = false
@@ -167,6 +169,11 @@ package final class NativeStacks {
   package private(set) var unwindFailures = 0
   /// Merged stacks whose native and Python frames did not line up (all Python frames were kept).
   package private(set) var misaligned = 0
+  /// Threads found asleep at the same place as in the previous sample (their stack reused).
+  package private(set) var reused = 0
+  /// Each idle thread's last merged stack: its registers and Python frames then, and the result.
+  private var lastIdle: [Int32: (registers: NativeUnwinder.Registers, python: [SampledFrame], merged: [SampledFrame])] =
+    [:]
 
   package init(unwinder: NativeUnwinder, merger: NativeMerger) {
     self.unwinder = unwinder
@@ -174,15 +181,34 @@ package final class NativeStacks {
   }
 
   /// One thread's merged stack, innermost first; its Python frames alone when the unwind fails.
-  package func stack(of tid: Int32, python: [SampledFrame], shims: [RemoteAddress]) -> [SampledFrame] {
+  /// A thread asleep in a system call (`idle`) with the registers and Python frames of its last
+  /// sample has that sample's stack: it cannot have moved (most threads of a server are asleep
+  /// most of the time, and each is then a register read instead of an unwind).
+  package func stack(of tid: Int32, python: [SampledFrame], shims: [RemoteAddress], idle: Bool = false)
+    -> [SampledFrame]
+  {
     unwound += 1
-    guard let (pcs, sps) = try? unwinder.unwind(thread: tid) else {
+    let last = idle ? lastIdle[tid].flatMap { $0.python == python ? $0 : nil } : nil
+    let result: NativeUnwinder.Unwound
+    do { result = try unwinder.unwind(thread: tid, unchangedIf: last?.registers) } catch {
       unwindFailures += 1
       return python
     }
-    let (frames, aligned) = merger.merge(python: python, shims: shims, pcs: pcs, sps: sps, unwinder: unwinder)
-    if !aligned { misaligned += 1 }
-    return frames
+    switch result {
+    case .unchanged:
+      reused += 1
+      return last?.merged ?? python
+    case .frames(let pcs, let sps, let registers):
+      let (frames, aligned) = merger.merge(python: python, shims: shims, pcs: pcs, sps: sps, unwinder: unwinder)
+      if !aligned { misaligned += 1 }
+      if idle {
+        if lastIdle.count > 4096 { lastIdle.removeAll() }
+        lastIdle[tid] = (registers, python, frames)
+      } else if lastIdle[tid] != nil {
+        lastIdle[tid] = nil
+      }
+      return frames
+    }
   }
 
   /// What native symbol `index` shows as.

@@ -185,7 +185,8 @@ package final class ProcessSampler {
           let tid = thread.nativeThreadID ?? (tidFromPthread ? walker.pthreadTID(ofThread: thread.threadID) : nil),
           held.contains(tid)
         else { return nil }
-        return native.stack(of: tid, python: thread.frames, shims: thread.shimAddresses)
+        return native.stack(
+          of: tid, python: thread.frames, shims: thread.shimAddresses, idle: pause.idleThreadIDs.contains(tid))
       }
     }
     pause?.resume()

@@ -31,8 +31,12 @@ int spy_native_refresh(spy_native *session);
 /// A live thread must be in a ptrace stop of the calling thread. Returns the frame count (>= 0; a
 /// stack deeper than `capacity` is cut), or -1 with `*error_code` set: 1 registers unreadable,
 /// 2 unwinding failed before the first frame, 3 thread unknown (core).
+///
+/// A live thread's rip, rsp and rbp are stored in `registers` (3 words); when `unchanged_if` (3
+/// words, may be NULL) holds the same values, nothing is unwound and -2 is returned: a thread
+/// asleep in the same system call at the same stack depth has the same stack as before.
 int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      int *truncated);
+                      int *truncated, uint64_t *registers, const uint64_t *unchanged_if);
 
 /// What a pc is. Strings point into the session (valid until it is closed or refreshed) or into
 /// `demangled`, which the caller frees. `line` 0 when unknown.
@@ -41,14 +45,19 @@ typedef struct {
   char *demangled;          // C++/Rust demangling of `function`, NULL when not mangled; free()
   uint64_t symbol_offset;   // pc - symbol start
   int is_nearest;           // `function` does not cover the pc: it is the nearest one before it
+  uint64_t range_start;     // every pc in [range_start, range_end) is the same function (0, 0: unknown)
+  uint64_t range_end;
+  int module_has_lines;     // the library carries its own line table (lines are read only from those)
   const char *module_path;  // the library's path as the target maps it, NULL when no module
   uint64_t module_offset;   // pc - module load address
   const char *source_file;  // NULL when no line information
   int line;
 } spy_native_symbol;
 
-/// Symbolises one pc (as returned by spy_native_unwind). 0, or -1 when no module holds it.
-int spy_native_symbolize(spy_native *session, uint64_t pc, spy_native_symbol *out);
+/// Symbolises one pc (as returned by spy_native_unwind); the source line only with `want_line`
+/// (it reads the library's DWARF, which costs memory: asked only for frames that are shown).
+/// 0, or -1 when no module holds it.
+int spy_native_symbolize(spy_native *session, uint64_t pc, int want_line, spy_native_symbol *out);
 
 /// The threads a core file holds (at most `capacity`). Returns how many.
 int spy_native_core_threads(spy_native *session, pid_t *tids, int capacity);
