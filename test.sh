@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Spyglass's whole test suite on a fresh machine of this kind: installs what the tests need
-# (py-spy 0.4.3 as the differential oracle, Python's protobuf and jsonschema packages to check pprof
+# (py-spy 0.4.3 as the differential oracle, pystack for the --native tests, Python's protobuf and jsonschema packages to check pprof
 # and speedscope files, numpy in pyenv's 3.9+ for the locals tests, Debian's chromium to render flame
 # graphs), makes the Debian roots the containerised interpreters run in, checks formatting, then
 # runs `swift test`. The CPython
@@ -18,9 +18,10 @@ PY=python3
 # The py-spy the tests will find (PYSPY_BIN, else the one on PATH) must be the pinned version: the
 # tests write down where 0.4.3 and Spyglass are known to differ.
 pyspy_version() { "${PYSPY_BIN:-py-spy}" --version 2>/dev/null || true; }
-if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ]; then
-  log "installing Python test helpers (py-spy==$PYSPY_VERSION, protobuf, jsonschema)"
-  $PY -m pip install --quiet --disable-pip-version-check "py-spy==$PYSPY_VERSION" protobuf jsonschema
+if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ] \
+  || ! command -v pystack >/dev/null 2>&1; then
+  log "installing Python test helpers (py-spy==$PYSPY_VERSION, protobuf, jsonschema, pystack for the --native tests)"
+  $PY -m pip install --quiet --disable-pip-version-check "py-spy==$PYSPY_VERSION" protobuf jsonschema pystack
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
   if [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ]; then
     echo "py-spy $PYSPY_VERSION is needed; ${PYSPY_BIN:-py-spy} --version says: '$(pyspy_version)'" >&2
