@@ -200,6 +200,24 @@ struct Recording {
       }
       printError("spyglass> CPU time per thread: " + parts.joined(separator: ", ") + (timed.count > 16 ? ", …" : ""))
     }
+    if options.native { summarizeNative(session) }
+  }
+
+  /// `--native`: how the native stacks went (merge failures are counted, never fatal).
+  func summarizeNative(_ session: SamplingSession) {
+    let stacks = session.processes.values.compactMap(\.sampler.native)
+    let unwound = stacks.reduce(0) { $0 + $1.unwound }
+    let reused = stacks.reduce(0) { $0 + $1.reused }
+    let failed = stacks.reduce(0) { $0 + $1.unwindFailures }
+    let misaligned = stacks.reduce(0) { $0 + $1.misaligned }
+    printError(
+      "spyglass> Native stacks: \(unwound) read (\(reused) of threads asleep where they were), \(failed) could not be unwound and \(misaligned) did not line up with the Python frames (their Python frames were kept)"
+    )
+    for (pid, reason) in session.nativeFailures.sorted(by: { $0.key < $1.key }) {
+      printError(
+        "spyglass> Native stacks of process \(pid) could not be read (\(terminalSafe(reason))); its Python stacks were recorded"
+      )
+    }
   }
 }
 
