@@ -241,9 +241,17 @@ package final class PythonTarget: @unchecked Sendable {
       attempts += 1
       do throws(AttachError) {
         let target = try attach(pid: pid)
-        // The interpreter must have at least one thread with a frame before it is useful.
+        // The interpreter must have at least one thread with a frame before it is useful. The
+        // check reads the running target unpaused, so a walk can be torn by a thread that is
+        // pushing and popping frames (a 2.7 recursion frees and reuses frame objects all the time:
+        // one dump in a few thousand saw every attempt torn for half a second): a torn walk is
+        // tried again at once, a few times, before waiting.
         let walker = target.makeWalker()
-        if let threads = try? walker.sample(), threads.contains(where: { !$0.frames.isEmpty }) { return target }
+        for _ in 0..<16 {
+          guard let threads = try? walker.sample() else { continue }
+          if threads.contains(where: { !$0.frames.isEmpty }) { return target }
+          break  // read whole, but no frame yet: still starting
+        }
         lastError = .interpreterNotFound(pid: pid, version: target.version.description)
       } catch {
         switch error {
