@@ -358,6 +358,50 @@ static void drop_rust_hash(char *name) {
   *tail = 0;
 }
 
+// The function a pc is in, by the library's .eh_frame_hdr search table: the entry with the
+// greatest start at or below the pc (a function of its own for each FDE), up to the next entry.
+// Only the common encoding (datarel sdata4 pairs, as GCC, Clang and the linkers write it) is read;
+// anything else, or a pc outside the table, leaves the bounds 0.
+static void function_bounds(Dwfl_Module *module, uint64_t pc, uint64_t *low, uint64_t *high) {
+  *low = *high = 0;
+  Dwarf_Addr bias = 0;
+  Elf *elf = dwfl_module_getelf(module, &bias);
+  size_t strings = 0;
+  if (!elf || elf_getshdrstrndx(elf, &strings) != 0) return;
+  for (Elf_Scn *section = elf_nextscn(elf, NULL); section; section = elf_nextscn(elf, section)) {
+    GElf_Shdr header;
+    if (!gelf_getshdr(section, &header)) continue;
+    const char *name = elf_strptr(elf, strings, header.sh_name);
+    if (!name || strcmp(name, ".eh_frame_hdr") != 0) continue;
+    Elf_Data *data = elf_getdata(section, NULL);
+    if (!data || !data->d_buf || data->d_size < 12) return;
+    const unsigned char *bytes = data->d_buf;
+    // version 1; eh_frame_ptr encoding (any 4-byte one); fde_count udata4/sdata4; table datarel|sdata4.
+    if (bytes[0] != 1 || (bytes[2] != 0x03 && bytes[2] != 0x0b) || bytes[3] != 0x3b) return;
+    uint32_t count;
+    memcpy(&count, bytes + 8, 4);
+    if (count == 0 || 12 + (uint64_t)count * 8 > data->d_size) return;
+    uint64_t target = pc - bias - header.sh_addr;  // the table is relative to the section
+    int32_t first;
+    memcpy(&first, bytes + 12, 4);
+    if ((int64_t)target < (int64_t)first) return;
+    uint32_t lo = 0, hi = count;  // the last entry whose start <= target
+    while (hi - lo > 1) {
+      uint32_t mid = lo + (hi - lo) / 2;
+      int32_t start;
+      memcpy(&start, bytes + 12 + (uint64_t)mid * 8, 4);
+      if ((int64_t)start <= (int64_t)target) lo = mid; else hi = mid;
+    }
+    int32_t start, end = 0;
+    memcpy(&start, bytes + 12 + (uint64_t)lo * 8, 4);
+    if (lo + 1 < count) memcpy(&end, bytes + 12 + (uint64_t)(lo + 1) * 8, 4);
+    *low = bias + header.sh_addr + (int64_t)start;
+    *high = lo + 1 < count ? bias + header.sh_addr + (int64_t)end : *low + 1;
+    if (*high <= pc) *high = pc + 1;  // the last function: only this pc is known to be in it
+    return;
+  }
+}
+
 // A stripped library's pc that no symbol covers: the nearest function symbol before it (what the
 // library still exports), or NULL.
 static const char *nearest_function(Dwfl_Module *module, uint64_t pc, GElf_Off *offset, uint64_t *next) {
@@ -419,24 +463,14 @@ int spy_native_symbolize(spy_native *session, uint64_t pc, int want_line, spy_na
     out->range_end = pc - offset + symbol.st_size;
   }
   if (!function || !function[0]) {
-    // No symbol covers the pc (a stripped library's local function): the function is the range
-    // of the CFI entry that covers it, named after the nearest function symbol before it.
+    // No symbol covers the pc (a stripped library's local function): the function is the one
+    // its .eh_frame_hdr entry starts, named after the nearest function symbol before it.
     uint64_t next = 0;
     GElf_Off nearest_offset = 0;
     function = nearest_function(module, pc, &nearest_offset, &next);
     out->is_nearest = function != NULL;
     uint64_t low_pc = 0, high_pc = 0;
-    Dwarf_Addr cfi_bias = 0;
-    Dwarf_CFI *cfi = dwfl_module_eh_cfi(module, &cfi_bias);
-    Dwarf_Frame *frame = NULL;
-    if (cfi && dwarf_cfi_addrframe(cfi, pc - cfi_bias, &frame) == 0 && frame) {
-      Dwarf_Addr low = 0, high = 0;
-      if (dwarf_frame_info(frame, &low, &high, NULL) >= 0 && low <= pc - cfi_bias && pc - cfi_bias < high) {
-        low_pc = low + cfi_bias;
-        high_pc = high + cfi_bias;
-      }
-      free(frame);
-    }
+    function_bounds(module, pc, &low_pc, &high_pc);
     if (low_pc == 0) {
       // No CFI either: up to the next function symbol (or the module's end).
       Dwarf_Addr module_end = 0;

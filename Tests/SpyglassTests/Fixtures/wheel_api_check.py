@@ -211,9 +211,9 @@ def full(out):
         result["error_after_kill"] = str(error)
     result["stats_after_error"] = len(spyglass.get_func_stats())
 
-    # The recorder's own sentence comes through.
+    # The recorder's own sentence comes through (native frames need blocking mode).
     try:
-        spyglass.start(native=True, nonblocking=False)
+        spyglass.start(native=True, nonblocking=True)
         result["native_error"] = None
         spyglass.stop()
     except spyglass.Error as error:
