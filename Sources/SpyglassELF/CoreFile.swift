@@ -28,12 +28,15 @@ package enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case notCore
   /// A core whose notes or segments are malformed (what).
   case malformed(String)
+  /// A core whose memory segments extend past the end of the file.
+  case truncated
 
   package var description: String {
     switch self {
     case .unreadable(let reason): return reason
     case .notCore: return "it is an ELF file but not a core dump"
     case .malformed(let what): return "it is a malformed core dump (\(what))"
+    case .truncated: return "it is cut short (its memory extends past the end of the file)"
     }
   }
 }
@@ -78,6 +81,13 @@ package final class CoreFile: Sendable {
     let loads = elf.programHeaders.filter { $0.type == .load && $0.memsz > 0 }
     segments = loads.sorted { $0.vaddr < $1.vaddr }
     guard !segments.isEmpty else { throw .malformed("no memory segments") }
+    // A core cut short (a full disk, a core size limit) is refused as a whole rather than read
+    // with holes: what it lacks is the memory written last, which may be any thread's stack.
+    let size = UInt64(elf.mapped.count)
+    for segment in segments {
+      let (end, overflow) = segment.offset.addingReportingOverflow(segment.filesz)
+      guard !overflow, end <= size else { throw .truncated }
+    }
 
     var threads: [Int32] = []
     var pid: Int32?

@@ -54,6 +54,9 @@ package final class CoreTarget: @unchecked Sendable {
     commandLine = core.arguments.map { $0.split(separator: " ").map(String.init) } ?? [executablePath]
     func local(_ mapped: String) -> String {
       if mapped == executablePath, let executableFile { return executableFile }
+      // gcore names the files as /proc/PID/maps shows them to gdb (already under the root);
+      // the kernel as the process saw them.
+      if rootPrefix.isEmpty || mapped.hasPrefix(rootPrefix + "/") { return mapped }
       return rootPrefix + mapped
     }
     memory = CoreMemory(core: core, fileOpener: { local($0) })

@@ -1,0 +1,208 @@
+//===--- CoreDumpTests.swift - `spyglass dump --core` ----------------------===//
+//
+// Every interpreter: the qsort fixture (its main thread asleep in a Python callback of libc's
+// qsort) is dumped live, then gdb's `gcore` writes a core of it, and `dump --core --json` must
+// show the main thread's Python frames exactly as the live dump did (names, files, lines), and
+// with `--native` the qsort anchors NativeTests checks on the live process (sleep, compare, qsort,
+// sort_forever, innermost first). A chrooted interpreter's core is read with `--core-root`. One
+// kernel core (SIGABRT, RLIMIT_CORE raised for the child with prlimit, core_pattern pointed at a
+// temporary folder for the test and restored), and cores that are garbage or cut short: one
+// sentence and exit 1.
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import SpyglassProcess
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The fixture's `READY {"mark": line, ...}`.
+private func markedLines(_ process: PythonProcess) throws -> [String: Int] {
+  let json = String(process.readyLine.dropFirst("READY ".count))
+  return try JSONDecoder().decode([String: Int].self, from: Data(json.utf8))
+}
+
+/// Waits until the process has `count` OS threads (the announcing thread has exited).
+private func waitForThreads(_ process: PythonProcess, count: Int) {
+  let deadline = ContinuousClock.now + .seconds(10)
+  while ProcFS.threadIDs(process.pid).count != count && ContinuousClock.now < deadline {
+    usleep(20_000)
+  }
+}
+
+private func isCLibrary(_ module: String?) -> Bool {
+  guard let name = module?.split(separator: "/").last else { return false }
+  return name.hasPrefix("libc.so") || name.hasPrefix("libc-")
+}
+
+/// A fresh folder for cores (they are large: removed by the caller).
+private func coreFolder() throws -> String {
+  let folder = NSTemporaryDirectory() + "spyglass-cores-\(getpid())-\(UUID().uuidString)"
+  try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+  return folder
+}
+
+/// `gcore` of a process: the core's path.
+private func gcore(_ process: PythonProcess, into folder: String) throws -> String {
+  let result = try runCommand("gcore", ["-o", folder + "/core", "\(process.pid)"], timeout: .seconds(120))
+  let path = folder + "/core.\(process.pid)"
+  try #require(FileManager.default.fileExists(atPath: path), "gcore failed: \(result)")
+  return path
+}
+
+/// `dump --core PATH --json` (with the interpreter's root), required to succeed.
+private func coreDump(_ core: String, _ python: PythonInterpreter, extra: [String] = []) throws -> [DumpThread] {
+  var arguments = ["dump", "--core", core, "--json"] + extra
+  if let root = python.root { arguments += ["--core-root", root] }
+  let result = try SpyglassRunner.run(arguments, timeout: .seconds(60))
+  try #require(result.exitCode == 0, "\(python): \(result)")
+  return try DumpJSON.decode(result.stdout)
+}
+
+private func frameKeys(_ frames: [DumpFrame]) -> [String] {
+  frames.map { "\($0.name) \($0.filename):\($0.line)" }
+}
+
+@Suite("dump --core", .serialized)
+struct CoreDumpTests {
+  /// A gcore of the qsort fixture, against the live dump; then with --native.
+  @Test("gcore of the qsort fixture", arguments: PythonInterpreter.all())
+  func gcoreOfQsort(_ python: PythonInterpreter) throws {
+    let process = try PythonProcess(python, script: Fixture.path("native_qsort.py"))
+    defer { process.stop() }
+    let lines = try markedLines(process)
+    waitForThreads(process, count: 2)
+    let live = try Reader.spyglass.dump(process)
+    let liveMain = try #require(live.first { $0.osThreadID == Int(process.pid) }, "no main thread:\n\(live)")
+    let folder = try coreFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let core = try gcore(process, into: folder)
+    process.stop()
+
+    let dumped = try coreDump(core, python)
+    let main = try #require(dumped.first { $0.threadID == liveMain.threadID }, "\(python): no main thread:\n\(dumped)")
+    #expect(frameKeys(main.frames) == frameKeys(liveMain.frames), "\(python):\ncore:\n\(main)\nlive:\n\(liveMain)")
+    #expect(main.osThreadID == Int(process.pid), "\(python): the main thread's OS id")
+    #expect(dumped.count == live.count, "\(python): the threads:\ncore:\n\(dumped)\nlive:\n\(live)")
+    #expect(dumped.contains { $0.threadName == "zlib" }, "\(python): the zlib thread:\n\(dumped)")
+
+    let merged = try coreDump(core, python, extra: ["--native"])
+    let nativeMain = try #require(merged.first { $0.threadID == liveMain.threadID }, "\(python):\n\(merged)")
+    let frames = nativeMain.frames
+    let context = "\(python):\n\(nativeMain)"
+    let sleep = frames.firstIndex { isCLibrary($0.module) && ($0.name.contains("sleep") || $0.name.contains("select")) }
+    let compare = frames.firstIndex { $0.module == nil && $0.name == "compare" && $0.line == lines["sleep"] }
+    let qsort = frames.firstIndex { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }
+    let caller = frames.firstIndex { $0.module == nil && $0.name == "sort_forever" && $0.line == lines["qsort"] }
+    let found = try #require(
+      sleep.flatMap { a in compare.flatMap { b in qsort.flatMap { c in caller.map { d in (a, b, c, d) } } } },
+      "sleep, compare, qsort or sort_forever missing: \(context)")
+    #expect(
+      found.0 < found.1 && found.1 < found.2 && found.2 < found.3,
+      "not innermost first (sleep, compare, qsort, caller): \(context)")
+    #expect(
+      frameKeys(frames.filter { $0.module == nil }) == frameKeys(liveMain.frames),
+      "the merged stack's Python frames: \(context)")
+  }
+
+  /// The kernel's own core (SIGABRT), of a host interpreter.
+  @Test func kernelCore() throws {
+    let python = try #require(
+      PythonInterpreter.all().last { $0.root == nil && !$0.isStaticBuild && !$0.isPython2 }, "no host interpreter")
+    let folder = try coreFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let patternFile = "/proc/sys/kernel/core_pattern"
+    let saved = try String(contentsOfFile: patternFile, encoding: .utf8)
+    // The pattern is the machine's: changed only for this test, and put back.
+    try (folder + "/core.%p").write(toFile: patternFile, atomically: false, encoding: .utf8)
+    defer { try? saved.write(toFile: patternFile, atomically: false, encoding: .utf8) }
+
+    let process = try PythonProcess(python, script: Fixture.path("native_qsort.py"))
+    defer { process.stop() }
+    waitForThreads(process, count: 2)
+    let live = try Reader.spyglass.dump(process)
+    let liveMain = try #require(live.first { $0.osThreadID == Int(process.pid) })
+    let limit = try runCommand("prlimit", ["--pid", "\(process.pid)", "--core=unlimited"])
+    try #require(limit.exitCode == 0, "\(limit)")
+    kill(process.pid, SIGABRT)
+    let core = folder + "/core.\(process.pid)"
+    let deadline = ContinuousClock.now + .seconds(60)
+    // The kernel writes the core before the process is reaped.
+    while process.isRunning && ContinuousClock.now < deadline { usleep(50_000) }
+    try #require(FileManager.default.fileExists(atPath: core), "no kernel core at \(core)")
+
+    let dumped = try coreDump(core, python)
+    let main = try #require(dumped.first { $0.threadID == liveMain.threadID }, "\(python): no main thread:\n\(dumped)")
+    #expect(frameKeys(main.frames) == frameKeys(liveMain.frames), "\(python):\ncore:\n\(main)\nlive:\n\(liveMain)")
+    #expect(main.osThreadID == Int(process.pid))
+    let merged = try coreDump(core, python, extra: ["--native"])
+    let nativeMain = try #require(merged.first { $0.threadID == liveMain.threadID })
+    #expect(
+      frameKeys(nativeMain.frames.filter { $0.module == nil }) == frameKeys(liveMain.frames),
+      "\(python): the merged stack's Python frames:\n\(nativeMain)")
+    #expect(nativeMain.frames.contains { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }, "\(nativeMain)")
+
+    // The text format: the same header and frame lines as a live dump.
+    let text = try SpyglassRunner.run(["dump", "--core", core], timeout: .seconds(60))
+    #expect(text.exitCode == 0, "\(text)")
+    #expect(text.stdout.contains("Python v\(python.version)"), "\(text.stdout)")
+    #expect(text.stdout.contains("    compare (native_qsort.py:"), "\(text.stdout)")
+  }
+
+  /// A file that is not a core, garbage, and a real core cut short: one sentence, exit 1.
+  @Test func malformedCores() throws {
+    let folder = try coreFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var cases: [(String, [UInt8])] = [
+      ("empty", []),
+      ("garbage", (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }),
+    ]
+    // An ELF header that claims a core with program headers past the end.
+    var header = [UInt8](repeating: 0, count: 64)
+    header[0..<7] = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]
+    header[16] = 4  // ET_CORE
+    header[18] = 62
+    header[32] = 64  // e_phoff
+    header[54] = 56  // e_phentsize
+    header[56] = 200  // e_phnum
+    cases.append(("header only", header))
+    // A real ELF file that is not a core.
+    let python = try #require(PythonInterpreter.all().first { $0.root == nil }, "no host interpreter")
+    let executable = try [UInt8](Data(contentsOf: URL(fileURLWithPath: python.hostPath)))
+    cases.append(("an executable", executable))
+
+    // A real core, cut: at its notes, in the middle of its memory.
+    let process = try PythonProcess(python, script: Fixture.path("native_qsort.py"))
+    let core = try gcore(process, into: folder)
+    process.stop()
+    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: core)))
+    for fraction in [0.001, 0.01, 0.3, 0.7] {
+      cases.append(("cut at \(fraction)", Array(bytes.prefix(Int(Double(bytes.count) * fraction)))))
+    }
+    // Notes overwritten with garbage after the program headers.
+    var scrambled = Array(bytes.prefix(1 << 20))
+    for i in stride(from: 4096, to: scrambled.count, by: 7) { scrambled[i] = 0xff }
+    cases.append(("scrambled", scrambled))
+    try? FileManager.default.removeItem(atPath: core)
+
+    for (name, contents) in cases {
+      let path = folder + "/" + name.replacingOccurrences(of: " ", with: "-")
+      try Data(contents).write(to: URL(fileURLWithPath: path))
+      for extra in [[], ["--native"]] {
+        let result = try SpyglassRunner.run(["dump", "--core", path] + extra, timeout: .seconds(60))
+        #expect(result.exitCode == 1, "\(name) \(extra): \(result)")
+        let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(message.hasPrefix("spyglass: "), "\(name) \(extra): \(result)")
+        #expect(!message.contains("\n"), "\(name) \(extra): one sentence: \(result)")
+        #expect(result.stdout.isEmpty, "\(name) \(extra): \(result)")
+      }
+      try? FileManager.default.removeItem(atPath: path)
+    }
+    let missing = try SpyglassRunner.run(["dump", "--core", folder + "/no-such-core"])
+    #expect(missing.exitCode == 1 && missing.stderr.contains("no-such-core"), "\(missing)")
+  }
+}
