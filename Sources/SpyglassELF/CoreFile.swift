@@ -71,6 +71,8 @@ package final class CoreFile: Sendable {
   package let fileMappings: [CoreFileMapping]
   /// AT_PHDR of NT_AUXV: an address inside the executable's mapping.
   package let programHeaderAddress: UInt64?
+  /// NT_AUXV's (key, value) pairs, up to AT_NULL (at most 512).
+  package let auxiliaryVector: [(key: UInt64, value: UInt64)]
 
   package init(path: String) throws(CoreError) {
     self.path = path
@@ -95,6 +97,7 @@ package final class CoreFile: Sendable {
     var arguments: String?
     var mappings: [CoreFileMapping] = []
     var phdr: UInt64?
+    var auxv: [(key: UInt64, value: UInt64)] = []
     var notes = 0
     for note in elf.programHeaders where note.type == .note {
       guard note.filesz <= UInt64(Int.max), note.offset <= UInt64(Int.max),
@@ -129,10 +132,12 @@ package final class CoreFile: Sendable {
             }
           case 6:  // NT_AUXV
             var entry = 0
-            while entry + 16 <= desc.count && entry < 4096 * 16 {
+            auxv = []
+            while entry + 16 <= desc.count && auxv.count < 512 {
               let key = desc.u64(entry)
               if key == 0 { break }
               if key == 3 { phdr = desc.u64(entry + 8) }  // AT_PHDR
+              auxv.append((key, desc.u64(entry + 8)))
               entry += 16
             }
           case 0x4649_4c45:  // NT_FILE
@@ -150,6 +155,7 @@ package final class CoreFile: Sendable {
     self.arguments = arguments
     fileMappings = mappings
     programHeaderAddress = phdr
+    auxiliaryVector = auxv
   }
 
   static func aligned4(_ value: Int) -> Int { (value + 3) & ~3 }

@@ -51,7 +51,6 @@ package final class CoreTarget: @unchecked Sendable {
     let rootPrefix = root.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
     let executablePath = core.executablePath ?? executableFile ?? ""
     self.executablePath = executablePath
-    commandLine = core.arguments.map { $0.split(separator: " ").map(String.init) } ?? [executablePath]
     func local(_ mapped: String) -> String {
       if mapped == executablePath, let executableFile { return executableFile }
       // gcore names the files as /proc/PID/maps shows them to gdb (already under the root);
@@ -60,6 +59,9 @@ package final class CoreTarget: @unchecked Sendable {
       return rootPrefix + mapped
     }
     memory = CoreMemory(core: core, fileOpener: { local($0) })
+    commandLine =
+      Self.arguments(core: core, memory: memory) ?? core.arguments.map { $0.split(separator: " ").map(String.init) }
+      ?? [executablePath]
     let maps = core.maps
     func open(_ mapped: String) -> MappedBinary? {
       let own = maps.filter { $0.path == mapped }
@@ -76,6 +78,61 @@ package final class CoreTarget: @unchecked Sendable {
       found = try PythonTarget.locate(
         pid: pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries)
     } catch { throw .attach(error) }
+  }
+
+  /// The process's argv, read from its initial stack: the auxiliary vector there (found by its
+  /// NT_AUXV copy, in the mapping AT_EXECFN points into) follows envp and its NULL, which follow
+  /// argv and its NULL, which follow argc. gcore's NT_PRPSINFO has argv[0] alone and the kernel's
+  /// the first 80 bytes, so they are only the fallback. Nil when the layout does not check out.
+  static func arguments(core: CoreFile, memory: CoreMemory) -> [String]? {
+    let auxv = core.auxiliaryVector
+    guard auxv.count >= 2, let execfn = auxv.first(where: { $0.key == 31 })?.value,
+      let stack = core.segments.first(where: { $0.vaddr <= execfn && execfn < $0.vaddr &+ $0.memsz })
+    else { return nil }
+    // The top of the stack: the strings, and above them (lower) the vectors, within ARG_MAX.
+    let end = stack.vaddr &+ stack.memsz
+    let span = Swift.min(stack.memsz, 4 << 20)
+    let start = end &- span
+    guard let bytes = try? memory.readBytes(at: start, count: Int(span)) else { return nil }
+    let view = ByteView(bytes)
+    // The first two pairs, as words, at an 8-byte boundary.
+    let (k0, v0, k1, v1) = (auxv[0].key, auxv[0].value, auxv[1].key, auxv[1].value)
+    var found: Int?
+    var offset = 0
+    while offset + 32 <= bytes.count {
+      if view.u64(offset) == k0 && view.u64(offset + 8) == v0 && view.u64(offset + 16) == k1
+        && view.u64(offset + 24) == v1
+      {
+        found = offset
+        break
+      }
+      offset += 8
+    }
+    guard let auxvOffset = found, auxvOffset >= 8, view.u64(auxvOffset - 8) == 0 else { return nil }
+    // Back over envp to argv's NULL, then over argv to argc.
+    var cursor = auxvOffset - 16
+    var steps = 0
+    while cursor >= 0 && view.u64(cursor) != 0 && steps < 1 << 16 {
+      cursor -= 8
+      steps += 1
+    }
+    guard cursor >= 0, view.u64(cursor) == 0 else { return nil }
+    var pointers: [UInt64] = []
+    cursor -= 8
+    while cursor >= 0 && pointers.count < 1 << 14 {
+      let word = view.u64(cursor)
+      if word == UInt64(pointers.count) && !pointers.isEmpty { break }
+      guard word >= start && word < end else { return nil }
+      pointers.append(word)
+      cursor -= 8
+    }
+    guard cursor >= 0, !pointers.isEmpty else { return nil }
+    return pointers.reversed().map { pointer in
+      let from = Int(pointer - start)
+      var to = from
+      while to < bytes.count && bytes[to] != 0 && to - from < 1 << 16 { to += 1 }
+      return String(decoding: bytes[from..<to], as: UTF8.self)
+    }
   }
 
   /// A new walker over the core's memory.

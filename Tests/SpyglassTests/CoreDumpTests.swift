@@ -89,6 +89,13 @@ struct CoreDumpTests {
     #expect(main.osThreadID == Int(process.pid), "\(python): the main thread's OS id")
     #expect(dumped.count == live.count, "\(python): the threads:\ncore:\n\(dumped)\nlive:\n\(live)")
     #expect(dumped.contains { $0.threadName == "zlib" }, "\(python): the zlib thread:\n\(dumped)")
+    var textArguments = ["dump", "--core", core]
+    if let root = python.root { textArguments += ["--core-root", root] }
+    let text = try SpyglassRunner.run(textArguments, timeout: .seconds(60))
+    #expect(
+      text.exitCode == 0
+        && text.stdout.hasPrefix("Process \(process.pid): \(python.path) \(Fixture.path("native_qsort.py"))\n"),
+      "\(python): the command line: \(text)")
 
     let merged = try coreDump(core, python, extra: ["--native"])
     let nativeMain = try #require(merged.first { $0.threadID == liveMain.threadID }, "\(python):\n\(merged)")
@@ -150,6 +157,10 @@ struct CoreDumpTests {
     let text = try SpyglassRunner.run(["dump", "--core", core], timeout: .seconds(60))
     #expect(text.exitCode == 0, "\(text)")
     #expect(text.stdout.contains("Python v\(python.version)"), "\(text.stdout)")
+    // The whole command line, from the process's initial stack.
+    #expect(
+      text.stdout.hasPrefix("Process \(process.pid): \(python.path) \(Fixture.path("native_qsort.py"))\n"),
+      "\(text.stdout)")
     #expect(text.stdout.contains("    compare (native_qsort.py:"), "\(text.stdout)")
   }
 
