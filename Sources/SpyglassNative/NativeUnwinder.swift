@@ -93,13 +93,26 @@ package final class NativeUnwinder {
 
   /// A session over a core file; `executable` nil finds it from the core's notes. `mappedPaths`
   /// gives each library's path as the process saw it, by its lowest mapped address (NT_FILE), so
-  /// frames name their libraries as a live process's do.
-  package init(corePath: String, executable: String?, mappedPaths: [UInt64: String] = [:]) throws(NativeError) {
+  /// frames name their libraries as a live process's do, and libraries libdwfl does not find by
+  /// itself are looked for there, under `root` first (the folder the process's files are under).
+  package init(
+    corePath: String, executable: String?, root: String? = nil, mappedPaths: [UInt64: String] = [:]
+  ) throws(NativeError) {
     var error = [CChar](repeating: 0, count: 512)
-    // SAFETY: as above; `executable` is a C string for the call's duration.
-    guard let session = unsafe spy_native_open_core(corePath, executable, &error, error.count) else {
-      throw .cannotOpen(Self.string(error))
+    let files = mappedPaths.sorted { $0.key < $1.key }
+    let starts = files.map(\.key)
+    // SAFETY: each strdup'ed copy is freed once, after the call (the session keeps its own).
+    let paths: [UnsafePointer<CChar>?] = unsafe files.map { unsafe UnsafePointer(strdup($0.value)) }
+    defer { for path in unsafe paths { unsafe free(UnsafeMutablePointer(mutating: path)) } }
+    // SAFETY: as above; the strings and arrays outlive the call, and their count is passed with them.
+    let opened = unsafe starts.withUnsafeBufferPointer { startBuffer in
+      unsafe paths.withUnsafeBufferPointer { pathBuffer in
+        unsafe spy_native_open_core(
+          corePath, executable, root ?? "", startBuffer.baseAddress, pathBuffer.baseAddress, Int32(files.count),
+          &error, error.count)
+      }
     }
+    guard let session = unsafe opened else { throw .cannotOpen(Self.string(error)) }
     self.session = session
     self.isCore = true
     self.pid = unsafe spy_native_core_pid(session)

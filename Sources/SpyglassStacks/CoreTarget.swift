@@ -40,6 +40,8 @@ package final class CoreTarget: @unchecked Sendable {
   package let library: MappedBinary?
   package let found: PythonTarget.Located
   package var version: PythonVersion { found.version }
+  /// The folder the process's paths are under ("" for this machine's own).
+  package let root: String
 
   /// Opens `path`. `executable` is the executable's file here (nil: the path in the core, under
   /// `root`); `root` is prepended to every path of the core (nil or "" for the process's own).
@@ -49,6 +51,7 @@ package final class CoreTarget: @unchecked Sendable {
     self.core = core
     pid = core.pid
     let rootPrefix = root.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
+    self.root = rootPrefix
     let executablePath = core.executablePath ?? executableFile ?? ""
     self.executablePath = executablePath
     func local(_ mapped: String) -> String {
@@ -180,7 +183,8 @@ package final class CoreTarget: @unchecked Sendable {
   package func nativeStacks() throws(NativeError) -> NativeStacks {
     var paths: [UInt64: String] = [:]
     for mapping in core.fileMappings where paths[mapping.start] == nil { paths[mapping.start] = mapping.path }
-    let unwinder = try NativeUnwinder(corePath: core.path, executable: executable?.file.path, mappedPaths: paths)
+    let unwinder = try NativeUnwinder(
+      corePath: core.path, executable: executable?.file.path, root: root, mappedPaths: paths)
     return NativeStacks(
       unwinder: unwinder,
       merger: NativeMerger(evaluation: found.model.nativeEvaluation, interpreterBinaries: interpreterBinaries))

@@ -4,10 +4,10 @@
 // qsort) is dumped live, then gdb's `gcore` writes a core of it, and `dump --core --json` must
 // show the main thread's Python frames exactly as the live dump did (names, files, lines), and
 // with `--native` the qsort anchors NativeTests checks on the live process (sleep, compare, qsort,
-// sort_forever, innermost first). A chrooted interpreter's core is read with `--core-root`. One
-// kernel core (SIGABRT, RLIMIT_CORE raised for the child with prlimit, core_pattern pointed at a
-// temporary folder for the test and restored), and cores that are garbage or cut short: one
-// sentence and exit 1.
+// sort_forever, innermost first). A chrooted interpreter's core is read with `--core-root`.
+// Kernel cores of a host and of a chrooted interpreter (SIGABRT, RLIMIT_CORE raised for the child
+// with prlimit, core_pattern pointed at a temporary folder for the test and restored), and cores
+// that are garbage or cut short: one sentence and exit 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -116,10 +116,17 @@ struct CoreDumpTests {
       "the merged stack's Python frames: \(context)")
   }
 
-  /// The kernel's own core (SIGABRT), of a host interpreter.
-  @Test func kernelCore() throws {
-    let python = try #require(
-      PythonInterpreter.all().last { $0.root == nil && !$0.isStaticBuild && !$0.isPython2 }, "no host interpreter")
+  /// The newest host interpreter with a libpython, and the first chrooted one (whose kernel core
+  /// names its files as the process saw them, inside its root).
+  static let kernelCoreInterpreters: [PythonInterpreter] = {
+    let all = PythonInterpreter.all()
+    return [all.last { $0.root == nil && !$0.isStaticBuild && !$0.isPython2 }, all.first { $0.root != nil }]
+      .compactMap { $0 }
+  }()
+
+  /// The kernel's own core (SIGABRT).
+  @Test(arguments: kernelCoreInterpreters)
+  func kernelCore(_ python: PythonInterpreter) throws {
     let folder = try coreFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let patternFile = "/proc/sys/kernel/core_pattern"
@@ -152,9 +159,11 @@ struct CoreDumpTests {
       frameKeys(nativeMain.frames.filter { $0.module == nil }) == frameKeys(liveMain.frames),
       "\(python): the merged stack's Python frames:\n\(nativeMain)")
     #expect(nativeMain.frames.contains { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }, "\(nativeMain)")
+    #expect(nativeMain.frames.contains { isCLibrary($0.module) && $0.name.contains("sleep") }, "\(nativeMain)")
 
     // The text format: the same header and frame lines as a live dump.
-    let text = try SpyglassRunner.run(["dump", "--core", core], timeout: .seconds(60))
+    let text = try SpyglassRunner.run(
+      ["dump", "--core", core] + (python.root.map { ["--core-root", $0] } ?? []), timeout: .seconds(60))
     #expect(text.exitCode == 0, "\(text)")
     #expect(text.stdout.contains("Python v\(python.version)"), "\(text.stdout)")
     // The whole command line, from the process's initial stack.
