@@ -76,8 +76,14 @@ package enum CoreDump {
       case .notPython(_, let executable):
         return
           "The core file \(path) is not of a Python program: no CPython interpreter was found in it (executable \(executable); pass --exe when its file is elsewhere)."
+      case .interpreterNotFound(_, let version):
+        return
+          "Could not find the Python \(version) interpreter state in the core file \(path) (was it dumped while the interpreter started or exited?)."
       default: return "Core file \(path): " + SpyglassError(attach).description
       }
+    case .binariesNotFound(let executable):
+      return
+        "Could not open the executable of the core file \(path) (\(executable)) nor a libpython it maps; pass --exe PATH, or --core-root DIR when it ran in another root."
     case .read(let fault): return "Could not read the stacks in the core file \(path) (\(fault))."
     }
   }

@@ -27,6 +27,8 @@ package enum CoreTargetError: Error, Equatable, Sendable {
   case attach(AttachError)
   /// Reading its threads failed.
   case read(ReadFault)
+  /// Neither the executable nor libpython could be opened here (the executable's path in the core).
+  case binariesNotFound(executable: String)
 }
 
 /// A Python process in a core file, ready to be walked.
@@ -77,6 +79,7 @@ package final class CoreTarget: @unchecked Sendable {
     let libraryPath = maps.filter { PythonTarget.isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
     library = libraryPath.flatMap { open($0) }
     let binaries = [library, executable].compactMap { $0 }
+    if binaries.isEmpty { throw .binariesNotFound(executable: executablePath) }
     do {
       found = try PythonTarget.locate(
         pid: pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries)

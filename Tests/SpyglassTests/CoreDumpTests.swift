@@ -173,6 +173,45 @@ struct CoreDumpTests {
     #expect(text.stdout.contains("    compare (native_qsort.py:"), "\(text.stdout)")
   }
 
+  /// `--exe`: a core of a statically linked python (its interpreter is in the executable) whose
+  /// file has moved since: without it no interpreter is found (and the sentence says to pass it),
+  /// with it the stacks are the live ones.
+  @Test func movedExecutable() throws {
+    let python = try #require(
+      PythonInterpreter.all().first { $0.root == nil && $0.isStaticBuild }, "no statically linked host interpreter")
+    let folder = try coreFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let copy = folder + "/" + URL(fileURLWithPath: python.path).lastPathComponent
+    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: python.hostPath)))
+    // Written close-on-exec (a descriptor open for writing in another test's child is ETXTBSY).
+    let fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    try #require(fd >= 0, "cannot create \(copy)")
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    try #require(written == bytes.count, "short write of \(copy)")
+
+    let process = try PythonProcess(python.withExecutable(copy), script: Fixture.path("native_qsort.py"))
+    defer { process.stop() }
+    waitForThreads(process, count: 2)
+    let live = try Reader.spyglass.dump(process)
+    let liveMain = try #require(live.first { $0.osThreadID == Int(process.pid) })
+    let core = try gcore(process, into: folder)
+    process.stop()
+    let moved = folder + "/moved-python"
+    try FileManager.default.moveItem(atPath: copy, toPath: moved)
+
+    let without = try SpyglassRunner.run(["dump", "--core", core, "--json"], timeout: .seconds(60))
+    #expect(without.exitCode == 1 && without.stderr.contains("--exe"), "\(without)")
+    let dumped = try coreDump(core, python, extra: ["--exe", moved])
+    let main = try #require(dumped.first { $0.threadID == liveMain.threadID }, "\(dumped)")
+    #expect(frameKeys(main.frames) == frameKeys(liveMain.frames), "core:\n\(main)\nlive:\n\(liveMain)")
+    let merged = try coreDump(core, python, extra: ["--exe", moved, "--native"])
+    let nativeMain = try #require(merged.first { $0.threadID == liveMain.threadID })
+    #expect(
+      frameKeys(nativeMain.frames.filter { $0.module == nil }) == frameKeys(liveMain.frames), "\(nativeMain)")
+    #expect(nativeMain.frames.contains { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }, "\(nativeMain)")
+  }
+
   /// A file that is not a core, garbage, and a real core cut short: one sentence, exit 1.
   @Test func malformedCores() throws {
     let folder = try coreFolder()
