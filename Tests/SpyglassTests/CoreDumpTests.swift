@@ -7,11 +7,13 @@
 // sort_forever, innermost first). A chrooted interpreter's core is read with `--core-root`.
 // Kernel cores of a host and of a chrooted interpreter (SIGABRT, RLIMIT_CORE raised for the child
 // with prlimit, core_pattern pointed at a temporary folder for the test and restored), and cores
-// that are garbage or cut short: one sentence and exit 1.
+// that are garbage or cut short: one sentence and exit 1. `--exe` for a core whose executable
+// moved, and a small core made here, mutated thousands of times, read in-process.
 //
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import SpyglassELF
 import SpyglassProcess
 import TestSupport
 import Testing
@@ -263,5 +265,86 @@ struct CoreDumpTests {
     }
     let missing = try SpyglassRunner.run(["dump", "--core", folder + "/no-such-core"])
     #expect(missing.exitCode == 1 && missing.stderr.contains("no-such-core"), "\(missing)")
+  }
+
+  /// A small core made here: an ELF header, a note segment (a thread, NT_FILE with two mappings,
+  /// an auxiliary vector) and two memory segments, the second only partly in the file.
+  static func syntheticCore() -> [UInt8] {
+    func u16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func note(_ type: UInt32, _ desc: [UInt8]) -> [UInt8] {
+      var bytes = u32(5) + u32(UInt32(desc.count)) + u32(type) + Array("CORE\0\0\0\0".utf8)
+      bytes += desc + [UInt8](repeating: 0, count: (4 - desc.count % 4) % 4)
+      return bytes
+    }
+    var prstatus = [UInt8](repeating: 0, count: 336)
+    prstatus.replaceSubrange(32..<36, with: u32(4242))
+    var files = u64(2) + u64(4096) + u64(0x10000) + u64(0x11000) + u64(0) + u64(0x20000) + u64(0x22000) + u64(1)
+    files += Array("/nonexistent/a\0/nonexistent/b\0".utf8)
+    let auxv = u64(3) + u64(0x10040) + u64(31) + u64(0x20010) + u64(0) + u64(0)
+    let notes = note(1, prstatus) + note(0x4649_4c45, files) + note(6, auxv)
+    let headerSize = 64
+    let phCount = 3
+    let notesOffset = headerSize + phCount * 56
+    let dataOffset = notesOffset + notes.count
+    func ph(_ type: UInt32, _ flags: UInt32, _ offset: Int, _ vaddr: UInt64, _ filesz: Int, _ memsz: Int) -> [UInt8] {
+      u32(type) + u32(flags) + u64(UInt64(offset)) + u64(vaddr) + u64(0) + u64(UInt64(filesz)) + u64(UInt64(memsz))
+        + u64(1)
+    }
+    var bytes: [UInt8] = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1] + [UInt8](repeating: 0, count: 9)
+    bytes += u16(4) + u16(62) + u32(1) + u64(0) + u64(64) + u64(0) + u32(0) + u16(64) + u16(56) + u16(UInt16(phCount))
+    bytes += u16(0) + u16(0) + u16(0)
+    bytes += ph(4, 4, notesOffset, 0, notes.count, 0)
+    bytes += ph(1, 5, dataOffset, 0x10000, 0x1000, 0x1000)
+    bytes += ph(1, 6, dataOffset + 0x1000, 0x20000, 0x800, 0x2000)
+    bytes += notes
+    bytes += (0..<0x1800).map { UInt8(truncatingIfNeeded: $0) }
+    return bytes
+  }
+
+  /// The synthetic core reads back, and thousands of mutations of its headers and notes never
+  /// crash: each is a `CoreError` or a core whose reads stay inside what it holds.
+  @Test func mutatedSyntheticCores() throws {
+    let folder = try coreFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let original = Self.syntheticCore()
+    let path = folder + "/core"
+    try Data(original).write(to: URL(fileURLWithPath: path))
+    let core = try CoreFile(path: path)
+    #expect(core.threadIDs == [4242] && core.pid == 4242)
+    #expect(core.fileMappings.map(\.path) == ["/nonexistent/a", "/nonexistent/b"])
+    #expect(core.executablePath == "/nonexistent/a")
+    let memory = CoreMemory(core: core, fileOpener: { _ in nil })
+    #expect(try memory.readBytes(at: 0x10010, count: 4) == [0x10, 0x11, 0x12, 0x13])
+    #expect(try memory.readBytes(at: 0x20000, count: 2) == [0x00, 0x01])
+    #expect(throws: ReadFault.self) { try memory.readBytes(at: 0x207ff, count: 2) }  // past the file's part
+    #expect(throws: ReadFault.self) { try memory.readBytes(at: 0x30000, count: 1) }
+
+    var generator = SystemRandomNumberGenerator()
+    let headerEnd = 64 + 3 * 56 + 600
+    var outcomes = (errors: 0, read: 0)
+    for _ in 0..<3000 {
+      var bytes = original
+      for _ in 0..<Int.random(in: 1...6, using: &generator) {
+        let index = Int.random(in: 0..<Swift.min(headerEnd, bytes.count), using: &generator)
+        bytes[index] = [0, 0xff, 0x7f, 0x80, UInt8.random(in: 0...255, using: &generator)].randomElement()!
+      }
+      if Bool.random(using: &generator) { bytes.removeLast(Int.random(in: 0..<bytes.count, using: &generator)) }
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      do {
+        let mutated = try CoreFile(path: path)
+        _ = mutated.maps
+        _ = mutated.executablePath
+        let memory = CoreMemory(core: mutated, fileOpener: { _ in nil })
+        for address: UInt64 in [0x10000, 0x10ff8, 0x20000, 0x207f0, 0x21ff8, 1, .max - 4] {
+          _ = try? memory.readBytes(at: address, count: 16)
+        }
+        outcomes.read += 1
+      } catch {
+        outcomes.errors += 1
+      }
+    }
+    #expect(outcomes.errors > 0 && outcomes.read > 0, "\(outcomes)")
   }
 }
