@@ -1,6 +1,7 @@
 // See CElfutils.h. The only code that talks to libdwfl.
 #include "CElfutils.h"
 
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,11 @@ struct spy_native {
   // Core threads, collected once.
   pid_t core_tids[MAX_CORE_THREADS];
   int core_tid_count;
+  // A core's file mappings (NT_FILE): where each file is mapped and its path as the process saw
+  // it, for find_elf_in_core.
+  uint64_t *core_file_starts;
+  char **core_file_paths;
+  int core_file_count;
 };
 
 static void set_error(char *error, size_t size, const char *what) {
@@ -220,17 +226,87 @@ spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *er
   return session;
 }
 
+// Whether `elf` is the file a module was: the same GNU build ID, or no ID to compare.
+static bool same_build_id(Dwfl_Module *mod, Elf *elf) {
+  const unsigned char *wanted = NULL;
+  GElf_Addr vaddr = 0;
+  int wanted_size = dwfl_module_build_id(mod, &wanted, &vaddr);
+  if (wanted_size <= 0) return true;
+  const void *have = NULL;
+  ssize_t have_size = dwelf_elf_gnu_build_id(elf, &have);
+  return have_size == wanted_size && memcmp(have, wanted, (size_t)wanted_size) == 0;
+}
+
+// Opens `path` as the module's file when its build ID matches.
+static int open_checked(Dwfl_Module *mod, const char *path, char **file_name, Elf **elfp) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+  if (!elf || !same_build_id(mod, elf)) {
+    if (elf) elf_end(elf);
+    close(fd);
+    return -1;
+  }
+  *elfp = elf;
+  *file_name = strdup(path);
+  return fd;
+}
+
+// find_elf for a core: libdwfl's own search (the NT_FILE path, build-ID folders), then the file
+// mapped at the module's address by its NT_FILE path under the session's root (a core of a
+// process that ran in a chroot or container names files as the process saw them).
+static int find_elf_in_core(Dwfl_Module *mod, void **userdata, const char *module_name, Dwarf_Addr base,
+                            char **file_name, Elf **elfp) {
+  int fd = dwfl_build_id_find_elf(mod, userdata, module_name, base, file_name, elfp);
+  if (fd >= 0 || *elfp) return fd;
+  spy_native *session = current;
+  if (!session || !session->is_core) return -1;
+  Dwarf_Addr low = 0, high = 0;
+  if (!dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL)) return -1;
+  for (int i = 0; i < session->core_file_count; i++) {
+    if (session->core_file_starts[i] != low) continue;
+    const char *mapped = session->core_file_paths[i];
+    if (mapped[0] != '/') continue;
+    if (session->root_prefix[0]) {
+      char path[4096];
+      int n = snprintf(path, sizeof path, "%s%s", session->root_prefix, mapped);
+      if (n > 0 && (size_t)n < sizeof path) {
+        fd = open_checked(mod, path, file_name, elfp);
+        if (fd >= 0) return fd;
+      }
+    }
+    fd = open_checked(mod, mapped, file_name, elfp);
+    if (fd >= 0) return fd;
+  }
+  return -1;
+}
+
 static int note_core_thread(Dwfl_Thread *thread, void *arg) {
   spy_native *session = arg;
   if (session->core_tid_count < MAX_CORE_THREADS) session->core_tids[session->core_tid_count++] = dwfl_thread_tid(thread);
   return DWARF_CB_OK;
 }
 
-spy_native *spy_native_open_core(const char *core_path, const char *executable, char *error, size_t error_size) {
+spy_native *spy_native_open_core(const char *core_path, const char *executable, const char *root_prefix,
+                                 const uint64_t *file_starts, const char *const *file_paths, int file_count,
+                                 char *error, size_t error_size) {
   spy_native *session = new_session();
   if (!session) return NULL;
   session->is_core = true;
-  session->callbacks.find_elf = dwfl_build_id_find_elf;
+  snprintf(session->root_prefix, sizeof session->root_prefix, "%s", root_prefix ? root_prefix : "");
+  if (file_count > 0 && file_starts && file_paths) {
+    session->core_file_starts = calloc((size_t)file_count, sizeof *session->core_file_starts);
+    session->core_file_paths = calloc((size_t)file_count, sizeof *session->core_file_paths);
+    if (session->core_file_starts && session->core_file_paths) {
+      for (int i = 0; i < file_count; i++) {
+        char *copy = file_paths[i] ? strdup(file_paths[i]) : NULL;
+        if (!copy) continue;
+        session->core_file_starts[session->core_file_count] = file_starts[i];
+        session->core_file_paths[session->core_file_count++] = copy;
+      }
+    }
+  }
+  session->callbacks.find_elf = find_elf_in_core;
   session->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
   elf_version(EV_CURRENT);
   session->core_fd = open(core_path, O_RDONLY | O_CLOEXEC);
@@ -270,6 +346,9 @@ void spy_native_close(spy_native *session) {
   if (session->dwfl) dwfl_end(session->dwfl);
   if (session->core_elf) elf_end(session->core_elf);
   if (session->core_fd >= 0) close(session->core_fd);
+  for (int i = 0; i < session->core_file_count; i++) free(session->core_file_paths[i]);
+  free(session->core_file_paths);
+  free(session->core_file_starts);
   current = NULL;
   free(session);
 }

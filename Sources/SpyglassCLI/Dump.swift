@@ -16,7 +16,25 @@ package struct Dump: ParsableCommand {
     abstract: "Dumps stack traces for a target program to stdout")
 
   @Option(name: .shortAndLong, help: "PID of a running python program to spy on, in decimal or hex")
-  var pid: ProcessID
+  var pid: ProcessID?
+
+  @Option(
+    help: ArgumentHelp(
+      "A core file of a python program (the kernel's, or gdb's gcore) to read instead of a running process",
+      valueName: "file"))
+  var core: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "With --core: the python executable the core is of, when the core's path does not name it here",
+      valueName: "path"))
+  var exe: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "With --core: the folder the process's files are under (its root, when it ran in a chroot or container)",
+      valueName: "dir"))
+  var coreRoot: String?
 
   @Flag(
     name: .shortAndLong,
@@ -41,8 +59,22 @@ package struct Dump: ParsableCommand {
 
   package init() {}
 
+  package func validate() throws {
+    if pid == nil && core == nil { throw ValidationError("Missing expected argument '--pid <pid>' (or --core <file>)") }
+    if pid != nil && core != nil { throw ValidationError("--pid and --core cannot be used together") }
+    if core == nil && (exe != nil || coreRoot != nil) { throw ValidationError("--exe and --core-root need --core") }
+    if core != nil && (asyncTasks || locals > 0 || subprocesses) {
+      throw ValidationError("--core cannot be used with --async, --locals or --subprocesses")
+    }
+  }
+
   package func run() throws {
     try reportingFailures {
+      if let core {
+        try dumpCore(core)
+        return
+      }
+      guard let pid else { return }
       var config = Config()
       config.blocking = nonblocking ? .nonBlocking : .lock
       config.native = reading.native
@@ -70,6 +102,28 @@ package struct Dump: ParsableCommand {
         : DumpWriter.text(processes, fullFilenames: fullFilenames, separatorWidth: Terminal.width)
       writeAll(fd: 1, bytes)
     }
+  }
+
+  /// `--core`: the core file's threads, printed as a live process's.
+  private func dumpCore(_ path: String) throws {
+    var config = Config()
+    config.native = reading.native
+    config.includeIdle = true
+    config.fullFilenames = fullFilenames
+    let dump: (process: PythonProcessInfo, traces: [StackTrace])
+    do { dump = try CoreDump.read(path: path, executable: exe, root: coreRoot, config: config) } catch {
+      throw Failure(message: error.description)
+    }
+    let threads = Self.group(dump.traces, root: dump.process).first?.threads ?? []
+    let process = DumpedProcess(
+      pid: dump.process.pid, commandLine: dump.process.commandLine.joined(separator: " "),
+      pythonVersion: dump.process.pythonVersion, executable: dump.process.executable, parentPID: nil,
+      parentCommandLine: nil, threads: threads)
+    let bytes =
+      json
+      ? DumpWriter.json([process])
+      : DumpWriter.text([process], fullFilenames: fullFilenames, separatorWidth: Terminal.width)
+    writeAll(fd: 1, bytes)
   }
 
   /// The tasks as `dump` prints them, awaiters by name.

@@ -99,16 +99,36 @@ package final class NativeUnwinder {
     mapsCheckedAt = monotonicNanoseconds()
   }
 
-  /// A session over a core file; `executable` nil finds it from the core's notes.
-  package init(corePath: String, executable: String?) throws(NativeError) {
+  /// A core session's library paths as the process mapped them, by the address each is mapped at
+  /// (libdwfl names a core's modules by their file names alone, or by the files it opened here).
+  private var corePaths: [UInt64: String] = [:]
+
+  /// A session over a core file; `executable` nil finds it from the core's notes. `mappedPaths`
+  /// gives each library's path as the process saw it, by its lowest mapped address (NT_FILE), so
+  /// frames name their libraries as a live process's do, and libraries libdwfl does not find by
+  /// itself are looked for there, under `root` first (the folder the process's files are under).
+  package init(
+    corePath: String, executable: String?, root: String? = nil, mappedPaths: [UInt64: String] = [:]
+  ) throws(NativeError) {
     var error = [CChar](repeating: 0, count: 512)
-    // SAFETY: as above; `executable` is a C string for the call's duration.
-    guard let session = unsafe spy_native_open_core(corePath, executable, &error, error.count) else {
-      throw .cannotOpen(Self.string(error))
+    let files = mappedPaths.sorted { $0.key < $1.key }
+    let starts = files.map(\.key)
+    // SAFETY: each strdup'ed copy is freed once, after the call (the session keeps its own).
+    let paths: [UnsafePointer<CChar>?] = unsafe files.map { unsafe UnsafePointer(strdup($0.value)) }
+    defer { for path in unsafe paths { unsafe free(UnsafeMutablePointer(mutating: path)) } }
+    // SAFETY: as above; the strings and arrays outlive the call, and their count is passed with them.
+    let opened = unsafe starts.withUnsafeBufferPointer { startBuffer in
+      unsafe paths.withUnsafeBufferPointer { pathBuffer in
+        unsafe spy_native_open_core(
+          corePath, executable, root ?? "", startBuffer.baseAddress, pathBuffer.baseAddress, Int32(files.count),
+          &error, error.count)
+      }
     }
+    guard let session = unsafe opened else { throw .cannotOpen(Self.string(error)) }
     self.session = session
     self.isCore = true
     self.pid = unsafe spy_native_core_pid(session)
+    self.corePaths = mappedPaths
   }
 
   deinit { unsafe spy_native_close(session) }
@@ -281,7 +301,8 @@ package final class NativeUnwinder {
     // A stripped library's pc shows as the nearest exported function before it, with the offset:
     // the name alone would claim a function the pc is probably not in.
     if raw.is_nearest != 0, let name = function { function = name + "+0x" + String(raw.symbol_offset, radix: 16) }
-    let path = unsafe raw.module_path.map { unsafe Self.string($0) }
+    var path = unsafe raw.module_path.map { unsafe Self.string($0) }
+    if isCore, let mapped = corePaths[pc &- raw.module_offset] { path = mapped }
     let source = unsafe raw.source_file.map { unsafe Self.string($0) }
     let library = path.map { path in path.split(separator: "/").last.map(String.init) ?? path }
     // Relative source paths are as the compiler saw them; only the name is shown for them anyway.

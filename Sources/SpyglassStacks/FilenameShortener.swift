@@ -14,7 +14,20 @@ package final class FilenameShortener {
   package let pid: Int32
   private var cache: [String: String] = [:]
 
-  package init(pid: Int32) { self.pid = pid }
+  /// For a core file: the files are looked up under this folder (the process's root; "" for
+  /// this one's), a relative name under it too (the process's working directory is not known).
+  private let root: String?
+
+  package init(pid: Int32) {
+    self.pid = pid
+    self.root = nil
+  }
+
+  /// A shortener for a process that no longer runs (a core file), its files under `root`.
+  package init(root: String) {
+    self.pid = 0
+    self.root = root
+  }
 
   package func short(_ filename: String) -> String {
     if let cached = cache[filename] { return cached }
@@ -37,8 +50,12 @@ package final class FilenameShortener {
       // target's working directory: look there, through /proc/PID/cwd.
       let directory = components.joined(separator: "/")
       let marker =
-        absolute
-        ? ProcFS.pathInTarget(pid, "/" + directory + "/__init__.py") : "/proc/\(pid)/cwd/\(directory)/__init__.py"
+        if let root {
+          root + (absolute ? "/" : "") + directory + "/__init__.py"
+        } else {
+          absolute
+            ? ProcFS.pathInTarget(pid, "/" + directory + "/__init__.py") : "/proc/\(pid)/cwd/\(directory)/__init__.py"
+        }
       guard ProcFS.fileExists(marker) else { break }
       kept.insert(components.removeLast(), at: 0)
     }

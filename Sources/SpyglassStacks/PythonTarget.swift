@@ -132,6 +132,73 @@ package final class PythonTarget: @unchecked Sendable {
     let library = libraryPath.flatMap { openBinary(pid: pid, path: $0, maps: maps, fileOverride: nil) }
     let binaries = [library, executable].compactMap { $0 }
 
+    let found = try locate(
+      pid: pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries, scanOnly: scanOnly)
+    return PythonTarget(
+      pid: pid, executablePath: executablePath, commandLine: commandLine, version: found.version, layout: found.layout,
+      model: found.model, walkOffsets: found.walkOffsets,
+      executable: executable, library: library, interpreter: found.interpreter, gil: found.gil,
+      codeType: found.codeType, interpreterSource: found.interpreterSource, debugOffsets: found.debugOffsets)
+  }
+
+  /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
+  /// seconds). Errors that cannot go away by waiting are thrown at once.
+  package static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
+    let deadline = monotonicSeconds() + timeout
+    var lastError = AttachError.noSuchProcess(pid: pid)
+    var attempts = 0
+    while true {
+      attempts += 1
+      do throws(AttachError) {
+        let target = try attach(pid: pid)
+        // The interpreter must have at least one thread with a frame before it is useful. The
+        // check reads the running target unpaused, so a walk can be torn by a thread that is
+        // pushing and popping frames (a 2.7 recursion frees and reuses frame objects all the time:
+        // one dump in a few thousand saw every attempt torn for half a second): a torn walk is
+        // tried again at once, a few times, before waiting.
+        let walker = target.makeWalker()
+        for _ in 0..<16 {
+          guard let threads = try? walker.sample() else { continue }
+          if threads.contains(where: { !$0.frames.isEmpty }) { return target }
+          break  // read whole, but no frame yet: still starting
+        }
+        lastError = .interpreterNotFound(pid: pid, version: target.version.description)
+      } catch {
+        switch error {
+        case .permissionDenied, .unsupportedVersion, .freeThreaded, .unknownDebugOffsets: throw error
+        case .noSuchProcess:
+          if attempts == 1 && !ProcFS.processExists(pid) { throw error }
+          if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
+          lastError = error
+        default: lastError = error
+        }
+      }
+      if monotonicSeconds() >= deadline { throw lastError }
+      sleepSeconds(0.02)
+    }
+  }
+
+  /// What `locate` finds of an interpreter: everything a walker needs.
+  package struct Located {
+    package var version: PythonVersion
+    package var layout: PythonLayout
+    package var model: PythonTraits
+    var walkOffsets: WalkOffsets
+    package var interpreter: RemoteAddress
+    package var gil: GILLocation
+    package var codeType: RemoteAddress?
+    package var interpreterSource: String
+    package var debugOffsets: DebugOffsets?
+  }
+
+  /// Finds the interpreter in a process's memory, given its mappings and its binaries (libpython
+  /// first): the version, the layout (merged with the target's debug offsets), the interpreter
+  /// state and the GIL's location. Shared by live processes and core files (`CoreTarget`), so it
+  /// reads through any `MemoryReader`; `pid` only names the process in errors.
+  package static func locate<Memory: MemoryReader>(
+    pid: Int32, executablePath: String, memory: Memory, maps: [MemoryMap], binaries: [MappedBinary],
+    scanOnly: Bool = false
+  ) throws(AttachError) -> Located {
     guard let version = detectVersion(binaries: binaries, memory: memory, executablePath: executablePath) else {
       throw .notPython(pid: pid, executable: executablePath)
     }
@@ -224,48 +291,9 @@ package final class PythonTarget: @unchecked Sendable {
     guard let walkOffsets = try? WalkOffsets(layout, model, gil: gil) else {
       throw .unsupportedVersion(pid: pid, version: version.description)
     }
-    return PythonTarget(
-      pid: pid, executablePath: executablePath, commandLine: commandLine, version: version, layout: layout,
-      model: model, walkOffsets: walkOffsets,
-      executable: executable, library: library, interpreter: interpreter, gil: gil, codeType: symbol("PyCode_Type"),
-      interpreterSource: source, debugOffsets: debugOffsets)
-  }
-
-  /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
-  /// seconds). Errors that cannot go away by waiting are thrown at once.
-  package static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
-    let deadline = monotonicSeconds() + timeout
-    var lastError = AttachError.noSuchProcess(pid: pid)
-    var attempts = 0
-    while true {
-      attempts += 1
-      do throws(AttachError) {
-        let target = try attach(pid: pid)
-        // The interpreter must have at least one thread with a frame before it is useful. The
-        // check reads the running target unpaused, so a walk can be torn by a thread that is
-        // pushing and popping frames (a 2.7 recursion frees and reuses frame objects all the time:
-        // one dump in a few thousand saw every attempt torn for half a second): a torn walk is
-        // tried again at once, a few times, before waiting.
-        let walker = target.makeWalker()
-        for _ in 0..<16 {
-          guard let threads = try? walker.sample() else { continue }
-          if threads.contains(where: { !$0.frames.isEmpty }) { return target }
-          break  // read whole, but no frame yet: still starting
-        }
-        lastError = .interpreterNotFound(pid: pid, version: target.version.description)
-      } catch {
-        switch error {
-        case .permissionDenied, .unsupportedVersion, .freeThreaded, .unknownDebugOffsets: throw error
-        case .noSuchProcess:
-          if attempts == 1 && !ProcFS.processExists(pid) { throw error }
-          if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
-          lastError = error
-        default: lastError = error
-        }
-      }
-      if monotonicSeconds() >= deadline { throw lastError }
-      sleepSeconds(0.02)
-    }
+    return Located(
+      version: version, layout: layout, model: model, walkOffsets: walkOffsets, interpreter: interpreter, gil: gil,
+      codeType: symbol("PyCode_Type"), interpreterSource: source, debugOffsets: debugOffsets)
   }
 
   static func isZombie(_ pid: Int32) -> Bool { ProcStat.read(pid: pid)?.state == UInt8(ascii: "Z") }
@@ -302,7 +330,9 @@ package final class PythonTarget: @unchecked Sendable {
 
   // .. version ...................................................................
 
-  static func detectVersion(binaries: [MappedBinary], memory: ProcessMemory, executablePath: String) -> PythonVersion? {
+  static func detectVersion<Memory: MemoryReader>(
+    binaries: [MappedBinary], memory: Memory, executablePath: String
+  ) -> PythonVersion? {
     for binary in binaries {
       if let address = binary.address(of: "Py_Version"), let hex = try? memory.readUInt32(at: address),
         let version = PythonVersion(hex: hex)
@@ -339,7 +369,9 @@ package final class PythonTarget: @unchecked Sendable {
   }
 
   /// Reads a region in 1 MiB chunks (overlapping by 256 bytes) and returns the first match.
-  static func scanMemory<T>(_ memory: ProcessMemory, start: RemoteAddress, size: Int, using match: ([UInt8]) -> T?)
+  static func scanMemory<T, Memory: MemoryReader>(
+    _ memory: Memory, start: RemoteAddress, size: Int, using match: ([UInt8]) -> T?
+  )
     -> T?
   {
     let chunk = 1 << 20
@@ -358,7 +390,9 @@ package final class PythonTarget: @unchecked Sendable {
 
   /// Whether `address` looks like a PyInterpreterState: mapped, with a thread list whose first
   /// thread points back at it (or an empty list while starting up).
-  static func isInterpreter(_ address: RemoteAddress, layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap])
+  static func isInterpreter<Memory: MemoryReader>(
+    _ address: RemoteAddress, layout: PythonLayout, memory: Memory, maps: [MemoryMap]
+  )
     -> Bool
   {
     guard address != 0, address & 7 == 0, maps.contains(where: { $0.readable && $0.contains(address) }) else {
@@ -371,8 +405,8 @@ package final class PythonTarget: @unchecked Sendable {
     return back == address
   }
 
-  static func scanForInterpreter(
-    binaries: [MappedBinary], layout: PythonLayout, memory: ProcessMemory, maps: [MemoryMap]
+  static func scanForInterpreter<Memory: MemoryReader>(
+    binaries: [MappedBinary], layout: PythonLayout, memory: Memory, maps: [MemoryMap]
   ) -> RemoteAddress? {
     var regions: [(RemoteAddress, Int)] = []
     for binary in binaries {

@@ -17,8 +17,14 @@ typedef struct spy_native spy_native;
 /// `error` when libdwfl cannot report the process's modules.
 spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *error, size_t error_size);
 
-/// A session over a core file (`executable` may be NULL: found from the core's notes).
-spy_native *spy_native_open_core(const char *core_path, const char *executable, char *error, size_t error_size);
+/// A session over a core file (`executable` may be NULL: found from the core's notes). The core's
+/// file mappings (`file_count` of them: each file's lowest mapped address and its path as the
+/// process saw it) find a library libdwfl's own search does not: its path under `root_prefix`
+/// (the process's root, "" or NULL for this one), then the path itself, each only when its build
+/// ID is the module's.
+spy_native *spy_native_open_core(const char *core_path, const char *executable, const char *root_prefix,
+                                 const uint64_t *file_starts, const char *const *file_paths, int file_count,
+                                 char *error, size_t error_size);
 
 void spy_native_close(spy_native *session);
 
