@@ -47,17 +47,7 @@ package enum CoreDump {
       var frames = thread.frames.map { frame in
         let code =
           frame.isNative ? (native?.code(frame.nativeSymbol) ?? walker.code(frame.code)) : walker.code(frame.code)
-        let line: Int
-        switch config.lineNo {
-        case .noLine: line = 0
-        case .first: line = code.firstLine
-        case .lastInstruction: line = Int(frame.line)
-        }
-        return Frame(
-          name: code.name, filename: code.filename, module: code.library,
-          shortFilename: config.fullFilenames && code.library == nil
-            ? code.filename : NativeFrames.shortFilename(code, shortener: shortener), line: line,
-          isEntry: frame.isEntry)
+        return StackTraceBuilder.frame(frame, code: code, shortener: shortener, config: config)
       }
       if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
       return StackTrace(

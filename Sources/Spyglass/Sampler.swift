@@ -206,7 +206,11 @@ enum StackTraceBuilder {
   static func frame(_ frame: SampledFrame, sampler: ProcessSampler, shortener: FilenameShortener, config: Config)
     -> Frame
   {
-    let code = sampler.code(frame.code)
+    self.frame(frame, code: sampler.code(frame.code), shortener: shortener, config: config)
+  }
+
+  /// One sampled frame, whose code object (or native symbol) is `code`, as the library hands it out.
+  static func frame(_ frame: SampledFrame, code: CodeInfo, shortener: FilenameShortener, config: Config) -> Frame {
     let line: Int
     switch config.lineNo {
     case .noLine: line = 0

@@ -22,24 +22,7 @@ import Testing
   import Glibc
 #endif
 
-/// The fixture's `READY {"mark": line, ...}`.
-private func markedLines(_ process: PythonProcess) throws -> [String: Int] {
-  let json = String(process.readyLine.dropFirst("READY ".count))
-  return try JSONDecoder().decode([String: Int].self, from: Data(json.utf8))
-}
-
-/// Waits until the process has `count` OS threads (the announcing thread has exited).
-private func waitForThreads(_ process: PythonProcess, count: Int) {
-  let deadline = ContinuousClock.now + .seconds(10)
-  while ProcFS.threadIDs(process.pid).count != count && ContinuousClock.now < deadline {
-    usleep(20_000)
-  }
-}
-
-private func isCLibrary(_ module: String?) -> Bool {
-  guard let name = module?.split(separator: "/").last else { return false }
-  return name.hasPrefix("libc.so") || name.hasPrefix("libc-")
-}
+// markedLines, waitForThreads and isCLibrary are NativeTests.swift's.
 
 /// A fresh folder for cores (they are large: removed by the caller).
 private func coreFolder() throws -> String {
@@ -103,16 +86,7 @@ struct CoreDumpTests {
     let nativeMain = try #require(merged.first { $0.threadID == liveMain.threadID }, "\(python):\n\(merged)")
     let frames = nativeMain.frames
     let context = "\(python):\n\(nativeMain)"
-    let sleep = frames.firstIndex { isCLibrary($0.module) && ($0.name.contains("sleep") || $0.name.contains("select")) }
-    let compare = frames.firstIndex { $0.module == nil && $0.name == "compare" && $0.line == lines["sleep"] }
-    let qsort = frames.firstIndex { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }
-    let caller = frames.firstIndex { $0.module == nil && $0.name == "sort_forever" && $0.line == lines["qsort"] }
-    let found = try #require(
-      sleep.flatMap { a in compare.flatMap { b in qsort.flatMap { c in caller.map { d in (a, b, c, d) } } } },
-      "sleep, compare, qsort or sort_forever missing: \(context)")
-    #expect(
-      found.0 < found.1 && found.1 < found.2 && found.2 < found.3,
-      "not innermost first (sleep, compare, qsort, caller): \(context)")
+    try checkQsortStack(frames, lines: lines, context: context)
     #expect(
       frameKeys(frames.filter { $0.module == nil }) == frameKeys(liveMain.frames),
       "the merged stack's Python frames: \(context)")

@@ -16,22 +16,39 @@ import TestSupport
 import Testing
 
 /// The fixture's `READY {"mark": line, ...}`.
-private func markedLines(_ process: PythonProcess) throws -> [String: Int] {
+func markedLines(_ process: PythonProcess) throws -> [String: Int] {
   let json = String(process.readyLine.dropFirst("READY ".count))
   return try JSONDecoder().decode([String: Int].self, from: Data(json.utf8))
 }
 
 /// Waits until the process has `count` OS threads (the announcing thread has exited).
-private func waitForThreads(_ process: PythonProcess, count: Int) {
+func waitForThreads(_ process: PythonProcess, count: Int) {
   let deadline = ContinuousClock.now + .seconds(10)
   while ProcFS.threadIDs(process.pid).count != count && ContinuousClock.now < deadline {
     usleep(20_000)
   }
 }
 
-private func isCLibrary(_ module: String?) -> Bool {
+func isCLibrary(_ module: String?) -> Bool {
   guard let name = module?.split(separator: "/").last else { return false }
   return name.hasPrefix("libc.so") || name.hasPrefix("libc-")
+}
+
+/// The qsort fixture's main thread, merged: the C library's sleep, compare at its sleep, qsort and
+/// sort_forever at its call, innermost first.
+func checkQsortStack(
+  _ frames: [DumpFrame], lines: [String: Int], context: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+  let sleep = frames.firstIndex { isCLibrary($0.module) && ($0.name.contains("sleep") || $0.name.contains("select")) }
+  let compare = frames.firstIndex { $0.module == nil && $0.name == "compare" && $0.line == lines["sleep"] }
+  let qsort = frames.firstIndex { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }
+  let caller = frames.firstIndex { $0.module == nil && $0.name == "sort_forever" && $0.line == lines["qsort"] }
+  let found = try #require(
+    sleep.flatMap { a in compare.flatMap { b in qsort.flatMap { c in caller.map { d in (a, b, c, d) } } } },
+    "sleep, compare, qsort or sort_forever missing: \(context)", sourceLocation: sourceLocation)
+  #expect(
+    found.0 < found.1 && found.1 < found.2 && found.2 < found.3,
+    "not innermost first (sleep, compare, qsort, caller): \(context)", sourceLocation: sourceLocation)
 }
 
 /// `dump --native --json` of a process, decoded strictly.
@@ -65,16 +82,7 @@ struct NativeTests {
     let main = try #require(merged.first { $0.osThreadID == Int(process.pid) }, "no main thread:\n\(merged)")
     let frames = main.frames
     let context = "\(python):\n\(main)"
-    let sleep = frames.firstIndex { isCLibrary($0.module) && ($0.name.contains("sleep") || $0.name.contains("select")) }
-    let compare = frames.firstIndex { $0.module == nil && $0.name == "compare" && $0.line == lines["sleep"] }
-    let qsort = frames.firstIndex { isCLibrary($0.module) && $0.name.hasPrefix("qsort") }
-    let caller = frames.firstIndex { $0.module == nil && $0.name == "sort_forever" && $0.line == lines["qsort"] }
-    let found = try #require(
-      sleep.flatMap { a in compare.flatMap { b in qsort.flatMap { c in caller.map { d in (a, b, c, d) } } } },
-      "sleep, compare, qsort or sort_forever missing: \(context)")
-    #expect(
-      found.0 < found.1 && found.1 < found.2 && found.2 < found.3,
-      "not innermost first (sleep, compare, qsort, caller): \(context)")
+    try checkQsortStack(frames, lines: lines, context: context)
     #expect(frames.last?.name == "<module>", "the outermost frame is the script: \(context)")
     for frame in frames {
       #expect(
