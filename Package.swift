@@ -122,10 +122,16 @@ let package = Package(
     // 15.3 -> 11.7 MiB, BENCHMARKS.md). glibc warns at link time that its user-database lookups
     // (getpwuid_r, used by FoundationEssentials for home directories) would load the machine's own
     // NSS modules at run time; Spyglass never looks users up.
+    // The static executable's link-time hooks (CStaticLink/static_link.c: libdebuginfod is never
+    // loaded), linked through `--wrap=dlopen`.
+    .target(name: "CStaticLink"),
     .executableTarget(
-      name: "spyglass", dependencies: ["SpyglassCLI"], swiftSettings: functionSections,
+      name: "spyglass", dependencies: ["SpyglassCLI", "CStaticLink"], swiftSettings: functionSections,
       linkerSettings: linkOrder + [
         .unsafeFlags(["-static-executable"], .when(platforms: [.linux])),
+        // gold (the debug link's default) fails on the wrapped symbol: lld links both configurations.
+        .unsafeFlags(["-Xlinker", "--wrap=dlopen"], .when(platforms: [.linux])),
+        .unsafeFlags(["-use-ld=lld"], .when(platforms: [.linux], configuration: .debug)),
         // FoundationEssentials's static archive does not name these two of its own dependencies.
         .linkedLibrary("_FoundationCollections", .when(platforms: [.linux])),
         .linkedLibrary("_FoundationCShims", .when(platforms: [.linux])),

@@ -176,7 +176,15 @@ struct NativeTests {
     for thread in ours {
       let other = try #require(theirs.first { $0.threadID == thread.threadID }, "py-spy lacks \(thread)")
       let context = "\(python)\nspyglass:\n\(thread)\npy-spy:\n\(other)"
-      #expect(pythonFrames(thread.frames) == pythonFrames(other.frames), "\(context)")
+      if thread.osThreadID == Int(process.pid) {
+        #expect(pythonFrames(thread.frames) == pythonFrames(other.frames), "\(context)")
+      } else {
+        // The zlib thread runs between the two reads: the same functions, its line may differ
+        // (the loop's back edge).
+        #expect(
+          thread.frames.filter { $0.module == nil }.map(\.name) == other.frames.filter { $0.module == nil }.map(\.name),
+          "\(context)")
+      }
       func anchors(_ frames: [DumpFrame]) -> [String] {
         frames.compactMap { frame in
           if frame.module == nil { return frame.name }
