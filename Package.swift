@@ -15,6 +15,7 @@
 //                    the one sampling loop (session, timer, CPU accounting, profile builder)
 //   SpyglassOutput   writers: flamegraph SVG, speedscope, chrome trace, raw, pprof
 //   SpyglassCLI      swift-argument-parser commands over the library: no system call of its own
+//   CStaticLink      the static executable's link-time hook (libdebuginfod is never loaded)
 //   spyglass         the thin executable
 // Every target above SpyglassProcess, SpyglassELF and SpyglassNative builds with strict memory safety.
 import PackageDescription
