@@ -154,10 +154,11 @@ package final class PythonTarget: @unchecked Sendable {
         // The interpreter must have at least one thread with a frame before it is useful. The
         // check reads the running target unpaused, so a walk can be torn by a thread that is
         // pushing and popping frames (a 2.7 recursion frees and reuses frame objects all the time:
-        // one dump in a few thousand saw every attempt torn for half a second): a torn walk is
-        // tried again at once, a few times, before waiting.
+        // one dump in a few thousand saw every attempt torn for half a second): from the second
+        // attempt on, a torn walk is tried again at once, a few times, before waiting. The first
+        // attempt tries once, so an interpreter still starting up (torn too) is given its 20 ms.
         let walker = target.makeWalker()
-        for _ in 0..<16 {
+        for _ in 0..<(attempts == 1 ? 1 : 16) {
           guard let threads = try? walker.sample() else { continue }
           if threads.contains(where: { !$0.frames.isEmpty }) { return target }
           break  // read whole, but no frame yet: still starting
