@@ -44,10 +44,7 @@ struct spy_native {
   uint64_t *sps;
   int capacity;
   int count;
-  int truncated;
-  int register_error;
-  // The held thread's registers, read once per unwind (live sessions).
-  bool have_registers;
+  // The held thread's registers, read by spy_native_unwind before each unwind (live sessions).
   struct user_regs_struct registers;
   // Core threads, collected once.
   pid_t core_tids[MAX_CORE_THREADS];
@@ -162,16 +159,11 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
   return true;
 }
 
+// The registers spy_native_unwind read for this unwind, in libdwfl's order.
 static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
   spy_native *session = arg;
 #if defined(__x86_64__)
-  struct user_regs_struct r;
-  if (session->have_registers) {
-    r = session->registers;
-  } else if (ptrace(PTRACE_GETREGS, dwfl_thread_tid(thread), NULL, &r) != 0) {
-    session->register_error = 1;
-    return false;
-  }
+  const struct user_regs_struct r = session->registers;
   // DWARF's x86_64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address
   // column (rip), 16.
   Dwarf_Word regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
@@ -179,7 +171,7 @@ static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
   return dwfl_thread_state_registers(thread, 0, 17, regs);
 #else
   (void)thread;
-  session->register_error = 1;
+  (void)session;
   return false;
 #endif
 }
@@ -367,10 +359,7 @@ static int note_frame(Dwfl_Frame *frame, void *arg) {
   Dwarf_Addr pc;
   bool activation = false;
   if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
-  if (session->count >= session->capacity) {
-    session->truncated = 1;
-    return DWARF_CB_ABORT;
-  }
+  if (session->count >= session->capacity) return DWARF_CB_ABORT;  // the stack is cut there
   Dwarf_Word sp = 0;
   // x86_64's DWARF register 7 is rsp; an unwound frame's is its callee's CFA.
   if (dwfl_frame_reg(frame, 7, &sp) != 0) sp = 0;
@@ -380,47 +369,41 @@ static int note_frame(Dwfl_Frame *frame, void *arg) {
 }
 
 int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      int *truncated, uint64_t *registers, const uint64_t *unchanged_if) {
+                      uint64_t *registers, const uint64_t *unchanged_if) {
   current = session;
-  session->have_registers = false;
-#if defined(__x86_64__)
   if (!session->is_core) {
+#if defined(__x86_64__)
     if (ptrace(PTRACE_GETREGS, tid, NULL, &session->registers) != 0) {
       *error_code = 1;
-      *truncated = 0;
       return -1;
     }
-    session->have_registers = true;
     registers[0] = session->registers.rip;
     registers[1] = session->registers.rsp;
     registers[2] = session->registers.rbp;
     if (unchanged_if && unchanged_if[0] == registers[0] && unchanged_if[1] == registers[1] &&
         unchanged_if[2] == registers[2]) {
-      *truncated = 0;
       return -2;
     }
-  }
+#else
+    (void)registers;
+    (void)unchanged_if;
+    *error_code = 1;  // only x86_64's registers are read
+    return -1;
 #endif
+  }
   session->current_tid = tid;
   session->handed_out = false;
   session->pcs = pcs;
   session->sps = sps;
   session->capacity = capacity;
   session->count = 0;
-  session->truncated = 0;
-  session->register_error = 0;
   for (unsigned i = 0; i < CACHED_PAGES; i++) session->pages[i].base = 1;
   session->next_page = 0;
   int rc = dwfl_getthread_frames(session->dwfl, tid, note_frame, session);
-  *truncated = session->truncated;
   // An unwind ends with an error at the outermost frame (no CFI says how to go further) as often
   // as it ends cleanly: what counts is whether any frame came back.
   if (session->count > 0) return session->count;
-  if (session->register_error) {
-    *error_code = 1;
-  } else {
-    *error_code = (rc != 0 && session->is_core) ? 3 : 2;
-  }
+  *error_code = (rc != 0 && session->is_core) ? 3 : 2;
   return -1;
 }
 

@@ -2,9 +2,10 @@
 //
 // One unwinder per live process or core file. It keeps libdwfl's session (the module list, each
 // library's CFI and symbol table, opened once) for as long as the process is sampled, re-reports
-// the modules when /proc/PID/maps changes (checked at most once a second, and at once when a pc
-// falls outside every known module), and resolves each distinct pc once: a sample costs the
-// unwind (reads of the stopped thread's stack through a page cache) and a table lookup per frame.
+// the modules when the file mappings in /proc/PID/maps change (checked at most once a second, and
+// at once when a pc falls outside every known module), and resolves each function once (by its
+// address range) and each shown pc once: a sample costs the unwind (reads of the stopped thread's
+// stack through a page cache) and a table lookup per frame.
 //
 // What comes from the target (names, paths) is bounded here; writers escape it.
 //
@@ -74,14 +75,11 @@ package final class NativeUnwinder {
   private var functionRanges: [(start: UInt64, end: UInt64, index: Int32)] = []
   /// Functions of libraries without their own line table.
   private var functionsWithoutLines = Set<Int32>()
-  private var lastResolveHadLines = false
   package private(set) var functions: [NativeSymbol] = []
   private var functionIndex: [NativeSymbol: Int32] = [:]
   private var lastMaps: [UInt8] = []
   private var mapsCheckedAt: UInt64 = 0
   private var refreshedForUnknownAt: UInt64 = 0
-  /// How many times the module list was reported again.
-  package private(set) var refreshCount = 0
 
   /// A session over a live process (its libraries opened through /proc/PID/root, so a target in
   /// a container reads its own files).
@@ -140,8 +138,8 @@ package final class NativeUnwinder {
     return Array(tids.prefix(Int(count)))
   }
 
-  /// Re-reports the modules when the process's maps changed since the last look (at most once a
-  /// second unless `now` is set). Cached pcs are forgotten then: a library unmapped and another
+  /// Re-reports the modules when the process's file mappings changed since the last look (at most
+  /// once a second unless `force`). Cached pcs are forgotten then: a library unmapped and another
   /// mapped at its address must not keep the old names.
   package func refreshIfMapsChanged(force: Bool = false) {
     if isCore { return }
@@ -156,7 +154,6 @@ package final class NativeUnwinder {
     symbolOfPC.removeAll(keepingCapacity: true)
     functionOfPC.removeAll(keepingCapacity: true)
     functionRanges.removeAll(keepingCapacity: true)
-    refreshCount += 1
   }
 
   /// A live thread's rip, rsp and rbp when it was unwound.
@@ -176,7 +173,6 @@ package final class NativeUnwinder {
   package func unwind(thread tid: Int32, unchangedIf previous: Registers? = nil) throws(NativeError) -> Unwound {
     refreshIfMapsChanged()
     var code: Int32 = 0
-    var truncated: Int32 = 0
     var registers: [UInt64] = [0, 0, 0]
     let last: [UInt64]? = previous.map { [$0.rip, $0.rsp, $0.rbp] }
     // SAFETY: `pcs` and `sps` hold `pcs.count` words, the capacity passed; the register arrays
@@ -187,13 +183,12 @@ package final class NativeUnwinder {
           if let last {
             return unsafe last.withUnsafeBufferPointer { previous in
               unsafe spy_native_unwind(
-                session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated,
-                out.baseAddress, previous.baseAddress)
+                session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, out.baseAddress,
+                previous.baseAddress)
             }
           }
           return unsafe spy_native_unwind(
-            session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, &truncated,
-            out.baseAddress, nil)
+            session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, out.baseAddress, nil)
         }
       }
     }
@@ -218,7 +213,7 @@ package final class NativeUnwinder {
     let index =
       functionsWithoutLines.contains(function)
       ? Self.intern(functions[Int(function)], in: &symbols, &symbolIndex)
-      : Self.intern(resolve(pc, line: true), in: &symbols, &symbolIndex)
+      : Self.intern(resolve(pc, line: true).symbol, in: &symbols, &symbolIndex)
     if symbolOfPC.count > 1 << 20 { symbolOfPC.removeAll() }
     symbolOfPC[pc] = index
     return index
@@ -232,22 +227,22 @@ package final class NativeUnwinder {
       functionOfPC[pc] = known
       return known
     }
-    var range: (UInt64, UInt64) = (0, 0)
-    var resolved = resolve(pc, line: false, range: &range)
-    if resolved.libraryPath == nil && !isCore {
+    var resolved = resolve(pc, line: false)
+    if resolved.symbol.libraryPath == nil && !isCore {
       // A library mapped since the last look: report the modules again (at most 10 times a second).
       let now = monotonicNanoseconds()
       if now &- refreshedForUnknownAt > 100_000_000 {
         refreshedForUnknownAt = now
         refreshIfMapsChanged(force: true)
-        resolved = resolve(pc, line: false, range: &range)
+        resolved = resolve(pc, line: false)
       }
     }
-    let index = Self.intern(resolved, in: &functions, &functionIndex)
-    if !lastResolveHadLines { functionsWithoutLines.insert(index) }
-    if range.0 < range.1, range.0 <= pc, pc < range.1, functionRanges.count < 1 << 16 {
-      let at = functionRanges.partitionPoint { $0.start < range.0 }
-      functionRanges.insert((range.0, range.1, index), at: at)
+    let index = Self.intern(resolved.symbol, in: &functions, &functionIndex)
+    if !resolved.moduleHasLines { functionsWithoutLines.insert(index) }
+    let range = resolved.range
+    if range.lowerBound < range.upperBound, range.contains(pc), functionRanges.count < 1 << 16 {
+      let at = functionRanges.partitionPoint { $0.start < range.lowerBound }
+      functionRanges.insert((range.lowerBound, range.upperBound, index), at: at)
     }
     if functionOfPC.count > 1 << 20 { functionOfPC.removeAll() }
     functionOfPC[pc] = index
@@ -274,19 +269,20 @@ package final class NativeUnwinder {
     return pc < candidate.end ? candidate.index : nil
   }
 
-  private func resolve(_ pc: UInt64, line wantLine: Bool) -> NativeSymbol {
-    var range: (UInt64, UInt64) = (0, 0)
-    return resolve(pc, line: wantLine, range: &range)
+  /// What libdwfl says of a pc: its symbol; the address range every pc of its function shares
+  /// (empty when unknown); whether its library carries its own line table.
+  private struct Resolved {
+    var symbol: NativeSymbol
+    var range: Range<UInt64> = 0..<0
+    var moduleHasLines = false
   }
 
-  private func resolve(_ pc: UInt64, line wantLine: Bool, range: inout (UInt64, UInt64)) -> NativeSymbol {
+  private func resolve(_ pc: UInt64, line wantLine: Bool) -> Resolved {
     var raw = spy_native_symbol()
-    defer {
-      range = (raw.range_start, raw.range_end)
-      lastResolveHadLines = raw.module_has_lines != 0
-    }
     guard unsafe spy_native_symbolize(session, pc, wantLine ? 1 : 0, &raw) == 0 else {
-      return NativeSymbol(function: nil, libraryPath: nil, library: nil, libraryOffset: pc, sourceFile: nil, line: 0)
+      return Resolved(
+        symbol: NativeSymbol(function: nil, libraryPath: nil, library: nil, libraryOffset: pc, sourceFile: nil, line: 0)
+      )
     }
     // SAFETY: the strings point into the session (valid until the next refresh, and copied here)
     // or, for `demangled`, into malloc'ed memory this function frees.
@@ -306,10 +302,12 @@ package final class NativeUnwinder {
     let source = unsafe raw.source_file.map { unsafe Self.string($0) }
     let library = path.map { path in path.split(separator: "/").last.map(String.init) ?? path }
     // Relative source paths are as the compiler saw them; only the name is shown for them anyway.
-    return NativeSymbol(
+    let symbol = NativeSymbol(
       function: function.flatMap { $0.isEmpty ? nil : $0 }, libraryPath: path, library: library,
       libraryOffset: function?.isEmpty == false ? 0 : raw.module_offset, sourceFile: source,
       line: source == nil ? 0 : Int(raw.line))
+    let range = raw.range_start < raw.range_end ? raw.range_start..<raw.range_end : 0..<0
+    return Resolved(symbol: symbol, range: range, moduleHasLines: raw.module_has_lines != 0)
   }
 
   /// The lines of a maps file that map a file (a path after the inode): what libdwfl's module list

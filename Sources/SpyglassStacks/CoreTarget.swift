@@ -170,7 +170,7 @@ package final class CoreTarget: @unchecked Sendable {
     }
     let names = (try? walker.threadNames()) ?? [:]
     return sampled.map { thread in
-      var tid = thread.nativeThreadID ?? (fromPthread ? walker.pthreadTID(ofThread: thread.threadID) : nil)
+      var tid = walker.osThreadID(of: thread)
       if let known = tid, !tasks.contains(known) { tid = nil }
       var frames = thread.frames
       if let native, let tid {

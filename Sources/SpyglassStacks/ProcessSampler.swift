@@ -181,8 +181,7 @@ package final class ProcessSampler {
       if tidFromPthread && walker.pthreadTIDOffset == nil { discoverPthreadOffset(threads) }
       let held = Set(pause.threadIDs)
       nativeFrames = threads.map { thread in
-        guard !thread.skippedAsIdle,
-          let tid = thread.nativeThreadID ?? (tidFromPthread ? walker.pthreadTID(ofThread: thread.threadID) : nil),
+        guard !thread.skippedAsIdle, let tid = walker.osThreadID(of: thread),
           held.contains(tid)
         else { return nil }
         return native.stack(
@@ -202,9 +201,7 @@ package final class ProcessSampler {
     var result: [ThreadStack] = []
     result.reserveCapacity(threads.count)
     for (index, thread) in threads.enumerated() {
-      var tid = thread.nativeThreadID
-      // The walk ran before the offset was known (the first sample), or its read failed.
-      if tidFromPthread, tid == nil { tid = walker.pthreadTID(ofThread: thread.threadID) }
+      var tid = walker.osThreadID(of: thread)
       // A tid read from struct pthread counts only when the thread exists (a torn read is not one).
       if tidFromPthread, let value = tid, runState(value) == nil { tid = nil }
       var active = true

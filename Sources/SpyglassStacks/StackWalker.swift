@@ -225,6 +225,13 @@ package final class StackWalker<Memory: MemoryReader> {
 
   /// The kernel tid in the struct pthread of Python thread `threadID` (its pthread_t), from the
   /// current walk's reads when they hold it; nil when unknown or implausible.
+  /// A walked thread's OS id: `native_thread_id` (3.11+), else (≤3.10, or the walk ran before the
+  /// offset was known) glibc's struct pthread's `tid` once `pthreadTIDOffset` is known; unchecked
+  /// against the process's task list.
+  package func osThreadID(of thread: SampledThread) -> Int32? {
+    thread.nativeThreadID ?? pthreadTID(ofThread: thread.threadID)
+  }
+
   package func pthreadTID(ofThread threadID: UInt64) -> Int32? {
     guard let offset = pthreadTIDOffset, threadID != 0 else { return nil }
     let address = threadID &+ UInt64(offset)

@@ -36,13 +36,14 @@ int spy_native_refresh(spy_native *session);
 /// and `sps[i]` its stack pointer (0 when unknown): frame i's own stack is [sps[i], sps[i + 1]).
 /// A live thread must be in a ptrace stop of the calling thread. Returns the frame count (>= 0; a
 /// stack deeper than `capacity` is cut), or -1 with `*error_code` set: 1 registers unreadable,
-/// 2 unwinding failed before the first frame, 3 thread unknown (core).
+/// 2 unwinding failed before the first frame, 3 thread unknown (core). Only x86_64's registers are
+/// read.
 ///
 /// A live thread's rip, rsp and rbp are stored in `registers` (3 words); when `unchanged_if` (3
 /// words, may be NULL) holds the same values, nothing is unwound and -2 is returned: a thread
 /// asleep in the same system call at the same stack depth has the same stack as before.
 int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      int *truncated, uint64_t *registers, const uint64_t *unchanged_if);
+                      uint64_t *registers, const uint64_t *unchanged_if);
 
 /// What a pc is. Strings point into the session (valid until it is closed or refreshed) or into
 /// `demangled`, which the caller frees. `line` 0 when unknown.
