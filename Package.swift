@@ -9,7 +9,9 @@
 //   CElfutils        native unwinding and symbols through elfutils' libdwfl (C, over libdw/libelf)
 //   SpyglassNative   native stacks of stopped threads and of core files, symbolised and cached
 //   SpyglassLayouts  CPython layouts: pure data, one table per minor version, plus _Py_DebugOffsets
-//   SpyglassStacks   finding the interpreter and walking threads and frames
+//   SpyglassModel    the values every layer above shares: Config, Frame, StackTrace, TaskTrace and
+//                    the one error family (SpyglassError), public through the library
+//   SpyglassStacks   finding the interpreter in a process or a core, walking threads and frames
 //   SpyglassProfile  the profile model: interned frames and stacks, aggregation, timeline
 //   Spyglass         the library product: Config, PythonSpy, Sampler (py-spy's embedding API) and
 //                    the one sampling loop (session, timer, CPU accounting, profile builder)
@@ -91,13 +93,18 @@ let package = Package(
       swiftSettings: samplingPath + functionSections),
     .target(name: "SpyglassLayouts", swiftSettings: pure + functionSections),
     .target(
-      name: "SpyglassStacks", dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassNative"],
+      name: "SpyglassModel", dependencies: ["SpyglassProcess", "SpyglassLayouts"],
+      swiftSettings: pure + functionSections),
+    .target(
+      name: "SpyglassStacks",
+      dependencies: ["SpyglassProcess", "SpyglassELF", "SpyglassLayouts", "SpyglassNative", "SpyglassModel"],
       swiftSettings: pure + samplingPath + functionSections),
-    .target(name: "SpyglassProfile", swiftSettings: pure + samplingPath + functionSections),
+    .target(
+      name: "SpyglassProfile", dependencies: ["SpyglassModel"], swiftSettings: pure + samplingPath + functionSections),
     .target(
       name: "SpyglassOutput",
       dependencies: [
-        "SpyglassProfile", "SpyglassProcess",
+        "SpyglassModel", "SpyglassProfile", "SpyglassProcess",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: pure + functionSections
@@ -106,14 +113,14 @@ let package = Package(
     // sampling loop record, top and Sampler share.
     .target(
       name: "Spyglass",
-      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile"],
+      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassModel", "SpyglassStacks", "SpyglassProfile"],
       swiftSettings: pure + samplingPath + functionSections
     ),
     .target(
       name: "SpyglassCLI",
       dependencies: [
-        "Spyglass", "SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Spyglass", "SpyglassProcess", "SpyglassLayouts", "SpyglassModel", "SpyglassStacks", "SpyglassProfile",
+        "SpyglassOutput", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: pure + samplingPath + functionSections
     ),
@@ -146,8 +153,8 @@ let package = Package(
     .testTarget(
       name: "SpyglassTests",
       dependencies: [
-        "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassNative", "SpyglassLayouts", "SpyglassStacks",
-        "SpyglassProfile", "SpyglassOutput", "SpyglassCLI", "Spyglass",
+        "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassNative", "SpyglassLayouts", "SpyglassModel",
+        "SpyglassStacks", "SpyglassProfile", "SpyglassOutput", "SpyglassCLI", "Spyglass",
       ],
       resources: [.copy("Fixtures")]
     ),

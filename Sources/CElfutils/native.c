@@ -9,21 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
-#include <sys/uio.h>
-#include <sys/user.h>
 #include <unistd.h>
 
 // The C++ ABI's demangler (libstdc++, which the Swift runtime links already).
 extern char *__cxa_demangle(const char *mangled, char *buffer, size_t *length, int *status);
 
-enum { PAGE = 4096, CACHED_PAGES = 32, MAX_CORE_THREADS = 4096 };
-
-typedef struct {
-  uint64_t base;  // page address, 1 when the slot is empty
-  bool readable;
-  unsigned char bytes[PAGE];
-} cached_page;
+enum { MAX_CORE_THREADS = 4096 };
 
 struct spy_native {
   Dwfl *dwfl;
@@ -36,16 +27,16 @@ struct spy_native {
   // The thread being unwound (live sessions).
   pid_t current_tid;
   bool handed_out;
-  // Stack pages read during the current unwind.
-  cached_page pages[CACHED_PAGES];
-  unsigned next_page;
+  // How the live process's memory is read (the caller's reader, which caches what it reads).
+  spy_native_read_word read_word;
+  void *read_context;
   // The unwind in progress.
   uint64_t *pcs;
   uint64_t *sps;
   int capacity;
   int count;
-  // The held thread's registers, read by spy_native_unwind before each unwind (live sessions).
-  struct user_regs_struct registers;
+  // The held thread's registers, given to spy_native_unwind (live sessions), in DWARF order.
+  Dwarf_Word registers[SPY_NATIVE_REGISTER_COUNT];
   // Core threads, collected once.
   pid_t core_tids[MAX_CORE_THREADS];
   int core_tid_count;
@@ -127,53 +118,20 @@ static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
   return true;
 }
 
-// One word of the stopped thread's memory, through a page cache that lives for one unwind.
+// One word of the stopped thread's memory, through the caller's reader.
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
   (void)dwfl;
   spy_native *session = arg;
-  uint64_t base = addr & ~(uint64_t)(PAGE - 1);
-  size_t offset = (size_t)(addr - base);
-  if (offset + sizeof(Dwarf_Word) > PAGE) {
-    // A word across two pages: read it directly.
-    struct iovec local = {result, sizeof *result};
-    struct iovec remote = {(void *)(uintptr_t)addr, sizeof *result};
-    return process_vm_readv(session->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *result;
-  }
-  cached_page *page = NULL;
-  for (unsigned i = 0; i < CACHED_PAGES; i++) {
-    if (session->pages[i].base == base) {
-      page = &session->pages[i];
-      break;
-    }
-  }
-  if (!page) {
-    page = &session->pages[session->next_page];
-    session->next_page = (session->next_page + 1) % CACHED_PAGES;
-    page->base = base;
-    struct iovec local = {page->bytes, PAGE};
-    struct iovec remote = {(void *)(uintptr_t)base, PAGE};
-    page->readable = process_vm_readv(session->pid, &local, 1, &remote, 1, 0) == PAGE;
-  }
-  if (!page->readable) return false;
-  memcpy(result, page->bytes + offset, sizeof *result);
+  uint64_t word = 0;
+  if (!session->read_word || !session->read_word(session->read_context, addr, &word)) return false;
+  *result = word;
   return true;
 }
 
-// The registers spy_native_unwind read for this unwind, in libdwfl's order.
+// The registers given to spy_native_unwind for this unwind, already in libdwfl's order.
 static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
   spy_native *session = arg;
-#if defined(__x86_64__)
-  const struct user_regs_struct r = session->registers;
-  // DWARF's x86_64 numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address
-  // column (rip), 16.
-  Dwarf_Word regs[17] = {r.rax, r.rdx, r.rcx, r.rbx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
-                         r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip};
-  return dwfl_thread_state_registers(thread, 0, 17, regs);
-#else
-  (void)thread;
-  (void)session;
-  return false;
-#endif
+  return dwfl_thread_state_registers(thread, 0, SPY_NATIVE_REGISTER_COUNT, session->registers);
 }
 
 static const Dwfl_Thread_Callbacks thread_callbacks = {
@@ -187,14 +145,16 @@ static spy_native *new_session(void) {
   spy_native *session = calloc(1, sizeof *session);
   if (!session) return NULL;
   session->core_fd = -1;
-  for (unsigned i = 0; i < CACHED_PAGES; i++) session->pages[i].base = 1;
   return session;
 }
 
-spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *error, size_t error_size) {
+spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, spy_native_read_word read_word,
+                                    void *context, char *error, size_t error_size) {
   spy_native *session = new_session();
   if (!session) return NULL;
   session->pid = pid;
+  session->read_word = read_word;
+  session->read_context = context;
   snprintf(session->root_prefix, sizeof session->root_prefix, "%s", root_prefix ? root_prefix : "");
   session->callbacks.find_elf = find_elf_in_root;
   session->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
@@ -368,28 +328,15 @@ static int note_frame(Dwfl_Frame *frame, void *arg) {
   return DWARF_CB_OK;
 }
 
-int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      uint64_t *registers, const uint64_t *unchanged_if) {
+int spy_native_unwind(spy_native *session, pid_t tid, const uint64_t *registers, uint64_t *pcs, uint64_t *sps,
+                      int capacity, int *error_code) {
   current = session;
   if (!session->is_core) {
-#if defined(__x86_64__)
-    if (ptrace(PTRACE_GETREGS, tid, NULL, &session->registers) != 0) {
+    if (!registers) {
       *error_code = 1;
       return -1;
     }
-    registers[0] = session->registers.rip;
-    registers[1] = session->registers.rsp;
-    registers[2] = session->registers.rbp;
-    if (unchanged_if && unchanged_if[0] == registers[0] && unchanged_if[1] == registers[1] &&
-        unchanged_if[2] == registers[2]) {
-      return -2;
-    }
-#else
-    (void)registers;
-    (void)unchanged_if;
-    *error_code = 1;  // only x86_64's registers are read
-    return -1;
-#endif
+    memcpy(session->registers, registers, sizeof session->registers);
   }
   session->current_tid = tid;
   session->handed_out = false;
@@ -397,8 +344,6 @@ int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *s
   session->sps = sps;
   session->capacity = capacity;
   session->count = 0;
-  for (unsigned i = 0; i < CACHED_PAGES; i++) session->pages[i].base = 1;
-  session->next_page = 0;
   int rc = dwfl_getthread_frames(session->dwfl, tid, note_frame, session);
   // An unwind ends with an error at the outermost frame (no CFI says how to go further) as often
   // as it ends cleanly: what counts is whether any frame came back.

@@ -2,10 +2,12 @@
 //
 // py-spy's `PythonSpy`: attach once (find the interpreter, its version and layout), then read
 // every thread's stack as often as wanted. Nothing is injected and nothing is written to the
-// target; in `.lock` mode its threads are paused only for the duration of one read.
+// target; in `.lock` mode its threads are paused only for the duration of one read. The same
+// stacks from a core file: `PythonCoreDump`.
 //
 //===----------------------------------------------------------------------===//
 
+@_exported import SpyglassModel
 import SpyglassProcess
 import SpyglassStacks
 
@@ -14,7 +16,8 @@ import SpyglassStacks
 /// ```swift
 /// let spy = try PythonSpy(pid: pid, config: Config())
 /// for trace in try spy.stackTraces() {
-///   print(trace.threadName ?? "thread \(trace.threadID)", trace.frames.first?.name ?? "-")
+///   print(trace.threadName ?? "thread \(trace.threadID)", trace.active ? "active" : "idle",
+///         trace.frames.first?.name ?? "-")
 /// }
 /// ```
 ///
@@ -28,7 +31,7 @@ public final class PythonSpy: @unchecked Sendable {
   public let processInfo: PythonProcessInfo
 
   private let lock = Lock()
-  private var processes: [TracedProcess]
+  private var processes: [AttachedProcess]
 
   /// Attaches to `pid`. Throws when the process does not exist, is not Python, runs a version
   /// Spyglass does not support, or may not be read (see `SpyglassError`).
@@ -36,16 +39,17 @@ public final class PythonSpy: @unchecked Sendable {
     if config.native && config.blocking != .lock { throw .nativeNeedsBlocking }
     self.pid = pid
     self.config = config
-    let root = try TracedProcess(pid: pid, parent: nil, config: config, waitingUpTo: 0.5)
-    version = root.target.version.description
-    processInfo = root.info
+    let root = try Self.attach(pid: pid, parent: nil, config: config, waitingUpTo: 0.5)
+    version = root.source.version.description
+    processInfo = root.source.info
     processes = [root]
   }
 
-  /// Every thread's stack now, innermost frame first; threads in the interpreter's order (newest
-  /// first). Idle threads are left out unless `Config.includeIdle`; only the GIL holder with
-  /// `Config.gilOnly`. With `Config.subprocesses`, child processes that are Python (found anew on
-  /// every call) follow the root's threads.
+  /// Every thread's stack now, innermost frame first, threads in the interpreter's order (newest
+  /// first): idle ones too, each with its `active` flag (as py-spy's `get_stack_traces`: leaving
+  /// idle threads out is the caller's choice); only the GIL holder with `Config.gilOnly`. With
+  /// `Config.subprocesses`, child processes that are Python (found anew on every call) follow the
+  /// root's threads.
   public func stackTraces() throws(SpyglassError) -> [StackTrace] {
     try lock.withLock { () throws(SpyglassError) -> [StackTrace] in
       if config.subprocesses { addNewChildren() }
@@ -53,7 +57,7 @@ public final class PythonSpy: @unchecked Sendable {
       var gone: [Int32] = []
       for process in processes {
         do throws(SpyglassError) {
-          traces += try process.stackTraces(config: config)
+          traces += try process.source.stackTraces(config: config, parent: process.parent)
         } catch {
           if process.pid == pid { throw error }
           gone.append(process.pid)  // a child that ended or cannot be read is dropped
@@ -78,13 +82,12 @@ public final class PythonSpy: @unchecked Sendable {
       for process in processes {
         do throws(SpyglassError) {
           if process.pid == pid {
-            let (rootTraces, snapshot) = try process.stackTracesAndTasks(config: config)
-            traces += rootTraces
-            tasks = StackTraceBuilder.tasks(
-              snapshot, pid: pid, sampler: process.sampler, shortener: process.shortener, config: config)
-            cut = snapshot.cut
+            let root = try process.source.stackTracesAndTasks(config: config)
+            traces += root.traces
+            tasks = root.tasks
+            cut = root.cut
           } else {
-            traces += try process.stackTraces(config: config)
+            traces += try process.source.stackTraces(config: config, parent: process.parent)
           }
         } catch {
           if process.pid == pid { throw error }
@@ -99,67 +102,59 @@ public final class PythonSpy: @unchecked Sendable {
   private func addNewChildren() {
     let known = Set(processes.map(\.pid))
     for (child, parent) in ProcessTree.descendants(of: pid) where !known.contains(child) {
-      if let process = try? TracedProcess(pid: child, parent: parent, config: config, waitingUpTo: 0) {
+      if let process = try? Self.attach(pid: child, parent: parent, config: config, waitingUpTo: 0) {
         processes.append(process)
       }
     }
   }
-}
 
-/// One attached process: its sampler and how its file names are shortened.
-final class TracedProcess {
-  let target: PythonTarget
-  let sampler: ProcessSampler
-  let shortener: FilenameShortener
-  let info: PythonProcessInfo
-  var pid: Int32 { target.pid }
-
-  init(pid: Int32, parent: Int32?, config: Config, waitingUpTo timeout: Double) throws(SpyglassError) {
-    do {
-      target = timeout > 0 ? try PythonTarget.attach(pid: pid, waitingUpTo: timeout) : try PythonTarget.attach(pid: pid)
-    } catch {
-      throw SpyglassError(error)
-    }
-    sampler = ProcessSampler(target: target, blocking: config.blocking == .lock)
+  private static func attach(pid: Int32, parent: Int32?, config: Config, waitingUpTo timeout: Double)
+    throws(SpyglassError) -> AttachedProcess
+  {
+    let target = timeout > 0 ? try LiveTarget.attach(pid: pid, waitingUpTo: timeout) : try LiveTarget.attach(pid: pid)
+    let sampler = ProcessSampler(target: target, blocking: config.blocking == .lock)
     if config.native {
       do { try sampler.enableNative() } catch { throw .nativeUnavailable(pid: pid, reason: "\(error)") }
     }
-    shortener = FilenameShortener(pid: pid)
-    info = PythonProcessInfo(
-      pid: pid, commandLine: target.commandLine, executable: target.executablePath,
-      pythonVersion: target.version.description, parentPID: parent)
+    return AttachedProcess(source: sampler, parent: parent)
+  }
+}
+
+/// A core file of a Python process (the kernel's, or gdb's `gcore`): `stackTraces(config:)`
+/// reads every thread's stack as it was, the same `StackTrace`s a live process gives.
+///
+/// ```swift
+/// let core = try PythonCoreDump(path: "core.1234")
+/// for trace in try core.stackTraces() { print(trace.threadID, trace.frames.map(\.name)) }
+/// ```
+///
+/// Nothing runs in a core: a thread counts as active when it holds the GIL.
+public final class PythonCoreDump: @unchecked Sendable {
+  public let path: String
+  /// The process the core is of.
+  public let processInfo: PythonProcessInfo
+  /// Its CPython version.
+  public let version: String
+
+  private let lock = Lock()
+  private let sampler: CoreSampler
+
+  /// Opens the core at `path`. `executable` is the python executable's file, when the path the
+  /// core names is not it here; `root` the folder the process's files were under (its root, when
+  /// it ran in a container or chroot).
+  public init(path: String, executable: String? = nil, root: String? = nil) throws(SpyglassError) {
+    self.path = path
+    sampler = try CoreSampler(path: path, executable: executable, root: root)
+    processInfo = sampler.info
+    version = sampler.version.description
   }
 
-  func stackTraces(config: Config) throws(SpyglassError) -> [StackTrace] {
-    try stackTraces(config: config, readingTasks: false)
-  }
-
-  func stackTracesAndTasks(config: Config) throws(SpyglassError) -> ([StackTrace], AsyncSnapshot) {
-    guard sampler.supportsTasks else {
-      throw .asyncUnsupported(pid: pid, version: target.version.description)
+  /// Every thread's stack in the core, innermost frame first, in the interpreter's order. With
+  /// `Config.native`, native frames are merged in (from the registers the core saved).
+  public func stackTraces(config: Config = Config()) throws(SpyglassError) -> [StackTrace] {
+    try lock.withLock { () throws(SpyglassError) -> [StackTrace] in
+      if config.native { try sampler.enableNative() }
+      return try sampler.stackTraces(config: config)
     }
-    let traces = try stackTraces(config: config, readingTasks: true)
-    return (traces, sampler.lastTasks ?? AsyncSnapshot())
-  }
-
-  private func stackTraces(config: Config, readingTasks: Bool) throws(SpyglassError) -> [StackTrace] {
-    let threads: [ThreadStack]
-    do {
-      threads = try sampler.sample(
-        onlyGILHolder: config.gilOnly, wantNames: true, localsBudget: 128 * Swift.max(0, config.dumpLocals),
-        walkingIdleThreads: config.includeIdle || config.dumpLocals > 0, readingTasks: readingTasks)
-    } catch {
-      throw SpyglassError(error, pid: pid)
-    }
-    var traces: [StackTrace] = []
-    traces.reserveCapacity(threads.count)
-    for thread in threads where config.keeps(thread) {
-      traces.append(trace(of: thread, config: config))
-    }
-    return traces
-  }
-
-  func trace(of thread: ThreadStack, config: Config) -> StackTrace {
-    StackTraceBuilder.trace(of: thread, sampler: sampler, shortener: shortener, info: info, config: config)
   }
 }

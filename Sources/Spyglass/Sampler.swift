@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProcess
 import SpyglassStacks
 
@@ -18,8 +19,8 @@ public struct Sample: Sendable {
   public var traces: [StackTrace]
   /// When the sample was taken, since the sampler started.
   public var time: Duration
-  /// Processes that could not be read at this tick (one failed read skips that process for
-  /// one tick; it is not retried within the tick).
+  /// Why each process that could not be read at this tick was not (one failed read skips that
+  /// process for one tick; it is not retried within the tick).
   public var samplingErrors: [SpyglassError]
   /// How far behind its schedule the sampler was at this tick (zero when on time).
   public var lateBy: Duration
@@ -52,15 +53,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
     if config.native && config.blocking != .lock { throw .nativeNeedsBlocking }
     self.pid = pid
     self.config = config
-    var options = SessionOptions(pid: pid)
-    options.rate = Double(Swift.max(1, config.samplingRate))
-    options.gilOnly = config.gilOnly
-    options.includeIdle = config.includeIdle
-    options.subprocesses = config.subprocesses
-    options.nonblocking = config.blocking != .lock
-    options.native = config.native
-    options.asyncMode = config.asyncAware ? config.asyncMode : nil
-    let session = try SamplingSession(options: options)
+    let session = try SamplingSession(options: SessionOptions(pid: pid, config: config))
     version = session.pythonVersion
     // A second's worth of samples, at least 16.
     let queue = BlockingQueue<Sample>(capacity: Swift.max(16, config.samplingRate))
@@ -72,7 +65,7 @@ public final class Sampler: Sequence, @unchecked Sendable {
         Sampler.run(session: session, config: config, queue: queue, stop: stop)
       }
     } catch {
-      throw .pauseFailed(pid: pid, errno: error.errno)
+      throw .threadStartFailed(errno: error.rawValue)
     }
   }
 
@@ -106,40 +99,24 @@ public final class Sampler: Sequence, @unchecked Sendable {
   /// The sampling thread.
   private static func run(session: SamplingSession, config: Config, queue: BlockingQueue<Sample>, stop: Stop) {
     var session = session
-    let rootPID = session.rootPID
     session.wakeEarly = { stop.isSet || queue.isClosed }
     let start = monotonicSeconds()
     var traces: [StackTrace] = []
-    var errorsBefore = 0
-    var tracedByPID: [Int32: TracedView] = [:]
     _ = session.run(
       start: start, shouldStop: { _ in stop.isSet || queue.isClosed },
       consume: { process, threads in
-        let view =
-          tracedByPID[process.sampler.pid]
-          ?? {
-            let made = TracedView(process: process)
-            tracedByPID[process.sampler.pid] = made
-            return made
-          }()
+        var info = process.source.info
+        info.parentPID = process.parent
         for thread in threads where config.keeps(thread) {
-          traces.append(view.trace(of: thread, config: config))
+          traces.append(TraceBuilder.trace(of: thread, resolver: process.source.resolver, info: info, config: config))
         }
       },
       afterTick: { status in
         let now = monotonicSeconds() - start
-        let lag = status.lag
-        var errors: [SpyglassError] = []
-        if status.errors > errorsBefore {
-          errors = Array(
-            repeating: SpyglassError.readFailed(pid: rootPID, reason: "a read failed"),
-            count: status.errors - errorsBefore)
-          errorsBefore = status.errors
-        }
         queue.push(
           Sample(
-            traces: traces, time: .nanoseconds(Int64(now * 1e9)), samplingErrors: errors,
-            lateBy: .nanoseconds(Int64(lag * 1e9))))
+            traces: traces, time: .nanoseconds(Int64(now * 1e9)), samplingErrors: status.tickErrors,
+            lateBy: .nanoseconds(Int64(status.lag * 1e9))))
         traces.removeAll(keepingCapacity: true)
       })
     queue.close()
@@ -159,87 +136,4 @@ final class Stop: @unchecked Sendable {
   private var value = false
   var isSet: Bool { lock.withLock { value } }
   func set() { lock.withLock { value = true } }
-}
-
-/// Turns an attached process's sampled threads into `StackTrace`s.
-final class TracedView {
-  let process: AttachedProcess
-  let info: PythonProcessInfo
-
-  init(process: AttachedProcess) {
-    self.process = process
-    let target = process.sampler.target
-    info = PythonProcessInfo(
-      pid: target.pid, commandLine: target.commandLine, executable: target.executablePath,
-      pythonVersion: target.version.description)
-  }
-
-  func trace(of thread: ThreadStack, config: Config) -> StackTrace {
-    StackTraceBuilder.trace(
-      of: thread, sampler: process.sampler, shortener: process.shortener, info: info, config: config)
-  }
-}
-
-/// The one conversion from a sampled thread to a `StackTrace`.
-enum StackTraceBuilder {
-  static func trace(
-    of thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, info: PythonProcessInfo,
-    config: Config
-  ) -> StackTrace {
-    var frames: [Frame] = thread.frames.enumerated().map { index, frame in
-      var made = self.frame(frame, sampler: sampler, shortener: shortener, config: config)
-      made.locals = thread.locals?[index].map {
-        LocalVariable(name: $0.name, address: $0.address, isArgument: $0.isArgument, repr: $0.repr)
-      }
-      return made
-    }
-    // Async-aware roots (`<task NAME>`) are the outermost frames.
-    frames += thread.roots.reversed().map { Frame(name: $0, filename: "", line: 0) }
-    if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
-    return StackTrace(
-      pid: thread.pid, threadID: thread.threadID, threadName: thread.name,
-      osThreadID: thread.osThreadID.map { UInt64($0) }, active: thread.active, ownsGIL: thread.ownsGIL,
-      frames: frames, processInfo: info)
-  }
-
-  /// One sampled frame as the library hands it out.
-  static func frame(_ frame: SampledFrame, sampler: ProcessSampler, shortener: FilenameShortener, config: Config)
-    -> Frame
-  {
-    self.frame(frame, code: sampler.code(frame.code), shortener: shortener, config: config)
-  }
-
-  /// One sampled frame, whose code object (or native symbol) is `code`, as the library hands it out.
-  static func frame(_ frame: SampledFrame, code: CodeInfo, shortener: FilenameShortener, config: Config) -> Frame {
-    let line: Int
-    switch config.lineNo {
-    case .noLine: line = 0
-    case .first: line = code.firstLine
-    case .lastInstruction: line = Int(frame.line)
-    }
-    return Frame(
-      name: code.name, filename: code.filename, module: code.library,
-      shortFilename: config.fullFilenames && code.library == nil
-        ? code.filename : NativeFrames.shortFilename(code, shortener: shortener), line: line,
-      isEntry: frame.isEntry)
-  }
-
-  /// The tasks of one sample as the library hands them out.
-  static func tasks(
-    _ snapshot: AsyncSnapshot, pid: Int32, sampler: ProcessSampler, shortener: FilenameShortener, config: Config
-  ) -> [TaskTrace] {
-    snapshot.tasks.map { task in
-      let state: TaskTrace.State
-      switch task.state {
-      case .running: state = .running
-      case .pending: state = .pending
-      case .done: state = .done
-      }
-      return TaskTrace(
-        pid: pid, id: task.address, name: task.name, state: state,
-        threadID: task.state == .running ? task.threadID : nil,
-        frames: task.frames.map { frame($0, sampler: sampler, shortener: shortener, config: config) },
-        awaitedBy: task.awaitedBy)
-    }
-  }
 }

@@ -44,7 +44,17 @@ func reportingFailures(_ body: () throws -> Void) throws {
     failure.exit()
   } catch let error as SpyglassError {
     Failure(error).exit()
-  } catch let error as OutputFileError {
-    Failure(message: error.description).exit()
+  }
+}
+
+extension OutputFile {
+  /// `checkWritable`, its failure said as the one error family says it.
+  func checkingWritable() throws(SpyglassError) {
+    do { try checkWritable() } catch { throw .outputNotWritable(path: path, errno: error.rawValue) }
+  }
+
+  /// `write`, its failure said as the one error family says it.
+  func writing(_ bytes: [UInt8]) throws(SpyglassError) {
+    do { try write(bytes) } catch { throw .outputWriteFailed(path: path, errno: error.rawValue) }
   }
 }

@@ -107,17 +107,25 @@ struct SamplingOptions: ParsableArguments {
   /// The program to launch (everything after `--`).
   var command: [String] { program }
 
+  /// The library's reading options for these command-line options.
+  var config: Config {
+    var config = Config()
+    config.blocking = nonblocking ? .nonBlocking : .lock
+    config.native = native
+    config.subprocesses = subprocesses
+    config.includeIdle = idle
+    config.gilOnly = gil
+    config.fullFilenames = fullFilenames
+    config.asyncAware = asyncAware
+    config.asyncMode = asyncMode
+    return config
+  }
+
   /// The library's session options for these command-line options.
   func session(wantNames: Bool) -> SessionOptions {
-    var options = SessionOptions(pid: pid?.value, command: program)
+    var options = SessionOptions(pid: pid?.value, command: program, config: config)
     options.rate = rate.hertz
-    options.gilOnly = gil
-    options.includeIdle = idle
-    options.subprocesses = subprocesses
-    options.nonblocking = nonblocking
-    options.native = native
     options.wantNames = wantNames
-    options.asyncMode = asyncAware ? asyncMode : nil
     return options
   }
 }
@@ -179,11 +187,11 @@ package struct Record: ParsableCommand {
   package func run() throws {
     try reportingFailures {
       let path = output ?? defaultOutputName()
-      try OutputFile(path).checkWritable()
-      if let summaryJSON { try OutputFile(summaryJSON).checkWritable() }
+      try OutputFile(path).checkingWritable()
+      if let summaryJSON { try OutputFile(summaryJSON).checkingWritable() }
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
-        lineMode: function ? .firstLine : nolineno ? .none : .current, showThreads: threads, weighting: weight,
+        lineNo: function ? .first : nolineno ? .noLine : .lastInstruction, showThreads: threads, weighting: weight,
         showProgress: !hideprogress && Terminal.isTerminal(2),
         title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
       recording.summaryPath = summaryJSON

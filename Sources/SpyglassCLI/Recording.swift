@@ -16,7 +16,7 @@ struct Recording {
   let format: OutputFormat
   let outputPath: String
   let duration: Double?
-  let lineMode: LineMode
+  let lineNo: LineNo
   let showThreads: Bool
   let weighting: Weighting
   let showProgress: Bool
@@ -26,14 +26,14 @@ struct Recording {
   var summaryPath: String? = nil
 
   init(
-    options: SamplingOptions, format: OutputFormat, outputPath: String, duration: Double?, lineMode: LineMode,
+    options: SamplingOptions, format: OutputFormat, outputPath: String, duration: Double?, lineNo: LineNo,
     showThreads: Bool, weighting: Weighting, showProgress: Bool, title: String
   ) {
     self.options = options
     self.format = format
     self.outputPath = outputPath
     self.duration = duration
-    self.lineMode = lineMode
+    self.lineNo = lineNo
     self.showThreads = showThreads
     self.weighting = weighting
     self.showProgress = showProgress
@@ -54,7 +54,7 @@ struct Recording {
           startUnixNanoseconds: WallClock.unixSeconds() * 1_000_000_000,
           weighting: weighting == .cpu ? .cpu : .samples),
         keepsTimeline: format.needsTimeline),
-      lineMode: lineMode, showThreads: showThreads, showProcesses: options.subprocesses)
+      lineNo: lineNo, showThreads: showThreads, showProcesses: options.subprocesses)
 
     printError(
       "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and write \(outputPath)."
@@ -116,12 +116,13 @@ struct Recording {
             }
           }
           let firstSeen = builder.add(
-            thread, sampler: process.sampler, shortener: process.shortener, processLabels: process.labels,
-            weightNanoseconds: weight, timeNanoseconds: sampleTime)
+            thread, resolver: process.source.resolver, processLabels: process.labels, weightNanoseconds: weight,
+            timeNanoseconds: sampleTime)
           if firstSeen && !weightsByCPU, let tid = thread.osThreadID { cpu.note(pid: thread.pid, tid: tid) }
         }
       },
       afterTick: { status in
+        if !weightsByCPU { cpu.refreshIfDue() }
         let lag = status.lag
         let now = monotonicSeconds()
         if lag > 1, now - start - lastLagWarning > 1 {
@@ -148,9 +149,9 @@ struct Recording {
     if targetsExited && builder.profile.totalSamples == 0 {
       // Like a program that ended before Spyglass attached (which of the two happens to a program
       // that exits at once is a race): an error, and no empty profile in place of one.
-      let who = session.launched != nil ? "The program '\(options.command[0])'" : "Process \(session.rootPID)"
-      let hint = options.idle || options.gil ? "" : " (idle threads are left out without --idle)"
-      throw Failure(message: "\(who) exited before any sample was recorded\(hint); nothing was written.")
+      throw SpyglassError.exitedBeforeAnySample(
+        program: session.launched != nil ? options.command.first : nil, pid: session.rootPID,
+        idleLeftOut: !(options.idle || options.gil))
     }
     try write(builder.profile)
     try writeSummary(builder.profile, final: true)
@@ -176,11 +177,11 @@ struct Recording {
     do {
       bytes = try render(
         profile, as: format,
-        options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineMode != .none))
+        options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineNo != .noLine))
     } catch {
-      throw Failure(message: "Could not render the \(format.rawValue) output: \(error).")
+      throw SpyglassError.renderFailed(format: format.rawValue, reason: "\(error)")
     }
-    try OutputFile(outputPath).write(bytes)
+    try OutputFile(outputPath).writing(bytes)
   }
 
   func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {
@@ -205,7 +206,7 @@ struct Recording {
 
   /// `--native`: how the native stacks went (merge failures are counted, never fatal).
   func summarizeNative(_ session: SamplingSession) {
-    let stacks = session.processes.values.compactMap(\.sampler.native)
+    let stacks = session.processes.values.compactMap(\.source.native)
     let unwound = stacks.reduce(0) { $0 + $1.unwound }
     let reused = stacks.reduce(0) { $0 + $1.reused }
     let failed = stacks.reduce(0) { $0 + $1.unwindFailures }
@@ -229,7 +230,7 @@ extension Recording {
   /// same way (a temporary file renamed over the old one). `final` is true for the last write.
   func writeSummary(_ profile: Profile, final: Bool) throws {
     guard let summaryPath else { return }
-    try OutputFile(summaryPath).write(
+    try OutputFile(summaryPath).writing(
       SummaryWriter.render(
         profile, version: SpyglassCommand.version, rate: formatRate(options.rate.hertz), final: final))
   }

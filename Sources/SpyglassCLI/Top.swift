@@ -100,7 +100,7 @@ struct TopSession {
       throw error
     }
     var header = TopHeader(
-      command: terminalSafe(commandDescription(rootPID: session.rootPID)),
+      command: terminalSafe(commandDescription(session)),
       pythonVersion: session.pythonVersion,
       subprocesses: options.subprocesses, errors: 0, ticks: 0)
 
@@ -150,8 +150,8 @@ struct TopSession {
       consume: { process, stacks in
         processes += 1
         threads += stacks.count
-        func label(_ code: CodeID, _ line: Int32) -> String {
-          TopSession.label(process, code: code, line: line, fullFilenames: include.full)
+        func label(_ frame: SampledFrame) -> String {
+          TopSession.label(process.source.resolver.frame(frame), fullFilenames: include.full)
         }
         for thread in stacks {
           if !include.idle && !thread.active && !include.gil { continue }
@@ -292,21 +292,15 @@ struct TopSession {
     writeAll(fd: 1, Array((lines.joined(separator: "\n") + "\n\n").utf8))
   }
 
-  private func commandDescription(rootPID: Int32) -> String {
+  private func commandDescription(_ session: SamplingSession) -> String {
+    let rootPID = session.rootPID
     if options.pid == nil { return options.command.joined(separator: " ") }
-    let commandLine = ProcFS.commandLine(rootPID)
+    let commandLine = session.processes[rootPID]?.source.info.commandLine ?? []
     return commandLine.isEmpty ? "pid \(rootPID)" : commandLine.joined(separator: " ")
   }
 
   /// `name (file)` or, with a line, `name (file:line)`; terminal-safe.
-  static func label(_ process: AttachedProcess, code: CodeID, line: Int32, fullFilenames: Bool)
-    -> String
-  {
-    let info = process.sampler.code(code)
-    let short = NativeFrames.shortFilename(info, shortener: process.shortener)
-    return terminalSafe(
-      FrameLabel.text(
-        name: info.name, file: fullFilenames ? info.filename : short, shortFile: short, line: Int(line),
-        library: info.library))
+  static func label(_ frame: Frame, fullFilenames: Bool) -> String {
+    terminalSafe(frame.label(fullFilenames: fullFilenames))
   }
 }

@@ -56,8 +56,7 @@ enum TopSortColumn: Int, CaseIterable {
 struct TopTable {
   struct Key: Hashable {
     var pid: Int32
-    var code: CodeID
-    var line: Int32
+    var frame: FrameKey
   }
 
   private(set) var labels: [String] = []
@@ -153,11 +152,11 @@ struct TopStats {
   private var stackNumber: UInt64 = 0
   private var rootNumbers: [String: Int32] = [:]
 
-  /// Counts one thread's stack (innermost frame first). `label(code, line)` names a frame; `line`
-  /// is 0 for the per-function label.
+  /// Counts one thread's stack (innermost frame first). `label(frame)` names a frame (the
+  /// per-function label is asked for the frame on line 0).
   mutating func add(
     pid: Int32, frames: [SampledFrame], roots: [String] = [], ownsGIL: Bool, active: Bool,
-    label: (CodeID, Int32) -> String
+    label: (SampledFrame) -> String
   ) {
     if ownsGIL { current.gil += 1 }
     if active { current.active += 1 }
@@ -165,20 +164,17 @@ struct TopStats {
     if active { overall.active += 1 }
     stackNumber &+= 1
     for (position, frame) in frames.enumerated() {
-      let function = byFunction.index(TopTable.Key(pid: pid, code: frame.code, line: 0)) {
-        label(frame.code, 0)
-      }
-      byFunction.count(function, own: position == 0, stack: stackNumber)
-      let line = byLine.index(TopTable.Key(pid: pid, code: frame.code, line: frame.line)) {
-        label(frame.code, frame.line)
-      }
+      let function = frame.on(line: 0)
+      let functionIndex = byFunction.index(TopTable.Key(pid: pid, frame: function.key)) { label(function) }
+      byFunction.count(functionIndex, own: position == 0, stack: stackNumber)
+      let line = byLine.index(TopTable.Key(pid: pid, frame: frame.key)) { label(frame) }
       byLine.count(line, own: position == 0, stack: stackNumber)
     }
     // --async-aware's `<task NAME>` roots count as functions of their own (keyed apart from code).
     for root in roots {
       let number = rootNumbers[root] ?? Int32(rootNumbers.count)
       rootNumbers[root] = number
-      let key = TopTable.Key(pid: pid, code: .max, line: number)
+      let key = TopTable.Key(pid: pid, frame: FrameKey(id: .max, isNative: false, line: number))
       byFunction.count(byFunction.index(key) { root }, own: frames.isEmpty, stack: stackNumber)
       byLine.count(byLine.index(key) { root }, own: frames.isEmpty, stack: stackNumber)
     }

@@ -14,32 +14,11 @@
 // needs are the file's own. A file that changed since the dump gives what the file holds now.
 //
 // Everything in a core is untrusted: every count is bounded (notes, threads, mappings, string
-// lengths), every offset is checked against the file, and a malformed core is `CoreError`.
+// lengths), every offset is checked against the file, and a malformed core is an `ELFError` (`notCore`, `malformedCore`, `truncatedCore`).
 //
 //===----------------------------------------------------------------------===//
 
 import SpyglassProcess
-
-/// Why a core file could not be read. `description` is the reason, without the file's name.
-package enum CoreError: Error, Equatable, Sendable, CustomStringConvertible {
-  /// The file could not be opened or is not a 64-bit little-endian ELF file.
-  case unreadable(String)
-  /// An ELF file, but not a core (ET_CORE).
-  case notCore
-  /// A core whose notes or segments are malformed (what).
-  case malformed(String)
-  /// A core whose memory segments extend past the end of the file.
-  case truncated
-
-  package var description: String {
-    switch self {
-    case .unreadable(let reason): return reason
-    case .notCore: return "it is an ELF file but not a core dump"
-    case .malformed(let what): return "it is a malformed core dump (\(what))"
-    case .truncated: return "it is cut short (its memory extends past the end of the file)"
-    }
-  }
-}
 
 /// One file mapping of NT_FILE.
 package struct CoreFileMapping: Sendable, Equatable {
@@ -74,21 +53,21 @@ package final class CoreFile: Sendable {
   /// NT_AUXV's (key, value) pairs, up to AT_NULL (at most 512).
   package let auxiliaryVector: [(key: UInt64, value: UInt64)]
 
-  package init(path: String) throws(CoreError) {
+  package init(path: String) throws(ELFError) {
     self.path = path
     let elf: ELFFile
-    do { elf = try ELFFile(path: path) } catch { throw .unreadable("\(error)") }
+    elf = try ELFFile(path: path)
     guard elf.type == .core else { throw .notCore }
     self.elf = elf
     let loads = elf.programHeaders.filter { $0.type == .load && $0.memsz > 0 }
     segments = loads.sorted { $0.vaddr < $1.vaddr }
-    guard !segments.isEmpty else { throw .malformed("no memory segments") }
+    guard !segments.isEmpty else { throw .malformedCore("no memory segments") }
     // A core cut short (a full disk, a core size limit) is refused as a whole rather than read
     // with holes: what it lacks is the memory written last, which may be any thread's stack.
     let size = UInt64(elf.mapped.count)
     for segment in segments {
       let (end, overflow) = segment.offset.addingReportingOverflow(segment.filesz)
-      guard !overflow, end <= size else { throw .truncated }
+      guard !overflow, end <= size else { throw .truncatedCore }
     }
 
     var threads: [Int32] = []
@@ -102,12 +81,12 @@ package final class CoreFile: Sendable {
     for note in elf.programHeaders where note.type == .note {
       guard note.filesz <= UInt64(Int.max), note.offset <= UInt64(Int.max),
         let bytes = elf.mapped.bytes(at: Int(note.offset), count: Int(note.filesz))
-      else { throw .malformed("a note segment extends past the end of the file") }
+      else { throw .malformedCore("a note segment extends past the end of the file") }
       let view = ByteView(bytes)
       var cursor = 0
       while cursor + 12 <= bytes.count {
         notes += 1
-        guard notes <= Self.maximumNotes else { throw .malformed("more than \(Self.maximumNotes) notes") }
+        guard notes <= Self.maximumNotes else { throw .malformedCore("more than \(Self.maximumNotes) notes") }
         let nameSize = Int(view.u32(cursor))
         let descSize = Int(view.u32(cursor + 4))
         let type = view.u32(cursor + 8)
@@ -115,14 +94,14 @@ package final class CoreFile: Sendable {
         let descStart = nameStart + Self.aligned4(nameSize)
         let next = descStart + Self.aligned4(descSize)
         guard nameSize <= bytes.count, descSize <= bytes.count, next <= bytes.count + 3 else {
-          throw .malformed("a note extends past its segment")
+          throw .malformedCore("a note extends past its segment")
         }
         let name = view.slice(nameStart, Swift.max(0, nameSize - 1))
         let desc = ByteView(bytes, base: descStart, count: Swift.min(descSize, bytes.count - descStart))
         if name.elementsEqual("CORE".utf8) {
           switch type {
           case 1:  // NT_PRSTATUS
-            guard desc.count >= 36 else { throw .malformed("a thread's status note is too short") }
+            guard desc.count >= 36 else { throw .malformedCore("a thread's status note is too short") }
             if threads.count < Self.maximumThreads { threads.append(desc.i32(32)) }
           case 3:  // NT_PRPSINFO
             if desc.count >= 136 {
@@ -148,7 +127,7 @@ package final class CoreFile: Sendable {
         cursor = next
       }
     }
-    guard !threads.isEmpty else { throw .malformed("no thread status notes") }
+    guard !threads.isEmpty else { throw .malformedCore("no thread status notes") }
     threadIDs = threads
     self.pid = pid.flatMap { $0 > 0 ? $0 : nil } ?? threads[0]
     self.programName = programName
@@ -165,15 +144,15 @@ package final class CoreFile: Sendable {
     return text.isEmpty ? nil : String(decoding: text, as: UTF8.self)
   }
 
-  static func fileMappings(_ desc: ByteView) throws(CoreError) -> [CoreFileMapping] {
+  static func fileMappings(_ desc: ByteView) throws(ELFError) -> [CoreFileMapping] {
     let count = desc.u64(0)
     let pageSize = desc.u64(8)
-    guard count <= UInt64(maximumMappings) else { throw .malformed("more than \(maximumMappings) file mappings") }
+    guard count <= UInt64(maximumMappings) else { throw .malformedCore("more than \(maximumMappings) file mappings") }
     guard pageSize > 0, pageSize <= 1 << 30, pageSize & (pageSize - 1) == 0 else {
-      throw .malformed("a file note's page size of \(pageSize)")
+      throw .malformedCore("a file note's page size of \(pageSize)")
     }
     let entries = Int(count)
-    guard 16 + entries * 24 <= desc.count else { throw .malformed("the file note is truncated") }
+    guard 16 + entries * 24 <= desc.count else { throw .malformedCore("the file note is truncated") }
     var names = 16 + entries * 24
     var result: [CoreFileMapping] = []
     result.reserveCapacity(entries)
@@ -182,10 +161,10 @@ package final class CoreFile: Sendable {
       let start = desc.u64(base)
       let end = desc.u64(base + 8)
       let (offset, overflow) = desc.u64(base + 16).multipliedReportingOverflow(by: pageSize)
-      guard start < end, !overflow else { throw .malformed("a file mapping's range") }
+      guard start < end, !overflow else { throw .malformedCore("a file mapping's range") }
       var length = 0
       while names + length < desc.count && desc.u8(names + length) != 0 { length += 1 }
-      guard names + length < desc.count else { throw .malformed("the file note's names are truncated") }
+      guard names + length < desc.count else { throw .malformedCore("the file note's names are truncated") }
       let path = String(decoding: desc.slice(names, length), as: UTF8.self)
       names += length + 1
       result.append(CoreFileMapping(start: start, end: end, offset: offset, path: path))

@@ -37,7 +37,7 @@ package final class ELFFile: Sendable {
   /// Opens and maps the file at `path`.
   package convenience init(path: String) throws(ELFError) {
     let mapped: MappedFile
-    do { mapped = try MappedFile(path: path) } catch { throw .system(error) }
+    do { mapped = try MappedFile(path: path) } catch { throw .cannotOpen(path: path, error) }
     try self.init(mapped: mapped)
   }
 

@@ -4,8 +4,9 @@
 // library's CFI and symbol table, opened once) for as long as the process is sampled, re-reports
 // the modules when the file mappings in /proc/PID/maps change (checked at most once a second, and
 // at once when a pc falls outside every known module), and resolves each function once (by its
-// address range) and each shown pc once: a sample costs the unwind (reads of the stopped thread's
-// stack through a page cache) and a table lookup per frame.
+// address range) and each shown pc once: a sample costs the unwind (the stopped thread's
+// registers, read here, and its stack, read through a `ReadAhead` that keeps the pages it read
+// for the unwind) and a table lookup per frame.
 //
 // What comes from the target (names, paths) is bounded here; writers escape it.
 //
@@ -78,23 +79,41 @@ package final class NativeUnwinder {
   package private(set) var functions: [NativeSymbol] = []
   private var functionIndex: [NativeSymbol: Int32] = [:]
   private var lastMaps: [UInt8] = []
-  private var mapsCheckedAt: UInt64 = 0
-  private var refreshedForUnknownAt: UInt64 = 0
+  /// The file mappings are compared at most once a second, and the modules reported again for a pc
+  /// outside them at most ten times a second.
+  private var mapsThrottle = Throttle(seconds: 1)
+  private var unknownPCThrottle = Throttle(seconds: 0.1)
+  /// A live process's stack memory, read a page at a time and kept for one unwind.
+  private let stack: ReadAhead<ProcessMemory>?
 
   /// A session over a live process (its libraries opened through /proc/PID/root, so a target in
   /// a container reads its own files).
   package init(pid: Int32) throws(NativeError) {
     var error = [CChar](repeating: 0, count: 512)
     let root = ProcFS.pathInTarget(pid, "")
-    // SAFETY: `error` outlives the call and its size is passed with it.
-    guard let session = unsafe spy_native_open_process(pid, root, &error, error.count) else {
+    let stack = ReadAhead(ProcessMemory(pid: pid), missPolicy: .pages)
+    // SAFETY: `error` outlives the call and its size is passed with it; the reader the context
+    // points at is kept by this unwinder (`stack`) for as long as the session lives.
+    let context = Unmanaged.passUnretained(stack).toOpaque()
+    guard let session = unsafe spy_native_open_process(pid, root, Self.readWord, context, &error, error.count) else {
       throw .cannotOpen(Self.string(error))
     }
     self.session = session
     self.pid = pid
     self.isCore = false
+    self.stack = stack
     lastMaps = Self.fileBackedLines((try? ProcFS.readFile("/proc/\(pid)/maps")) ?? [])
-    mapsCheckedAt = monotonicNanoseconds()
+    _ = mapsThrottle.ready()
+  }
+
+  /// libdwfl's memory reads of a live process: a word through the unwinder's `stack` reader.
+  private static let readWord: spy_native_read_word = { context, address, word in
+    guard let context, let word else { return 0 }
+    // SAFETY: the context is the unwinder's `stack`, which outlives the session (see init).
+    let reader = unsafe Unmanaged<ReadAhead<ProcessMemory>>.fromOpaque(context).takeUnretainedValue()
+    guard let value = try? reader.readUInt64(at: address) else { return 0 }
+    unsafe word.pointee = value
+    return 1
   }
 
   /// A core session's library paths as the process mapped them, by the address each is mapped at
@@ -127,6 +146,7 @@ package final class NativeUnwinder {
     self.isCore = true
     self.pid = unsafe spy_native_core_pid(session)
     self.corePaths = mappedPaths
+    self.stack = nil
   }
 
   deinit { unsafe spy_native_close(session) }
@@ -143,9 +163,7 @@ package final class NativeUnwinder {
   /// mapped at its address must not keep the old names.
   package func refreshIfMapsChanged(force: Bool = false) {
     if isCore { return }
-    let now = monotonicNanoseconds()
-    if !force && now &- mapsCheckedAt < 1_000_000_000 { return }
-    mapsCheckedAt = now
+    if !mapsThrottle.ready() && !force { return }
     guard let all = try? ProcFS.readFile("/proc/\(pid)/maps") else { return }
     let maps = Self.fileBackedLines(all)
     if maps == lastMaps { return }
@@ -169,30 +187,36 @@ package final class NativeUnwinder {
   }
 
   /// Unwinds one thread (stopped by this thread's ptrace in a live process), innermost first.
-  /// With `unchangedIf`, a thread whose rip, rsp and rbp are those is not unwound again.
+  /// With `unchangedIf`, a thread whose rip, rsp and rbp are those is not unwound again: a thread
+  /// asleep in the same system call at the same stack depth has the same stack as before.
   package func unwind(thread tid: Int32, unchangedIf previous: Registers? = nil) throws(NativeError) -> Unwound {
     refreshIfMapsChanged()
+    var registers: [UInt64]?
+    var seen: Registers = (0, 0, 0)
+    if let stack {
+      guard let read = try? ThreadRegisters.read(tid: tid) else { throw .registersUnreadable }
+      seen = (read.rip, read.rsp, read.rbp)
+      if let previous, previous == seen { return .unchanged }
+      registers = read.dwarf
+      stack.begin()
+    }
     var code: Int32 = 0
-    var registers: [UInt64] = [0, 0, 0]
-    let last: [UInt64]? = previous.map { [$0.rip, $0.rsp, $0.rbp] }
-    // SAFETY: `pcs` and `sps` hold `pcs.count` words, the capacity passed; the register arrays
-    // hold the 3 words the C side reads and writes.
+    // SAFETY: `pcs` and `sps` hold `pcs.count` words, the capacity passed; `registers` holds the
+    // SPY_NATIVE_REGISTER_COUNT words the C side reads.
     let count = unsafe pcs.withUnsafeMutableBufferPointer { buffer in
-      unsafe sps.withUnsafeMutableBufferPointer { stack in
-        unsafe registers.withUnsafeMutableBufferPointer { out in
-          if let last {
-            return unsafe last.withUnsafeBufferPointer { previous in
-              unsafe spy_native_unwind(
-                session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, out.baseAddress,
-                previous.baseAddress)
-            }
+      unsafe sps.withUnsafeMutableBufferPointer { stackPointers in
+        if let registers {
+          return unsafe registers.withUnsafeBufferPointer { values in
+            unsafe spy_native_unwind(
+              session, tid, values.baseAddress, buffer.baseAddress, stackPointers.baseAddress, Int32(buffer.count),
+              &code)
           }
-          return unsafe spy_native_unwind(
-            session, tid, buffer.baseAddress, stack.baseAddress, Int32(buffer.count), &code, out.baseAddress, nil)
         }
+        return unsafe spy_native_unwind(
+          session, tid, nil, buffer.baseAddress, stackPointers.baseAddress, Int32(buffer.count), &code)
       }
     }
-    if count == -2 { return .unchanged }
+    stack?.clear()
     if count < 0 {
       switch code {
       case 1: throw .registersUnreadable
@@ -200,8 +224,7 @@ package final class NativeUnwinder {
       default: throw .unwindFailed
       }
     }
-    return .frames(
-      pcs: pcs[..<Int(count)], sps: sps[..<Int(count)], registers: (registers[0], registers[1], registers[2]))
+    return .frames(pcs: pcs[..<Int(count)], sps: sps[..<Int(count)], registers: seen)
   }
 
   /// The symbol a pc (from `unwind`) is, with its source line, as an index into `symbols`:
@@ -228,14 +251,10 @@ package final class NativeUnwinder {
       return known
     }
     var resolved = resolve(pc, line: false)
-    if resolved.symbol.libraryPath == nil && !isCore {
-      // A library mapped since the last look: report the modules again (at most 10 times a second).
-      let now = monotonicNanoseconds()
-      if now &- refreshedForUnknownAt > 100_000_000 {
-        refreshedForUnknownAt = now
-        refreshIfMapsChanged(force: true)
-        resolved = resolve(pc, line: false)
-      }
+    if resolved.symbol.libraryPath == nil && !isCore && unknownPCThrottle.ready() {
+      // A library mapped since the last look: report the modules again.
+      refreshIfMapsChanged(force: true)
+      resolved = resolve(pc, line: false)
     }
     let index = Self.intern(resolved.symbol, in: &functions, &functionIndex)
     if !resolved.moduleHasLines { functionsWithoutLines.insert(index) }

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 enum ChromeTraceWriter {

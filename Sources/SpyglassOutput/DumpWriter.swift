@@ -7,10 +7,59 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 /// `text` with control characters (ESC included) shown as visible escapes: safe for a terminal.
 package func terminalSafe(_ text: String) -> String { visible(text) }
+
+/// One process of a dump: its threads' traces (interpreter order: newest first) and, for a child
+/// process, its parent's command line.
+package struct DumpedProcess: Sendable, Equatable {
+  package var info: PythonProcessInfo
+  package var parentCommandLine: String?
+  package var threads: [StackTrace]
+
+  package init(info: PythonProcessInfo, parentCommandLine: String? = nil, threads: [StackTrace]) {
+    self.info = info
+    self.parentCommandLine = parentCommandLine
+    self.threads = threads
+  }
+
+  /// `traces` by process, in the order the processes were read (the root first, even when it has
+  /// no thread to show); `parentCommandLine` names each child's parent.
+  package static func group(
+    _ traces: [StackTrace], root: PythonProcessInfo, parentCommandLine: (Int32) -> String?
+  ) -> [DumpedProcess] {
+    var order: [Int32] = [root.pid]
+    var infos: [Int32: PythonProcessInfo] = [root.pid: root]
+    var threads: [Int32: [StackTrace]] = [:]
+    for trace in traces {
+      let info = trace.processInfo ?? root
+      if infos[info.pid] == nil {
+        infos[info.pid] = info
+        order.append(info.pid)
+      }
+      threads[info.pid, default: []].append(trace)
+    }
+    return order.compactMap { pid in
+      guard let info = infos[pid] else { return nil }
+      return DumpedProcess(
+        info: info, parentCommandLine: info.parentPID.flatMap(parentCommandLine), threads: threads[pid] ?? [])
+    }
+  }
+}
+
+extension StackTrace {
+  /// `idle`, `active` or `active+gil`, as py-spy prints them.
+  var status: String { !active ? "idle" : ownsGIL ? "active+gil" : "active" }
+
+  /// The OS tid in decimal when known, else the pthread id in hex.
+  var displayID: String {
+    if let osThreadID { return String(osThreadID) }
+    return "0x" + String(threadID, radix: 16, uppercase: true)
+  }
+}
 
 package enum DumpWriter {
   /// The text dump of several processes (the first is the one asked for; others are children).
@@ -24,15 +73,15 @@ package enum DumpWriter {
         out.append("\n")
       }
       out.append("Process ")
-      out.append(decimal: Int(process.pid))
+      out.append(decimal: Int(process.info.pid))
       out.append(": ")
-      out.append(visible: process.commandLine)
+      out.append(visible: process.info.commandLine.joined(separator: " "))
       out.append("\nPython v")
-      out.append(visible: process.pythonVersion)
+      out.append(visible: process.info.pythonVersion)
       out.append(" (")
-      out.append(visible: process.executable)
+      out.append(visible: process.info.executable)
       out.append(")\n")
-      if let parent = process.parentPID {
+      if let parent = process.info.parentPID {
         out.append("Parent Process ")
         out.append(decimal: Int(parent))
         out.append(": ")
@@ -46,7 +95,7 @@ package enum DumpWriter {
         out.append(" (")
         out.append(thread.status)
         out.append(")")
-        if let name = thread.name {
+        if let name = thread.threadName {
           out.append(": \"")
           out.append(visible: name)
           out.append("\"")
@@ -79,50 +128,53 @@ package enum DumpWriter {
   }
 
   /// "    name (file:line)\n", a frame as the text dump shows it (the line left out when unknown).
-  private static func appendFrameLine(_ frame: DumpedFrame, fullFilenames: Bool, to out: inout [UInt8]) {
+  private static func appendFrameLine(_ frame: Frame, fullFilenames: Bool, to out: inout [UInt8]) {
+    let short = frame.shortFilename ?? frame.filename
     out.append("    ")
     out.append(
       visible: FrameLabel.text(
-        name: frame.name, file: fullFilenames ? frame.filename : frame.shortFilename, shortFile: frame.shortFilename,
-        line: frame.line, library: frame.library))
+        name: frame.name, file: fullFilenames ? frame.filename : short, shortFile: short, line: frame.line,
+        library: frame.module))
     out.append("\n")
   }
 
   /// The text of `dump --async`'s tasks, after the threads: each task with its state, its
   /// awaiters and its coroutine chain innermost first.
-  package static func text(_ tasks: DumpedTasks, fullFilenames: Bool) -> [UInt8] {
+  package static func text(tasks: [TaskTrace], pid: Int32, cut: Int, fullFilenames: Bool) -> [UInt8] {
     var out: [UInt8] = []
-    let running = tasks.tasks.filter { $0.state == "running" }.count
-    let pending = tasks.tasks.filter { $0.state == "pending" }.count
+    let names = taskNames(tasks)
+    let running = tasks.filter { $0.state == .running }.count
+    let pending = tasks.filter { $0.state == .pending }.count
     out.append("\nAsyncio tasks of process ")
-    out.append(decimal: Int(tasks.pid))
+    out.append(decimal: Int(pid))
     out.append(": ")
-    out.append(decimal: tasks.tasks.count)
+    out.append(decimal: tasks.count)
     out.append(" (")
     out.append(decimal: running)
     out.append(" running, ")
     out.append(decimal: pending)
     out.append(" pending, ")
-    out.append(decimal: tasks.tasks.count - running - pending)
+    out.append(decimal: tasks.count - running - pending)
     out.append(" done)\n")
-    if tasks.cut > 0 {
+    if cut > 0 {
       out.append("(")
-      out.append(decimal: tasks.cut)
+      out.append(decimal: cut)
       out.append(" more tasks not read: past the limit, or in a task list that cycles)\n")
     }
-    for task in tasks.tasks {
+    for task in tasks {
       out.append("\nTask \"")
       out.append(visible: task.name)
       out.append("\" (")
-      out.append(task.state)
+      out.append(task.state.rawValue)
       if let thread = task.threadID {
         out.append(" on thread 0x")
         out.append(String(thread, radix: 16, uppercase: true))
       }
       out.append(")")
-      if !task.awaitedBy.isEmpty {
+      let awaiters = task.awaitedBy.compactMap { names[$0] }
+      if !awaiters.isEmpty {
         out.append(", awaited by ")
-        for (index, name) in task.awaitedBy.enumerated() {
+        for (index, name) in awaiters.enumerated() {
           if index > 0 { out.append(", ") }
           out.append("\"")
           out.append(visible: name)
@@ -137,7 +189,8 @@ package enum DumpWriter {
 
   /// `dump --async --json`: `{"threads": [the threads, as without --async], "tasks": [...],
   /// "tasks_cut": N}`.
-  package static func json(_ processes: [DumpedProcess], tasks: DumpedTasks) -> [UInt8] {
+  package static func json(_ processes: [DumpedProcess], tasks: [TaskTrace], cut: Int) -> [UInt8] {
+    let names = taskNames(tasks)
     var out: [UInt8] = []
     out.append("{\n  \"threads\": ")
     var threads = json(processes)
@@ -148,14 +201,14 @@ package enum DumpWriter {
       if byte == UInt8(ascii: "\n") { out.append("  ") }
     }
     out.append(",\n  \"tasks\": [")
-    for (index, task) in tasks.tasks.enumerated() {
+    for (index, task) in tasks.enumerated() {
       out.append(index == 0 ? "\n" : ",\n")
       out.append("    {\n      \"name\": ")
       out.append(json: task.name)
       out.append(",\n      \"id\": ")
       out.append(decimal: task.id)
       out.append(",\n      \"state\": ")
-      out.append(json: task.state)
+      out.append(json: task.state.rawValue)
       out.append(",\n      \"thread_id\": ")
       if let thread = task.threadID { out.append(decimal: thread) } else { out.append("null") }
       out.append(",\n      \"frames\": [")
@@ -166,22 +219,22 @@ package enum DumpWriter {
         out.append(", \"filename\": ")
         out.append(json: frame.filename)
         out.append(", \"short_filename\": ")
-        out.append(json: frame.shortFilename)
+        out.append(json: frame.shortFilename ?? frame.filename)
         out.append(", \"line\": ")
         out.append(decimal: frame.line)
         out.append("}")
       }
       out.append(task.frames.isEmpty ? "]" : "\n      ]")
       out.append(",\n      \"awaited_by\": [")
-      for (i, name) in task.awaitedBy.enumerated() {
+      for (i, name) in task.awaitedBy.compactMap({ names[$0] }).enumerated() {
         if i > 0 { out.append(", ") }
         out.append(json: name)
       }
       out.append("]\n    }")
     }
-    out.append(tasks.tasks.isEmpty ? "],\n" : "\n  ],\n")
+    out.append(tasks.isEmpty ? "],\n" : "\n  ],\n")
     out.append("  \"tasks_cut\": ")
-    out.append(decimal: tasks.cut)
+    out.append(decimal: cut)
     out.append("\n}\n")
     return out
   }
@@ -200,7 +253,7 @@ package enum DumpWriter {
         out.append(",\n    \"thread_id\": ")
         out.append(decimal: thread.threadID)
         out.append(",\n    \"thread_name\": ")
-        if let name = thread.name { out.append(json: name) } else { out.append("null") }
+        if let name = thread.threadName { out.append(json: name) } else { out.append("null") }
         out.append(",\n    \"os_thread_id\": ")
         if let tid = thread.osThreadID { out.append(decimal: Int(tid)) } else { out.append("null") }
         out.append(",\n    \"active\": ")
@@ -215,9 +268,9 @@ package enum DumpWriter {
           out.append(",\n        \"filename\": ")
           out.append(json: frame.filename)
           out.append(",\n        \"module\": ")
-          if let library = frame.library { out.append(json: library) } else { out.append("null") }
+          if let library = frame.module { out.append(json: library) } else { out.append("null") }
           out.append(",\n        \"short_filename\": ")
-          out.append(json: frame.shortFilename)
+          out.append(json: frame.shortFilename ?? frame.filename)
           out.append(",\n        \"line\": ")
           out.append(decimal: frame.line)
           out.append(",\n        \"locals\": ")
@@ -251,5 +304,12 @@ package enum DumpWriter {
     }
     out.append(first ? "]\n" : "\n]\n")
     return out
+  }
+
+  /// Task names by task id (awaiters are named, not numbered).
+  private static func taskNames(_ tasks: [TaskTrace]) -> [UInt64: String] {
+    var names: [UInt64: String] = [:]
+    for task in tasks { names[task.id] = task.name }
+    return names
   }
 }

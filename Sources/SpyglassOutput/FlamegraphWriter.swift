@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 enum FlamegraphWriter {

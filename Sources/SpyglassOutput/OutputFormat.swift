@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 /// Spyglass's version: the one place it is written (`spyglass --version`, the wheel's version in

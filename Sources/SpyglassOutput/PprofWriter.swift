@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProcess
 import SpyglassProfile
 import SwiftProtobuf

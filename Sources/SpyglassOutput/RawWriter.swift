@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 enum RawWriter {

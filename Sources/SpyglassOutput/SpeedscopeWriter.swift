@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 enum SpeedscopeWriter {

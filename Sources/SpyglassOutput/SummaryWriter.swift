@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 
 package enum SummaryWriter {

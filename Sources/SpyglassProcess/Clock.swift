@@ -32,3 +32,30 @@ package func setTimerSlack(nanoseconds: UInt) {
 
 /// The natural logarithm (the C library's `log`), for the sampling timer.
 package func naturalLog(_ x: Double) -> Double { log(x) }
+
+/// A gate for work done at most once per interval (re-reading thread names, re-scanning the
+/// process tree, re-checking a library list): `ready` says yes the first time and then once the
+/// interval has passed since it last said yes. The one shape every such time gate takes.
+package struct Throttle: Sendable {
+  /// The interval, in nanoseconds.
+  package let interval: UInt64
+  private var last: UInt64?
+
+  package init(seconds: Double) { interval = UInt64(Swift.max(0, seconds) * 1e9) }
+
+  /// Whether the work is due at `now` (monotonic nanoseconds); if so, it counts as done now.
+  package mutating func ready(now: UInt64 = monotonicNanoseconds()) -> Bool {
+    if let last, now &- last < interval { return false }
+    last = now
+    return true
+  }
+
+  /// Whether the work would be due at `now`, without counting it as done.
+  package func isDue(now: UInt64 = monotonicNanoseconds()) -> Bool {
+    guard let last else { return true }
+    return now &- last >= interval
+  }
+
+  /// Makes the next `ready` say yes.
+  package mutating func reset() { last = nil }
+}

@@ -49,8 +49,7 @@ package enum Launcher {
   }
 
   /// Starts `arguments[0]` (searched on PATH) with the rest as its arguments.
-  package static func launch(_ arguments: [String], asInvokingUser: Bool = true) throws(SystemError) -> LaunchedProcess
-  {
+  package static func launch(_ arguments: [String], asInvokingUser: Bool = true) throws(Errno) -> LaunchedProcess {
     precondition(!arguments.isEmpty)
     let user = asInvokingUser ? invokingUser() : nil
     var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
@@ -59,7 +58,7 @@ package enum Launcher {
     let pid = cStrings.withUnsafeBufferPointer { argv in
       spy_spawn(arguments[0], argv.baseAddress, user?.uid ?? uid_t.max, user?.gid ?? gid_t.max, 0)
     }
-    if pid < 0 { throw SystemError(errno: spy_errno(), operation: "launch \(arguments[0])") }
+    if pid < 0 { throw Errno.current }
     return LaunchedProcess(pid: pid)
   }
 }

@@ -13,13 +13,12 @@ package final class MappedFile: @unchecked Sendable {
   package let count: Int
   package let path: String
 
-  package init(path: String) throws(SystemError) {
+  package init(path: String) throws(Errno) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw SystemError(errno: errno, operation: "open \(path)") }
-    defer { close(fd) }
+    let file = try FileDescriptor(reading: path)
+    let fd = file.rawValue
     var info = stat()
-    if fstat(fd, &info) != 0 { throw SystemError(errno: errno, operation: "stat \(path)") }
+    if fstat(fd, &info) != 0 { throw Errno.current }
     let size = Int(info.st_size)
     if size == 0 {
       base = nil
@@ -27,7 +26,7 @@ package final class MappedFile: @unchecked Sendable {
       return
     }
     let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-    if pointer == MAP_FAILED || pointer == nil { throw SystemError(errno: errno, operation: "mmap \(path)") }
+    if pointer == MAP_FAILED || pointer == nil { throw Errno.current }
     base = UnsafeRawPointer(pointer)
     count = size
   }

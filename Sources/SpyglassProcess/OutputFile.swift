@@ -11,15 +11,6 @@
 
 import Glibc
 
-/// Why an output file could not be written: "Cannot write" (it cannot even be created) or "Could
-/// not write" (the write itself failed), the path as given, and the errno.
-package struct OutputFileError: Error, Sendable, Equatable, CustomStringConvertible {
-  package let verb: String
-  package let path: String
-  package let errno: Int32
-  package var description: String { "\(verb) the output file '\(path)': \(SystemError.describe(errno))." }
-}
-
 package struct OutputFile: Sendable {
   /// As the user gave it (for messages, and written into directly).
   package let path: String
@@ -49,49 +40,40 @@ package struct OutputFile: Sendable {
 
   private static func temporary(beside file: String) -> String { file + ".spyglass-\(getpid()).tmp" }
 
-  private func failure(_ verb: String, _ code: Int32) -> OutputFileError {
-    OutputFileError(verb: verb, path: path, errno: code)
-  }
-
   /// Finds, before sampling starts, what would make the final write fail: the file's directory
   /// must take a new file (the temporary one), or the path itself must open for writing.
-  package func checkWritable() throws(OutputFileError) {
+  package func checkWritable() throws(Errno) {
     switch how {
     case .replacing(let file):
       let temporary = Self.temporary(beside: file)
-      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-      if fd < 0 { throw failure("Cannot write", errno) }
-      close(fd)
+      _ = try FileDescriptor(writing: temporary)
       unlink(temporary)
     case .writingInto:
       // Permission only: opening a FIFO and closing it again would end its reader's input.
-      if access(path, W_OK) != 0 { throw failure("Cannot write", errno) }
+      if access(path, W_OK) != 0 { throw Errno.current }
     }
   }
 
   /// Writes `bytes` (see the file's comment for how).
-  package func write(_ bytes: [UInt8]) throws(OutputFileError) {
+  package func write(_ bytes: [UInt8]) throws(Errno) {
     switch how {
     case .replacing(let file):
       let temporary = Self.temporary(beside: file)
-      let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-      if fd < 0 { throw failure("Cannot write", errno) }
-      if let code = StandardStreams.writeAll(fd: fd, bytes) ?? (fsync(fd) != 0 && errno != EINVAL ? errno : nil) {
-        close(fd)
+      do throws(Errno) {
+        let output = try FileDescriptor(writing: temporary)
+        try output.write(bytes)
+        if fsync(output.rawValue) != 0 && errno != EINVAL { throw Errno.current }
+      } catch {
         unlink(temporary)
-        throw failure("Could not write", code)
+        throw error
       }
-      close(fd)
       if rename(temporary, file) != 0 {
-        let code = errno
+        let error = Errno.current
         unlink(temporary)
-        throw failure("Could not write", code)
+        throw error
       }
     case .writingInto:
-      let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-      if fd < 0 { throw failure("Cannot write", errno) }
-      defer { close(fd) }
-      if let code = StandardStreams.writeAll(fd: fd, bytes) { throw failure("Could not write", code) }
+      try FileDescriptor(writing: path).write(bytes)
     }
   }
 }

@@ -9,48 +9,21 @@
 import CSpyglass
 import Glibc
 
-/// A failure of a system call, with the errno and what was attempted.
-package struct SystemError: Error, Sendable, CustomStringConvertible {
-  package let errno: Int32
-  package let operation: String
-  package init(errno: Int32, operation: String) {
-    self.errno = errno
-    self.operation = operation
-  }
-  package var description: String { "\(operation): \(String(cString: strerror(errno)))" }
-  package var isNotFound: Bool { errno == ENOENT || errno == ESRCH }
-  package var isPermissionDenied: Bool { errno == EPERM || errno == EACCES }
-}
-
 package enum ProcFS {
   /// The whole content of a file, read with a read() loop. At most `limit` bytes.
-  package static func readFile(_ path: String, limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw SystemError(errno: errno, operation: "open \(path)") }
-    defer { close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while result.count < limit {
-      let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw SystemError(errno: errno, operation: "read \(path)")
-      }
-      if n == 0 { break }
-      result.append(contentsOf: chunk[0..<n])
-    }
-    return result
+  package static func readFile(_ path: String, limit: Int = 64 << 20) throws(Errno) -> [UInt8] {
+    try FileDescriptor(reading: path).readAll(limit: limit)
   }
 
-  package static func readString(_ path: String) throws(SystemError) -> String {
+  package static func readString(_ path: String) throws(Errno) -> String {
     String(decoding: try readFile(path), as: UTF8.self)
   }
 
   /// readlink(2) of a path.
-  package static func readLink(_ path: String) throws(SystemError) -> String {
+  package static func readLink(_ path: String) throws(Errno) -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     let n = readlink(path, &buffer, 4096)
-    if n < 0 { throw SystemError(errno: errno, operation: "readlink \(path)") }
+    if n < 0 { throw Errno.current }
     return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
@@ -61,7 +34,7 @@ package enum ProcFS {
   }
 
   /// The target's executable path, as the target sees it.
-  package static func executable(_ pid: Int32) throws(SystemError) -> String {
+  package static func executable(_ pid: Int32) throws(Errno) -> String {
     try readLink("/proc/\(pid)/exe")
   }
 
@@ -109,14 +82,14 @@ package enum ProcFS {
 /// /proc/PID/task kept open and re-listed with getdents64 from offset 0: no open/close and no
 /// String per entry on the sampling path.
 package final class TaskList {
-  private let fd: Int32
+  private let file: FileDescriptor
+  private var fd: Int32 { file.rawValue }
   private var buffer = [UInt8](repeating: 0, count: 32768)
   private var listedAt: UInt64 = 0
 
   package init?(pid: Int32) {
-    let fd = open("/proc/\(pid)/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    self.fd = fd
+    guard let file = try? FileDescriptor(reading: "/proc/\(pid)/task", directory: true) else { return nil }
+    self.file = file
   }
 
   /// How long a kept list may be reused while the thread count stays the same: a thread that ended
@@ -145,8 +118,6 @@ package final class TaskList {
     threadIDs(into: &list)
     listedAt = now
   }
-
-  deinit { close(fd) }
 
   /// The process's thread ids now (empty when the process is gone).
   package func threadIDs(into result: inout [Int32]) {
@@ -226,16 +197,14 @@ package struct ProcStat: Sendable, Equatable {
 
 /// A stat file kept open and re-read with pread: about 3 µs per read instead of open+read+close.
 package final class OpenStatFile {
-  let fd: Int32
+  private let file: FileDescriptor
+  private var fd: Int32 { file.rawValue }
   var buffer = [UInt8](repeating: 0, count: 1024)
 
   package init?(path: String) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    self.fd = fd
+    guard let file = try? FileDescriptor(reading: path) else { return nil }
+    self.file = file
   }
-
-  deinit { close(fd) }
 
   /// Only the state letter, without parsing the rest of the line (the sampling path): it follows
   /// the last ")" (the command name itself may contain one) and a space.
@@ -263,6 +232,8 @@ package final class OpenStatFile {
 /// tell (no kallsyms, an unwinder failure, no access), so a "0" is confirmed with the stat line:
 /// few threads run at once, and a kernel with a useless wchan loses only the speed-up.
 package final class ThreadRunState {
+  private let wchanFile: FileDescriptor?
+  /// The wchan file's descriptor, -1 when it could not be opened.
   private let wchan: Int32
   private let stat: OpenStatFile
   private var byte: UInt8 = 0
@@ -271,10 +242,15 @@ package final class ThreadRunState {
   package init?(pid: Int32, tid: Int32) {
     guard let stat = OpenStatFile(path: "/proc/\(pid)/task/\(tid)/stat") else { return nil }
     self.stat = stat
-    self.wchan = open("/proc/\(pid)/task/\(tid)/wchan", O_RDONLY | O_CLOEXEC)
+    switch try? FileDescriptor(reading: "/proc/\(pid)/task/\(tid)/wchan") {
+    case .some(let file):
+      wchan = file.rawValue
+      wchanFile = consume file
+    case .none:
+      wchan = -1
+      wchanFile = nil
+    }
   }
-
-  deinit { if wchan >= 0 { close(wchan) } }
 
   /// Whether the kernel names the function the thread sleeps in (a pread of wchan, without the stat
   /// line): true is certain, false means running or a kernel that does not say. Nil when the
@@ -355,7 +331,7 @@ package struct MemoryMap: Sendable, Equatable {
     return result
   }
 
-  package static func read(pid: Int32) throws(SystemError) -> [MemoryMap] {
+  package static func read(pid: Int32) throws(Errno) -> [MemoryMap] {
     parse(try ProcFS.readString("/proc/\(pid)/maps"))
   }
 }

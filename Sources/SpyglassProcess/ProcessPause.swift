@@ -13,12 +13,6 @@
 import CSpyglass
 import Glibc
 
-package enum PauseError: Error, Equatable, Sendable {
-  case processGone
-  case permissionDenied
-  case system(errno: Int32)
-}
-
 /// Holds every thread of a process stopped until `resume()` (or deinit).
 package final class ProcessPause {
   package let pid: Int32
@@ -37,11 +31,11 @@ package final class ProcessPause {
   /// sleeping system call (`idleThreadIDs`). That is exact where the OS run state is not: a thread
   /// that a previous pause woke from its sleep reads as running (R) in /proc until it has been
   /// scheduled again, which on a loaded machine can take longer than the sampling interval.
-  package init(pid: Int32, threads: [Int32]? = nil, notingIdleThreads: Bool = false) throws(PauseError) {
+  package init(pid: Int32, threads: [Int32]? = nil, notingIdleThreads: Bool = false) throws(Errno) {
     self.pid = pid
     var seen = Set<Int32>()
     var rounds = 0
-    var lastError: PauseError?
+    var lastError: Errno?
     var stopping: [(tid: Int32, signal: Int32)] = []
     while rounds < (threads == nil ? 8 : 1) {
       rounds += 1
@@ -50,7 +44,7 @@ package final class ProcessPause {
       stopping.removeAll(keepingCapacity: true)
       for tid in tids {
         seen.insert(tid)
-        do throws(PauseError) {
+        do throws(Errno) {
           if try Self.interrupt(tid) { stopping.append((tid, 0)) }
         } catch {
           lastError = error
@@ -66,7 +60,7 @@ package final class ProcessPause {
     }
     if held.isEmpty {
       if let lastError { throw lastError }
-      throw .processGone
+      throw .noSuchProcess
     }
   }
 
@@ -84,7 +78,7 @@ package final class ProcessPause {
   }
 
   /// Seizes one thread and asks it to stop. False when the thread exited meanwhile.
-  private static func interrupt(_ tid: Int32) throws(PauseError) -> Bool {
+  private static func interrupt(_ tid: Int32) throws(Errno) -> Bool {
     if spy_ptrace_seize(tid, SPY_PTRACE_O_TRACEEXIT) != 0 {
       let code = spy_errno()
       switch code {
@@ -92,15 +86,15 @@ package final class ProcessPause {
       case EPERM:
         // EPERM also happens for a thread that is already exiting.
         if !ProcFS.processExists(tid) { return false }
-        throw .permissionDenied
-      default: throw .system(errno: code)
+        throw .notPermitted
+      default: throw Errno(rawValue: code)
       }
     }
     if spy_ptrace_interrupt(tid) != 0 {
       let code = spy_errno()
       _ = spy_ptrace_detach(tid, 0)
       if code == ESRCH { return false }
-      throw .system(errno: code)
+      throw Errno(rawValue: code)
     }
     return true
   }

@@ -62,8 +62,3 @@ package enum ProcessIdentity {
   /// Whether Spyglass runs as root (effective uid 0).
   package static var isRoot: Bool { geteuid() == 0 }
 }
-
-extension SystemError {
-  /// strerror's sentence for an errno.
-  package static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
-}

@@ -8,21 +8,17 @@
 import Glibc
 
 package final class ThreadCPUTime {
-  private let fd: Int32
+  private let file: FileDescriptor
   private var buffer = [UInt8](repeating: 0, count: 128)
 
   package init?(pid: Int32, tid: Int32) {
-    let fd = open("/proc/\(pid)/task/\(tid)/schedstat", O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    self.fd = fd
+    guard let file = try? FileDescriptor(reading: "/proc/\(pid)/task/\(tid)/schedstat") else { return nil }
+    self.file = file
   }
-
-  deinit { close(fd) }
 
   /// CPU time used so far, in nanoseconds, or nil when the thread is gone.
   package func read() -> UInt64? {
-    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-    guard n > 0 else { return nil }
+    guard let n = try? file.read(at: 0, into: &buffer), n > 0 else { return nil }
     var value: UInt64 = 0
     for byte in buffer[0..<n] {
       guard byte >= 48 && byte <= 57 else { break }

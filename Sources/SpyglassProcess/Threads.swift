@@ -97,7 +97,7 @@ package final class BackgroundThread: @unchecked Sendable {
   private let body: () -> Void
 
   /// Starts `body` on a new thread.
-  package init(_ body: @escaping () -> Void) throws(SystemError) {
+  package init(_ body: @escaping () -> Void) throws(Errno) {
     self.body = body
     let box = Unmanaged.passRetained(self)
     let result = pthread_create(
@@ -110,7 +110,7 @@ package final class BackgroundThread: @unchecked Sendable {
       }, box.toOpaque())
     if result != 0 {
       box.release()
-      throw SystemError(errno: result, operation: "start the sampling thread")
+      throw Errno(rawValue: result)
     }
   }
 

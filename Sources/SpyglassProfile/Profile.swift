@@ -7,44 +7,25 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// One frame as the user sees it. Pseudo-frames (`thread (…)`, `process …`) have an empty filename
-/// and line 0.
-package struct Frame: Hashable, Sendable {
-  /// Function name (qualified on 3.11+).
-  package var name: String
-  /// The full file name as the target reports it.
-  package var filename: String
-  /// The shortened file name (package-relative), shown unless --full-filenames.
-  package var shortFilename: String
-  /// Line number; 0 means "no line" (--nolineno, or unknown).
-  package var line: Int
-  /// The line the function starts on (its code object's first line); 0 when unknown.
-  package var firstLine: Int
-  /// True for synthetic frames (thread/process labels).
-  package var isPseudo: Bool
-  /// A native frame's library, its path as the target maps it; nil for Python frames. Its
-  /// `filename` is the source file where debug information gives one, else the library's path;
-  /// `shortFilename` the source file's name, else the library's.
-  package var library: String?
+import SpyglassModel
 
-  package init(
-    name: String, filename: String, shortFilename: String? = nil, line: Int, firstLine: Int = 0,
-    isPseudo: Bool = false, library: String? = nil
-  ) {
-    self.name = name
-    self.filename = filename
-    self.shortFilename = shortFilename ?? filename
-    self.line = line
-    self.firstLine = firstLine
-    self.isPseudo = isPseudo
-    self.library = library
+extension Frame {
+  /// A synthetic frame (`thread (…)`, `process …`, `<task …>`): no file, line 0.
+  package init(pseudo name: String) { self.init(name: name, filename: "", line: 0) }
+
+  /// The frame as a profile keeps it: what identifies it for a user (names, files, lines,
+  /// library), without what only one look at it had (locals, entry flags).
+  package var profiled: Frame {
+    Frame(
+      name: name, filename: filename, module: module, shortFilename: shortFilename ?? filename, line: line,
+      firstLine: firstLine)
   }
 
   /// The label used by the flame graph, raw and top (`FrameLabel.text`).
   package func label(fullFilenames: Bool) -> String {
-    FrameLabel.text(
-      name: name, file: fullFilenames ? filename : shortFilename, shortFile: shortFilename, line: line,
-      library: library)
+    let short = shortFilename ?? filename
+    return FrameLabel.text(
+      name: name, file: fullFilenames ? filename : short, shortFile: short, line: line, library: module)
   }
 }
 
@@ -181,7 +162,7 @@ package struct Profile: Sendable {
   private var threadIndex: [ThreadKey: ThreadIndex] = [:]
 
   /// Aggregated totals per (thread, stack).
-  package private(set) var totals: [ThreadStack: StackTotal] = [:]
+  package private(set) var totals: [SampleKey: StackTotal] = [:]
 
   /// Samples in time order; empty unless `keepsTimeline`.
   package private(set) var timeline: [TimelineSample] = []
@@ -198,7 +179,8 @@ package struct Profile: Sendable {
     }
   }
 
-  package struct ThreadStack: Hashable, Sendable {
+  /// What samples are totalled by: a thread and a stack.
+  package struct SampleKey: Hashable, Sendable {
     package var thread: ThreadIndex
     package var stack: StackID
     package init(thread: ThreadIndex, stack: StackID) {
@@ -212,7 +194,9 @@ package struct Profile: Sendable {
     self.keepsTimeline = keepsTimeline
   }
 
-  package mutating func intern(_ frame: Frame) -> FrameID {
+  /// Interns a frame (as `Frame.profiled` keeps it).
+  package mutating func intern(_ shown: Frame) -> FrameID {
+    let frame = shown.profiled
     if let id = frameIndex[frame] { return id }
     let id = FrameID(frames.count)
     frames.append(frame)
@@ -248,7 +232,7 @@ package struct Profile: Sendable {
   package mutating func add(
     thread: ThreadIndex, stack: StackID, weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) {
-    let key = ThreadStack(thread: thread, stack: stack)
+    let key = SampleKey(thread: thread, stack: stack)
     totals[key, default: StackTotal()].add(weightNanoseconds: weightNanoseconds)
     if keepsTimeline {
       timeline.append(

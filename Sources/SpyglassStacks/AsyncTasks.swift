@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassProcess
 
 extension ReadLimits {
@@ -99,32 +100,6 @@ struct DirectMap<Value> {
   }
 }
 
-/// Ranges read in one batch into a buffer kept from sample to sample: once grown, a batch costs no
-/// allocation and touches no fresh page. A view of it stays valid after the next read (the
-/// buffer is copied on write then), but the point is to let the views go first.
-final class ReadBatch {
-  var ranges: [(address: RemoteAddress, count: Int)] = []
-  private var buffer: [UInt8] = []
-  private var readable: [Bool] = []
-  private var offsets: [Int] = []
-
-  func read<Memory: MemoryReader>(_ memory: Memory) {
-    memory.readMany(ranges, into: &buffer, readable: &readable)
-    offsets.removeAll(keepingCapacity: true)
-    var offset = 0
-    for range in ranges {
-      offsets.append(offset)
-      offset += batchedByteCount(range.count)
-    }
-  }
-
-  /// The bytes of range `index`, nil when it could not be read.
-  func view(_ index: Int) -> ByteView? {
-    guard index < readable.count, readable[index] else { return nil }
-    return ByteView(buffer, base: offsets[index], count: batchedByteCount(ranges[index].count))
-  }
-}
-
 /// Reads the asyncio tasks of one interpreter. One per sampler: it caches what kind of object each
 /// type is and the text of task names.
 package final class AsyncioReader<Memory: MemoryReader> {
@@ -135,19 +110,15 @@ package final class AsyncioReader<Memory: MemoryReader> {
   /// Whether C task objects may be read: always before 3.14, and on 3.14+ when the target's
   /// `.AsyncioDebug` section agrees with the generated task layout (or there is none to check).
   package let cTasksReadable: Bool
-  var objects: ObjectReader<Memory> { walker.objects }
-  var memory: Memory { walker.memory }
+  var objects: ObjectReader<ReadAhead<Memory>> { walker.objects }
+  /// Reads go through the walker's read-ahead: the round the threads were walked in.
+  var memory: ReadAhead<Memory> { walker.reader }
 
   enum Kind: Equatable {
     case cTask, cFuture, pythonTask, pythonFuture, coroutine, generator, futureIter, method, string, integer, other
   }
   private var kinds = DirectMap<Kind>(slots: 1024)
-  private var nameTexts = DirectMap<String>(slots: 16384)
   private let stackTagMask: UInt64
-  private let wordBatch = ReadBatch()
-  private let listBatch = ReadBatch()
-  private let taskBatch = ReadBatch()
-  private let chainBatch = ReadBatch()
 
   package init(walker: StackWalker<Memory>, debugOffsets: AsyncioDebugOffsets?) throws(ReadFault) {
     guard walker.model.taskRegistry != nil, walker.model.coroutineStates != nil else {
@@ -209,19 +180,36 @@ package final class AsyncioReader<Memory: MemoryReader> {
 
   // .. caches ...................................................................
 
-  /// What stays put between samples, trusted for a second: where the Python-level registries
-  /// are, each event loop's thread, gather() children and TaskGroup parents, task name texts,
-  /// and whether the instruction after a 3.11/3.12 frame's last one resumes an await.
-  private var cachesStartedAt: UInt64 = 0
-  private var registries: Registries?
-  private var loopThreads: [RemoteAddress: UInt64?] = [:]
-  private var gatherChildren: [RemoteAddress: [RemoteAddress]] = [:]
-  private var groupParents: [RemoteAddress: RemoteAddress?] = [:]
-  private var resumesAwait = DirectMap<Bool>(slots: 4096)
-  /// How many bytes of each coroutine (or awaited object) the last look needed.
-  private var readSizes = DirectMap<Int>(slots: 16384)
+  /// What stays put between samples, trusted for a second.
+  private var caches = Caches()
   /// Each task list's tasks at the previous look (3.14+): read in one batch, then checked link by link.
   private var listGuesses: [RemoteAddress: [RemoteAddress]] = [:]
+
+  /// Where the Python-level registries are, each event loop's thread, gather() children and
+  /// TaskGroup parents, task name texts, whether the instruction after a 3.11/3.12 frame's last
+  /// one resumes an await, and how many bytes of each coroutine the last look needed: all trusted
+  /// for a second, then read again.
+  struct Caches {
+    var throttle = Throttle(seconds: 1)
+    var registries: Registries?
+    var loopThreads: [RemoteAddress: UInt64?] = [:]
+    var gatherChildren: [RemoteAddress: [RemoteAddress]] = [:]
+    var groupParents: [RemoteAddress: RemoteAddress?] = [:]
+    var resumesAwait = DirectMap<Bool>(slots: 4096)
+    var readSizes = DirectMap<Int>(slots: 16384)
+    var nameTexts = DirectMap<String>(slots: 16384)
+
+    mutating func refresh() {
+      guard throttle.ready() else { return }
+      registries = nil
+      loopThreads.removeAll(keepingCapacity: true)
+      gatherChildren.removeAll(keepingCapacity: true)
+      groupParents.removeAll(keepingCapacity: true)
+      resumesAwait.removeAll()
+      readSizes.removeAll()
+      nameTexts.removeAll()
+    }
+  }
 
   struct Registries {
     /// The sets holding tasks (a WeakSet's `data` set of weak references, or a set of tasks).
@@ -230,17 +218,12 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var currentTasks: RemoteAddress?
   }
 
-  private func refreshCaches() {
-    let now = monotonicNanoseconds()
-    guard now &- cachesStartedAt >= 1_000_000_000 else { return }
-    cachesStartedAt = now
-    registries = nil
-    loopThreads.removeAll(keepingCapacity: true)
-    gatherChildren.removeAll(keepingCapacity: true)
-    groupParents.removeAll(keepingCapacity: true)
-    resumesAwait.removeAll()
-    readSizes.removeAll()
-    nameTexts.removeAll()
+  /// Reads `ranges` in one batch, as blocks of the walker's read-ahead round.
+  private func readBatch(_ ranges: [(address: RemoteAddress, count: Int)]) { walker.reader.prefetch(ranges) }
+
+  /// A range of the last batches, nil when it could not be read.
+  private func batchView(_ range: (address: RemoteAddress, count: Int)) -> ByteView? {
+    walker.reader.cached(at: range.address, count: batchedByteCount(range.count))
   }
 
   // .. the snapshot .............................................................
@@ -256,7 +239,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
   package func snapshot(threads: [(threadState: RemoteAddress, threadID: UInt64)]) throws(ReadFault)
     -> AsyncSnapshot
   {
-    refreshCaches()
+    caches.refresh()
     var snapshot = AsyncSnapshot()
     var found: [Found] = []
     var index: [RemoteAddress: Int] = [:]
@@ -280,14 +263,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
     {
       // One batch: each thread's running task and first list node, and the interpreter's first node.
       let heads = threads.map { $0.threadState &+ UInt64(headOffset) } + [walker.interpreter &+ UInt64(interpreterHead)]
-      wordBatch.ranges = threads.map { ($0.threadState &+ UInt64(runningOffset), 8) } + heads.map { ($0, 8) }
-      wordBatch.read(memory)
+      let words = threads.map { ($0.threadState &+ UInt64(runningOffset), 8) } + heads.map { ($0, 8) }
+      readBatch(words)
       for (position, thread) in threads.enumerated() {
-        guard let task = wordBatch.view(position)?.u64(0), task != 0 else { continue }
+        guard let task = batchView(words[position])?.u64(0), task != 0 else { continue }
         running[task] = thread.threadID
         add(task, thread: thread.threadID)
       }
-      let firsts = heads.indices.map { wordBatch.view(threads.count + $0)?.u64(0) }
+      let firsts = heads.indices.map { batchView(words[threads.count + $0])?.u64(0) }
       for (position, head) in heads.enumerated() {
         let thread = position < threads.count ? threads[position].threadID : nil
         snapshot.cut += walkTaskList(head: head, first: firsts[position]) { add($0, view: $1, thread: thread) }
@@ -295,15 +278,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
     }
 
     // The Python-level registries: every task before 3.14, and tasks that are not C tasks after.
-    if registries == nil { registries = findRegistries() }
-    if let registries {
+    if caches.registries == nil { caches.registries = findRegistries() }
+    if let registries = caches.registries {
       // One batch of the sets' and the dict's sizes: an empty one is not read further.
       let sizes =
         registries.sets.map { ($0.set &+ UInt64(layout.setUsed ?? 0), 8) }
         + [(registries.currentTasks.map { $0 &+ UInt64(layout.dictUsed ?? 0) } ?? 0, 8)]
-      wordBatch.ranges = sizes
-      wordBatch.read(memory)
-      let used = sizes.indices.map { wordBatch.view($0).map { Int(clamping: $0.u64(0)) } ?? 1 }
+      readBatch(sizes)
+      let used = sizes.map { batchView($0).map { Int(clamping: $0.u64(0)) } ?? 1 }
       for (position, registry) in registries.sets.enumerated() where used[position] != 0 {
         let (tasks, total) = members(of: registry.set, weak: registry.weak)
         for task in tasks { add(task) }
@@ -324,9 +306,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     // The task objects not read yet, in one batch.
     let readSize = Swift.max(layout.taskObjectSize ?? 0, 16)
     let missing = found.indices.filter { found[$0].view == nil }
-    taskBatch.ranges = missing.map { (found[$0].address, readSize) }
-    taskBatch.read(memory)
-    for (index, position) in missing.enumerated() { found[position].view = taskBatch.view(index) }
+    let taskRanges = missing.map { (found[$0].address, readSize) }
+    readBatch(taskRanges)
+    for (index, position) in missing.enumerated() { found[position].view = batchView(taskRanges[index]) }
 
     var reads: [TaskRead] = []
     reads.reserveCapacity(found.count)
@@ -364,10 +346,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var waiterKinds: [RemoteAddress: Kind] = [:]
     let waiters = reads.compactMap { $0.explicitAwaiters == nil && $0.waiter != 0 ? $0.waiter : nil }
     if let typeOffset = layout.objectType {
-      wordBatch.ranges = waiters.map { ($0 &+ UInt64(typeOffset), 8) }
-      wordBatch.read(memory)
+      let types = waiters.map { ($0 &+ UInt64(typeOffset), 8) }
+      readBatch(types)
       for (index, waiter) in waiters.enumerated() {
-        if let type = wordBatch.view(index) { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
+        if let type = batchView(types[index]) { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
       }
     }
     for read in reads {
@@ -406,8 +388,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
     guard let nodeOffset = layout.taskNode, let size = layout.taskObjectSize else { return 0 }
     let guess = listGuesses[head] ?? []
     if !guess.isEmpty {
-      listBatch.ranges = guess.map { ($0, size) }
-      listBatch.read(memory)
+      readBatch(guess.map { ($0, size) })
     }
     var seen: [RemoteAddress] = []
     defer { listGuesses[head] = seen.count <= ReadLimits.tasks ? seen : [] }
@@ -419,7 +400,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
       if steps > ReadLimits.taskListNodes || cycle.visit(node) { return 1 }
       let task = node &- UInt64(nodeOffset)
       var view: ByteView?
-      if seen.count < guess.count, guess[seen.count] == task { view = listBatch.view(seen.count) }
+      if seen.count < guess.count, guess[seen.count] == task { view = batchView((task, size)) }
       if view == nil, steps <= ReadLimits.tasks { view = try? ByteView(memory.readBytes(at: task, count: size)) }
       if steps <= ReadLimits.tasks { seen.append(task) }
       visit(task, view)
@@ -454,9 +435,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     let used = (try? memory.readUInt64(at: set &+ UInt64(layout.setUsed ?? 0))).map { Int(clamping: $0) } ?? 0
     let total = Swift.min(Swift.max(used, items.count), 1 << 40)
     guard weak, let offset = layout.weakrefObject else { return (items, total) }
-    wordBatch.ranges = items.map { ($0 &+ UInt64(offset), 8) }
-    wordBatch.read(memory)
-    return (items.indices.compactMap { wordBatch.view($0)?.u64(0) }, total)
+    let references = items.map { ($0 &+ UInt64(offset), 8) }
+    readBatch(references)
+    return (references.compactMap { batchView($0)?.u64(0) }, total)
   }
 
   /// `asyncio.tasks`' globals, or nil when asyncio is not imported.
@@ -471,33 +452,33 @@ package final class AsyncioReader<Memory: MemoryReader> {
 
   /// The thread running an event loop (`BaseEventLoop._thread_id`), when it runs.
   private func loopThread(_ loop: RemoteAddress) -> UInt64? {
-    if let known = loopThreads[loop] { return known }
+    if let known = caches.loopThreads[loop] { return known }
     var thread: UInt64?
     if let value = try? objects.instanceAttribute(of: loop, named: "_thread_id"), kind(of: value) == .integer,
       let ident = try? objects.integer(at: value)
     {
       thread = UInt64(bitPattern: ident)
     }
-    loopThreads[loop] = .some(thread)
+    caches.loopThreads[loop] = .some(thread)
     return thread
   }
 
   /// The children of a gather() future (its `_children`), none for another future.
   private func children(ofGather future: RemoteAddress) -> [RemoteAddress] {
-    if let known = gatherChildren[future] { return known }
+    if let known = caches.gatherChildren[future] { return known }
     var children: [RemoteAddress] = []
     if let list = try? objects.instanceAttribute(of: future, named: "_children"),
       let items = try? objects.sequenceItems(list, isTuple: false, limit: ReadLimits.tasks)
     {
       children = items
     }
-    gatherChildren[future] = children
+    caches.gatherChildren[future] = children
     return children
   }
 
   /// The parent task of the TaskGroup whose bound method `callback` is (`_on_task_done`), if it is one.
   private func groupParent(ofCallback callback: RemoteAddress) -> RemoteAddress? {
-    if let known = groupParents[callback] { return known }
+    if let known = caches.groupParents[callback] { return known }
     var parent: RemoteAddress?
     if kind(of: callback) == .method, let offset = layout.methodSelf,
       let owner = try? memory.readPointer(at: callback &+ UInt64(offset)), owner != 0,
@@ -505,7 +486,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
     {
       parent = task
     }
-    groupParents[callback] = .some(parent)
+    caches.groupParents[callback] = .some(parent)
     return parent
   }
 
@@ -579,14 +560,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
 
   /// A task's name: a str, or (3.12+, until someone asks for it) the int of its `Task-N` name.
   private func taskName(_ object: RemoteAddress) -> String {
-    if let text = nameTexts[object] { return text }
+    if let text = caches.nameTexts[object] { return text }
     var text = "?"
     switch kind(of: object) {
     case .string: text = (try? objects.string(at: object, limit: 256)) ?? "?"
     case .integer: text = ((try? objects.integer(at: object)) ?? nil).map { "Task-\($0)" } ?? "?"
     default: break
     }
-    nameTexts[object] = text
+    caches.nameTexts[object] = text
     return text
   }
 
@@ -610,22 +591,23 @@ package final class AsyncioReader<Memory: MemoryReader> {
     for _ in 0..<ReadLimits.awaitDepth where !level.isEmpty {
       // Each object as much as it needed last time (so that neighbours do not overlap and the
       // batch merges them into few iovecs), else the generous default.
-      chainBatch.ranges = level.map { ($0.object, readSizes[$0.object] ?? size) }
-      chainBatch.read(memory)
+      let objectRanges = level.map { ($0.object, caches.readSizes[$0.object] ?? size) }
+      readBatch(objectRanges)
       var next: [(task: Int, object: RemoteAddress)] = []
       for (position, (task, object)) in level.enumerated() {
-        guard var view = chainBatch.view(position) ?? (try? ByteView(memory.readBytes(at: object, count: typeEnd)))
+        guard
+          var view = batchView(objectRanges[position]) ?? (try? ByteView(memory.readBytes(at: object, count: typeEnd)))
         else { continue }
         let kind = kind(ofType: view.u64(layout.objectType ?? 8))
         guard kind == .coroutine || kind == .generator else {
-          readSizes[object] = typeEnd
+          caches.readSizes[object] = typeEnd
           continue
         }
         if view.count < frameEnd {
           guard let full = try? ByteView(memory.readBytes(at: object, count: size)) else { continue }
           view = full
         }
-        readSizes[object] = frameEnd
+        caches.readSizes[object] = frameEnd
         let state = Int8(bitPattern: view.u8(stateOffset))
         let suspended = states.suspended.contains(state)
         // Only a suspended or running frame has a place to show (not a finished or unstarted one).
@@ -639,7 +621,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
           let (awaited, slot) = try? awaitedObject(of: iframe, in: frameView), awaited != 0
         else { continue }
         if slot >= object, slot &- object < UInt64(maximumReadSize) {
-          readSizes[object] = Swift.max(frameEnd, Int(slot &- object) + 8)
+          caches.readSizes[object] = Swift.max(frameEnd, Int(slot &- object) + 8)
         }
         next.append((task, awaited))
       }
@@ -653,11 +635,11 @@ package final class AsyncioReader<Memory: MemoryReader> {
     switch model.coroutineStates?.awaiting {
     case .states(let states)?: return states.contains(state)
     case .resumeOpcodes(let opcodes)?:
-      if let known = resumesAwait[instruction] { return known }
+      if let known = caches.resumesAwait[instruction] { return known }
       // The code unit after the last instruction: RESUME with oparg 2 (after yield from) or 3 (after await).
       guard let unit = try? memory.readBytes(at: instruction &+ 2, count: 2), unit.count == 2 else { return false }
       let answer = opcodes.contains(unit[0]) && unit[1] >= 2
-      resumesAwait[instruction] = answer
+      caches.resumesAwait[instruction] = answer
       return answer
     case nil: return false
     }

@@ -1,12 +1,12 @@
-//===--- CoreTarget.swift - finding the interpreter in a core file --------===//
+//===--- CoreTarget.swift - a Python process in a core file -----------------===//
 //
-// `PythonTarget` for a core file instead of a live process: the mappings come from the core's
+// A `PythonTarget` read from a core file instead of a live process: the mappings come from the core's
 // segments and NT_FILE note (`CoreFile.maps`), the executable and libpython are opened by the
 // paths the process saw (under `root` when it ran in another root; `executable` overrides the
 // executable's file), their load biases are decided from those mappings as for a live process,
-// and the interpreter is found by the same `PythonTarget.locate` over a `CoreMemory`. Threads
-// are walked by the same `StackWalker`, generic over the reader, and per-version differences stay
-// in the layouts and traits.
+// and the interpreter is found by the same `LocatedInterpreter.locate` over a `CoreMemory`.
+// Threads are walked by the same `StackWalker`, generic over the reader (`CoreSampler`), and
+// per-version differences stay in the layouts and traits.
 //
 // OS thread ids: 3.11+ records each thread's (`native_thread_id`); before, glibc's struct pthread
 // holds it at an offset found the way a live process's is (`PthreadTIDOffset.discover`), checked
@@ -16,46 +16,21 @@
 
 import SpyglassELF
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassNative
 import SpyglassProcess
 
-/// Why a core could not be read as a Python process.
-package enum CoreTargetError: Error, Equatable, Sendable {
-  /// The file is not a readable core (`CoreError`'s reason).
-  case core(CoreError)
-  /// The core's interpreter could not be found or read (as for a live process).
-  case attach(AttachError)
-  /// Reading its threads failed.
-  case read(ReadFault)
-  /// Neither the executable nor libpython could be opened here (the executable's path in the core).
-  case binariesNotFound(executable: String)
-}
-
-/// A Python process in a core file, ready to be walked.
-package final class CoreTarget: @unchecked Sendable {
-  package let core: CoreFile
-  package let pid: Int32
-  package let executablePath: String
-  package let commandLine: [String]
-  package let memory: CoreMemory
-  package let executable: MappedBinary?
-  package let library: MappedBinary?
-  package let found: PythonTarget.Located
-  package var version: PythonVersion { found.version }
-  /// The folder the process's paths are under ("" for this machine's own).
-  package let root: String
-
-  /// Opens `path`. `executable` is the executable's file here (nil: the path in the core, under
-  /// `root`); `root` is prepended to every path of the core (nil or "" for the process's own).
-  package init(path: String, executable executableFile: String? = nil, root: String? = nil) throws(CoreTargetError) {
+extension PythonTarget where Memory == CoreMemory {
+  /// Opens the core file at `path`. `executable` is the executable's file here (nil: the path in
+  /// the core, under `root`); `root` is prepended to every path of the core (nil or "" for the
+  /// process's own).
+  package static func open(core path: String, executable executableFile: String? = nil, root: String? = nil)
+    throws(SpyglassError) -> CoreTarget
+  {
     let core: CoreFile
-    do { core = try CoreFile(path: path) } catch { throw .core(error) }
-    self.core = core
-    pid = core.pid
+    do { core = try CoreFile(path: path) } catch { throw .coreUnreadable(path: path, reason: "\(error)") }
     let rootPrefix = root.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? ""
-    self.root = rootPrefix
     let executablePath = core.executablePath ?? executableFile ?? ""
-    self.executablePath = executablePath
     func local(_ mapped: String) -> String {
       if mapped == executablePath, let executableFile { return executableFile }
       // gcore names the files as /proc/PID/maps shows them to gdb (already under the root);
@@ -63,9 +38,9 @@ package final class CoreTarget: @unchecked Sendable {
       if rootPrefix.isEmpty || mapped.hasPrefix(rootPrefix + "/") { return mapped }
       return rootPrefix + mapped
     }
-    memory = CoreMemory(core: core, fileOpener: { local($0) })
-    commandLine =
-      Self.arguments(core: core, memory: memory) ?? core.arguments.map { $0.split(separator: " ").map(String.init) }
+    let memory = CoreMemory(core: core, fileOpener: { local($0) })
+    let commandLine =
+      arguments(core: core, memory: memory) ?? core.arguments.map { $0.split(separator: " ").map(String.init) }
       ?? [executablePath]
     let maps = core.maps
     func open(_ mapped: String) -> MappedBinary? {
@@ -75,15 +50,19 @@ package final class CoreTarget: @unchecked Sendable {
       }
       return MappedBinary(path: mapped, file: file, bias: bias, maps: own)
     }
-    executable = executablePath.isEmpty ? nil : open(executablePath)
-    let libraryPath = maps.filter { PythonTarget.isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
-    library = libraryPath.flatMap { open($0) }
+    let executable = executablePath.isEmpty ? nil : open(executablePath)
+    let libraryPath = maps.filter { LocatedInterpreter.isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
+    let library = libraryPath.flatMap { open($0) }
     let binaries = [library, executable].compactMap { $0 }
-    if binaries.isEmpty { throw .binariesNotFound(executable: executablePath) }
+    if binaries.isEmpty { throw .coreBinariesNotFound(path: path, executable: executablePath) }
+    let found: Located
     do {
-      found = try PythonTarget.locate(
-        pid: pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries)
-    } catch { throw .attach(error) }
+      found = try LocatedInterpreter.locate(
+        pid: core.pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries)
+    } catch { throw error.inCore(path) }
+    return CoreTarget(
+      pid: core.pid, executablePath: executablePath, commandLine: commandLine, memory: memory, executable: executable,
+      library: library, found: found, source: .core(core, root: rootPrefix))
   }
 
   /// The process's argv, read from its initial stack: the auxiliary vector there (found by its
@@ -141,55 +120,15 @@ package final class CoreTarget: @unchecked Sendable {
     }
   }
 
-  /// A new walker over the core's memory.
-  package func makeWalker() -> StackWalker<CoreMemory> {
-    StackWalker(
-      memory: memory, layout: found.layout, model: found.model, offsets: found.walkOffsets,
-      interpreter: found.interpreter, gil: found.gil, codeType: found.codeType)
-  }
-
-  /// The paths of the binaries the interpreter runs in (for `NativeMerger`).
-  package var interpreterBinaries: Set<String> {
-    Set([executable?.path, library?.path, executablePath].compactMap { $0 })
-  }
-
-  /// Every thread of the interpreter, innermost frame first, with its OS thread id where known
-  /// and, with `native`, its native stack merged in (from the core's registers). A thread counts
-  /// as active when it holds the GIL: nothing runs in a core, and the holder is the one that was
-  /// running Python.
-  package func threads(
-    walker: StackWalker<CoreMemory>, native: NativeStacks?
-  ) throws(CoreTargetError) -> [ThreadStack] {
-    let sampled: [SampledThread]
-    do { sampled = try walker.sample() } catch { throw .read(error) }
-    let tasks = Set(core.threadIDs)
-    let fromPthread = found.layout.tstateNativeThreadID == nil
-    if fromPthread {
-      walker.pthreadTIDOffset = PthreadTIDOffset.discover(
-        memory: memory, pthreads: sampled.map(\.threadID), tasks: tasks)
-    }
-    let names = (try? walker.threadNames()) ?? [:]
-    return sampled.map { thread in
-      var tid = walker.osThreadID(of: thread)
-      if let known = tid, !tasks.contains(known) { tid = nil }
-      var frames = thread.frames
-      if let native, let tid {
-        frames = native.stack(of: tid, python: thread.frames, shims: thread.shimAddresses)
-      }
-      return ThreadStack(
-        pid: pid, threadID: thread.threadID, osThreadID: tid, name: names[thread.threadID], active: thread.ownsGIL,
-        ownsGIL: thread.ownsGIL, frames: frames)
-    }
-  }
-
   /// The native stacks of the core's threads (`--native`).
   package func nativeStacks() throws(NativeError) -> NativeStacks {
+    guard case .core(let core, let root) = source else { throw .cannotOpen("not a core file") }
     var paths: [UInt64: String] = [:]
     for mapping in core.fileMappings where paths[mapping.start] == nil { paths[mapping.start] = mapping.path }
     let unwinder = try NativeUnwinder(
       corePath: core.path, executable: executable?.file.path, root: root, mappedPaths: paths)
     return NativeStacks(
       unwinder: unwinder,
-      merger: NativeMerger(evaluation: found.model.nativeEvaluation, interpreterBinaries: interpreterBinaries))
+      merger: NativeMerger(evaluation: model.nativeEvaluation, interpreterBinaries: interpreterBinaries))
   }
 }

@@ -9,17 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassProcess
-
-/// One argument or local variable of a frame.
-package struct LocalVariable: Sendable, Equatable {
-  package var name: String
-  /// The object's address (0 when unbound).
-  package var address: RemoteAddress
-  package var isArgument: Bool
-  /// The bounded repr, or nil when the value could not be read.
-  package var repr: String?
-}
 
 extension StackWalker {
   /// The arguments and locals of a sampled frame, with reprs of at most `budget` characters.
@@ -31,7 +22,8 @@ extension StackWalker {
   /// into its cell (its own slot is cleared), so it is named an argument there. A cell with
   /// nothing in it yet is left out like an unbound local.
   package func locals(of frame: SampledFrame, budget: Int) -> [LocalVariable] {
-    let code = codes[Int(frame.code)]
+    guard case .python(let id, _, let frameAddress, _) = frame else { return [] }
+    let code = codes.code(id)
     guard code.varnames != 0, var names = try? tupleItems(code.varnames, limit: Self.maximumSlots) else {
       return []
     }
@@ -52,7 +44,7 @@ extension StackWalker {
     case .interpreterFrameViaCFrame, .interpreterFrame: localsplus = layout.iframeLocalsplus
     }
     guard let base = localsplus else { return [] }
-    guard let slots = try? memory.readBytes(at: frame.frameAddress &+ UInt64(base), count: count * 8) else { return [] }
+    guard let slots = try? memory.readBytes(at: frameAddress &+ UInt64(base), count: count * 8) else { return [] }
     let values = ByteView(slots)
     var renderer = ReprRenderer(objects: objects)
     var result: [LocalVariable] = []

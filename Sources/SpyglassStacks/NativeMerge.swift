@@ -22,19 +22,9 @@
 //===----------------------------------------------------------------------===//
 
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassNative
 import SpyglassProcess
-
-/// A `SampledFrame.code` with this bit set is a native frame: the rest is an index into the
-/// process's `NativeUnwinder.symbols`, and `line` is its source line (0 when unknown).
-package let nativeCodeFlag: CodeID = 1 << 31
-
-extension SampledFrame {
-  /// Whether this frame is a native one (`nativeCodeFlag`).
-  @inlinable package var isNative: Bool { code & nativeCodeFlag != 0 }
-  /// The native symbol index of a native frame.
-  @inlinable package var nativeSymbol: Int { Int(code & ~nativeCodeFlag) }
-}
 
 /// How a native function takes part in a merged stack.
 enum NativeRole: UInt8 {
@@ -127,10 +117,9 @@ package struct NativeMerger {
           next += 1
         } while next < python.count && !python[next - 1].isEntry
       case .shown, .start:
-        let index = Int(unwinder.symbol(at: pc))
-        let frame = SampledFrame(
-          code: nativeCodeFlag | CodeID(truncatingIfNeeded: index), line: Int32(clamping: unwinder.symbols[index].line),
-          frameAddress: pc, isEntry: false)
+        let index = unwinder.symbol(at: pc)
+        let frame = SampledFrame.native(
+          symbol: SymbolID(truncatingIfNeeded: index), line: Int32(clamping: unwinder.symbols[Int(index)].line), pc: pc)
         if frameRole == .start || next == python.count && !python.isEmpty {
           pending.append(frame)
         } else {
@@ -147,7 +136,7 @@ package struct NativeMerger {
     } else {
       merged.append(
         contentsOf: pending.filter {
-          role(of: Int(unwinder.function(at: $0.frameAddress)), in: unwinder.functions) != .start
+          role(of: Int(unwinder.function(at: $0.address)), in: unwinder.functions) != .start
         })
     }
     if next < python.count {
@@ -163,7 +152,6 @@ package struct NativeMerger {
 package final class NativeStacks {
   package let unwinder: NativeUnwinder
   var merger: NativeMerger
-  private var codes: [CodeInfo] = []
   /// Threads unwound, and those whose unwind failed (their Python frames were kept alone).
   package private(set) var unwound = 0
   package private(set) var unwindFailures = 0
@@ -211,25 +199,22 @@ package final class NativeStacks {
     }
   }
 
-  /// What native symbol `index` shows as.
-  package func code(_ index: Int) -> CodeInfo {
+  /// Native symbol `id` as a frame shows it.
+  package func frame(_ id: SymbolID, line: Int32) -> Frame {
     let symbols = unwinder.symbols
-    while codes.count < symbols.count {
-      let symbol = symbols[codes.count]
-      let name = NativeNames.pythonLevel(symbol.displayName)
-      let filename = symbol.sourceFile ?? symbol.libraryPath ?? "?"
-      codes.append(
-        CodeInfo(
-          name: name, shortName: name, filename: filename, firstLine: symbol.line, lineTable: [], firstTraceable: 0,
-          identity: (0, 0), argumentCount: 0, localCount: 0, varnames: 0, localsKinds: 0,
-          library: symbol.libraryPath ?? "?"))
+    guard Int(id) < symbols.count else {
+      return Frame(name: "?", filename: "?", module: "?", shortFilename: "?", line: 0)
     }
-    guard index >= 0, index < codes.count else {
-      return CodeInfo(
-        name: "?", shortName: "?", filename: "?", firstLine: 0, lineTable: [], firstTraceable: 0, identity: (0, 0),
-        argumentCount: 0, localCount: 0, varnames: 0, localsKinds: 0, library: "?")
-    }
-    return codes[index]
+    let symbol = symbols[Int(id)]
+    let name = NativeNames.pythonLevel(symbol.displayName)
+    let library = symbol.libraryPath ?? "?"
+    let filename = symbol.sourceFile ?? library
+    // With a source file: its own name; without: the library's file name.
+    let short =
+      (symbol.sourceFile != nil && symbol.line != 0 ? filename : library).split(separator: "/").last.map(String.init)
+      ?? filename
+    return Frame(
+      name: name, filename: filename, module: library, shortFilename: short, line: Int(line), firstLine: symbol.line)
   }
 }
 
@@ -258,16 +243,5 @@ enum NativeNames {
       }
     }
     return parts.joined(separator: ".")
-  }
-}
-
-/// How native frames are named in the profile model and the library.
-package enum NativeFrames {
-  /// A frame's short file name: a Python file shortened to its package part, a native frame's
-  /// source file's own name (or, without one, its library's name).
-  package static func shortFilename(_ code: CodeInfo, shortener: FilenameShortener) -> String {
-    guard let library = code.library else { return shortener.short(code.filename) }
-    if code.firstLine == 0 { return library.split(separator: "/").last.map(String.init) ?? library }
-    return code.filename.split(separator: "/").last.map(String.init) ?? code.filename
   }
 }

@@ -1,30 +1,21 @@
-//===--- PythonTarget.swift - finding the interpreter in a process --------===//
+//===--- PythonTarget.swift - finding the interpreter in a process or a core ---===//
 //
-// Attaching to a pid: find the python executable and libpython among its mappings, read their ELF
-// symbols (through /proc/PID/root, so containers work from the host), decide the version from the
-// binary (Py_Version, then the version string, then a scan of .bss, then the file name), locate the
-// PyInterpreterState (from _PyRuntime / interp_head, else by scanning .PyRuntime and .bss for a
-// word that walks like one) and where the GIL holder is recorded. Nothing here stops the target.
+// A target is a CPython process to read: a live one (`LiveTarget`, read with process_vm_readv) or
+// one in a core file (`CoreTarget`, read from the core's segments and the files it maps). Either
+// way the executable and libpython are found among its mappings and their ELF symbols read
+// (through /proc/PID/root for a live process, so containers work from the host; under the
+// process's root for a core), the version decided from the binary (Py_Version, then the version
+// string, then a scan of .bss, then the file name), the PyInterpreterState located (from
+// _PyRuntime / interp_head, else by scanning .PyRuntime and .bss for a word that walks like one)
+// and where the GIL holder is recorded: one `locate`, generic over the memory reader. Nothing
+// here stops a live target.
 //
 //===----------------------------------------------------------------------===//
 
 import SpyglassELF
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassProcess
-
-/// Why attaching failed. Each case maps to one plain sentence in the CLI.
-package enum AttachError: Error, Equatable, Sendable {
-  case noSuchProcess(pid: Int32)
-  case permissionDenied(pid: Int32)
-  case notPython(pid: Int32, executable: String)
-  case unsupportedVersion(pid: Int32, version: String)
-  /// A free-threaded (`Py_GIL_DISABLED`) build, recognised from its debug offsets.
-  case freeThreaded(pid: Int32, version: String)
-  /// A 3.13+ interpreter whose `_Py_DebugOffsets` has a shape Spyglass does not know.
-  case unknownDebugOffsets(pid: Int32, version: String)
-  case interpreterNotFound(pid: Int32, version: String)
-  case processExited(pid: Int32)
-}
 
 /// A binary mapped into the target: its ELF file and the load bias of its mappings.
 package struct MappedBinary: Sendable {
@@ -46,66 +37,89 @@ package struct MappedBinary: Sendable {
   }
 }
 
-/// An attached CPython process, ready to be walked.
-package final class PythonTarget: @unchecked Sendable {
+/// A live process, attached.
+package typealias LiveTarget = PythonTarget<ProcessMemory>
+/// A process in a core file.
+package typealias CoreTarget = PythonTarget<CoreMemory>
+
+/// What a target is read from.
+package enum TargetSource: Sendable {
+  /// A live process.
+  case process
+  /// A core file: the file, and the folder the process's paths are under ("" for this machine's).
+  case core(CoreFile, root: String)
+}
+
+/// A CPython process, ready to be walked: its binaries, and where its interpreter is.
+package final class PythonTarget<Memory: MemoryReader>: @unchecked Sendable {
   package let pid: Int32
   package let executablePath: String
   package let commandLine: [String]
-  package let version: PythonVersion
-  package let layout: PythonLayout
-  package let model: PythonTraits
-  /// The layout members the walk reads, checked present at attach.
-  let walkOffsets: WalkOffsets
-  package let memory: ProcessMemory
+  package let memory: Memory
   package let executable: MappedBinary?
   package let library: MappedBinary?
-  package let interpreter: RemoteAddress
-  package let gil: GILLocation
-  package let codeType: RemoteAddress?
+  /// The interpreter: version, layout, traits, where its state and GIL are.
+  package let found: Located
+  package let source: TargetSource
+
+  package var version: PythonVersion { found.version }
+  package var layout: PythonLayout { found.layout }
+  package var model: PythonTraits { found.model }
+  package var interpreter: RemoteAddress { found.interpreter }
+  package var gil: GILLocation { found.gil }
+  /// `PyCode_Type`'s address, when the binary exports it.
+  package var codeType: RemoteAddress? { found.codeType }
   /// Where the interpreter address was found: "symbol" or "scan".
-  package let interpreterSource: String
+  package var interpreterSource: String { found.interpreterSource }
   /// The target's own `_Py_DebugOffsets` (3.13+), which `layout` was merged from; nil before 3.13
   /// or when they could not be read (the generated table is used alone then).
-  package let debugOffsets: DebugOffsets?
+  package var debugOffsets: DebugOffsets? { found.debugOffsets }
 
   init(
-    pid: Int32, executablePath: String, commandLine: [String], version: PythonVersion, layout: PythonLayout,
-    model: PythonTraits, walkOffsets: WalkOffsets, executable: MappedBinary?, library: MappedBinary?,
-    interpreter: RemoteAddress,
-    gil: GILLocation, codeType: RemoteAddress?, interpreterSource: String, debugOffsets: DebugOffsets?
+    pid: Int32, executablePath: String, commandLine: [String], memory: Memory, executable: MappedBinary?,
+    library: MappedBinary?, found: Located, source: TargetSource
   ) {
     self.pid = pid
     self.executablePath = executablePath
     self.commandLine = commandLine
-    self.version = version
-    self.layout = layout
-    self.model = model
-    self.walkOffsets = walkOffsets
-    self.memory = ProcessMemory(pid: pid)
+    self.memory = memory
     self.executable = executable
     self.library = library
-    self.interpreter = interpreter
-    self.gil = gil
-    self.codeType = codeType
-    self.interpreterSource = interpreterSource
-    self.debugOffsets = debugOffsets
+    self.found = found
+    self.source = source
   }
 
-  /// A new walker over the live process.
-  package func makeWalker() -> StackWalker<ProcessMemory> {
+  /// A new walker over the target's memory.
+  package func makeWalker() -> StackWalker<Memory> {
     StackWalker(
-      memory: memory, layout: layout, model: model, offsets: walkOffsets, interpreter: interpreter, gil: gil,
-      codeType: codeType)
+      memory: memory, layout: found.layout, model: found.model, offsets: found.walkOffsets,
+      interpreter: found.interpreter, gil: found.gil, codeType: found.codeType)
   }
 
   /// The binaries that may hold the interpreter's symbols, libpython first.
   var binaries: [MappedBinary] { [library, executable].compactMap { $0 } }
 
+  /// The paths (as the target maps them) of the binaries the interpreter runs in (for
+  /// `NativeMerger`).
+  package var interpreterBinaries: Set<String> {
+    Set([executable?.path, library?.path, executablePath].compactMap { $0 })
+  }
+
+  /// The process as the library describes it.
+  package func info(parent: Int32? = nil) -> PythonProcessInfo {
+    PythonProcessInfo(
+      pid: pid, commandLine: commandLine, executable: executablePath, pythonVersion: version.description,
+      parentPID: parent)
+  }
+
   // .. attaching ...............................................................
 
+}
+
+extension PythonTarget where Memory == ProcessMemory {
   /// Attaches to `pid`. `scanOnly` ignores the interpreter symbols and finds the interpreter by
   /// scanning (used to test the path stripped builds take).
-  package static func attach(pid: Int32, scanOnly: Bool = false) throws(AttachError) -> PythonTarget {
+  package static func attach(pid: Int32, scanOnly: Bool = false) throws(SpyglassError) -> LiveTarget {
     let executablePath: String
     do {
       executablePath = try ProcFS.executable(pid)
@@ -127,29 +141,30 @@ package final class PythonTarget: @unchecked Sendable {
       }
     }
     let commandLine = ProcFS.commandLine(pid)
-    let executable = openBinary(pid: pid, path: executablePath, maps: maps, fileOverride: "/proc/\(pid)/exe")
-    let libraryPath = maps.filter { isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
-    let library = libraryPath.flatMap { openBinary(pid: pid, path: $0, maps: maps, fileOverride: nil) }
+    let executable = LocatedInterpreter.openBinary(
+      pid: pid, path: executablePath, maps: maps, fileOverride: "/proc/\(pid)/exe")
+    let libraryPath = maps.filter { LocatedInterpreter.isLibPython($0.path) }.min { $0.offset < $1.offset }?.path
+    let library = libraryPath.flatMap {
+      LocatedInterpreter.openBinary(pid: pid, path: $0, maps: maps, fileOverride: nil)
+    }
     let binaries = [library, executable].compactMap { $0 }
 
-    let found = try locate(
+    let found = try LocatedInterpreter.locate(
       pid: pid, executablePath: executablePath, memory: memory, maps: maps, binaries: binaries, scanOnly: scanOnly)
-    return PythonTarget(
-      pid: pid, executablePath: executablePath, commandLine: commandLine, version: found.version, layout: found.layout,
-      model: found.model, walkOffsets: found.walkOffsets,
-      executable: executable, library: library, interpreter: found.interpreter, gil: found.gil,
-      codeType: found.codeType, interpreterSource: found.interpreterSource, debugOffsets: found.debugOffsets)
+    return LiveTarget(
+      pid: pid, executablePath: executablePath, commandLine: commandLine, memory: memory, executable: executable,
+      library: library, found: found, source: .process)
   }
 
   /// Attaches, retrying while a just-started interpreter is still initialising (up to `timeout`
   /// seconds). Errors that cannot go away by waiting are thrown at once.
-  package static func attach(pid: Int32, waitingUpTo timeout: Double) throws(AttachError) -> PythonTarget {
+  package static func attach(pid: Int32, waitingUpTo timeout: Double) throws(SpyglassError) -> LiveTarget {
     let deadline = monotonicSeconds() + timeout
-    var lastError = AttachError.noSuchProcess(pid: pid)
+    var lastError = SpyglassError.noSuchProcess(pid: pid)
     var attempts = 0
     while true {
       attempts += 1
-      do throws(AttachError) {
+      do throws(SpyglassError) {
         let target = try attach(pid: pid)
         // The interpreter must have at least one thread with a frame before it is useful. The
         // check reads the running target unpaused, so a walk can be torn by a thread that is
@@ -169,7 +184,7 @@ package final class PythonTarget: @unchecked Sendable {
         case .permissionDenied, .unsupportedVersion, .freeThreaded, .unknownDebugOffsets: throw error
         case .noSuchProcess:
           if attempts == 1 && !ProcFS.processExists(pid) { throw error }
-          if !ProcFS.processExists(pid) || isZombie(pid) { throw .processExited(pid: pid) }
+          if !ProcFS.processExists(pid) || LocatedInterpreter.isZombie(pid) { throw .processExited(pid: pid) }
           lastError = error
         default: lastError = error
         }
@@ -178,19 +193,23 @@ package final class PythonTarget: @unchecked Sendable {
       sleepSeconds(0.02)
     }
   }
+}
 
-  /// What `locate` finds of an interpreter: everything a walker needs.
-  package struct Located {
-    package var version: PythonVersion
-    package var layout: PythonLayout
-    package var model: PythonTraits
-    var walkOffsets: WalkOffsets
-    package var interpreter: RemoteAddress
-    package var gil: GILLocation
-    package var codeType: RemoteAddress?
-    package var interpreterSource: String
-    package var debugOffsets: DebugOffsets?
-  }
+/// Where an interpreter is in a process's memory: everything a walker needs.
+package struct Located: Sendable {
+  package var version: PythonVersion
+  package var layout: PythonLayout
+  package var model: PythonTraits
+  var walkOffsets: WalkOffsets
+  package var interpreter: RemoteAddress
+  package var gil: GILLocation
+  package var codeType: RemoteAddress?
+  package var interpreterSource: String
+  package var debugOffsets: DebugOffsets?
+}
+
+/// Finding the interpreter, for live processes and core files alike.
+package enum LocatedInterpreter {
 
   /// Finds the interpreter in a process's memory, given its mappings and its binaries (libpython
   /// first): the version, the layout (merged with the target's debug offsets), the interpreter
@@ -199,7 +218,7 @@ package final class PythonTarget: @unchecked Sendable {
   package static func locate<Memory: MemoryReader>(
     pid: Int32, executablePath: String, memory: Memory, maps: [MemoryMap], binaries: [MappedBinary],
     scanOnly: Bool = false
-  ) throws(AttachError) -> Located {
+  ) throws(SpyglassError) -> Located {
     guard let version = detectVersion(binaries: binaries, memory: memory, executablePath: executablePath) else {
       throw .notPython(pid: pid, executable: executablePath)
     }
@@ -436,7 +455,7 @@ package final class PythonTarget: @unchecked Sendable {
   }
 }
 
-extension PythonTarget {
+extension PythonTarget where Memory == ProcessMemory {
   /// The target's `_Py_AsyncioModuleDebugOffsets` (3.14+), from the `.AsyncioDebug` section of
   /// whichever mapped binary has it: the `_asyncio` extension module, or the executable or
   /// libpython of a build with `_asyncio` built in. Nil when `_asyncio` is not loaded (yet) or
@@ -447,7 +466,9 @@ extension PythonTarget {
     var candidates = [library, executable].compactMap { $0 }
     let extensionPaths = Set(maps.map(\.path).filter { $0.contains("/_asyncio.") || $0.contains("/_asyncio_") })
     for path in extensionPaths.sorted() {
-      if let binary = Self.openBinary(pid: pid, path: path, maps: maps, fileOverride: nil) { candidates.append(binary) }
+      if let binary = LocatedInterpreter.openBinary(pid: pid, path: path, maps: maps, fileOverride: nil) {
+        candidates.append(binary)
+      }
     }
     for binary in candidates {
       guard let section = binary.file.section(named: ".AsyncioDebug"),

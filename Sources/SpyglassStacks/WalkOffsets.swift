@@ -51,6 +51,9 @@ struct WalkOffsets {
     var freevars: Int?
     var firstTraceable: Int?
 
+    /// Bytes of a code object one read takes.
+    var readSize: Int { (all.compactMap { $0 }.max() ?? 0) + 8 }
+
     /// Every member, for the size of one read of a code object.
     var all: [Int?] {
       [

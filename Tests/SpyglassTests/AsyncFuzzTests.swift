@@ -46,7 +46,7 @@ private struct AsyncSeed {
 
   static func describe<M: MemoryReader>(_ snapshot: AsyncSnapshot, _ reader: AsyncioReader<M>) -> [String] {
     snapshot.tasks.map { task in
-      let frames = task.frames.map { "\(reader.walker.code($0.code).name):\($0.line)" }
+      let frames = task.frames.map { "\(reader.walker.code($0.code!).name):\($0.line)" }
       return "\(task.name) \(task.state) \(frames) \(task.awaitedBy.count)"
     }.sorted()
   }
@@ -55,8 +55,8 @@ private struct AsyncSeed {
     let process = try PythonProcess(python, script: Fixture.path("async_tasks.py"), arguments: ["tree"])
     defer { process.stop() }
     try process.suspend()
-    let target: PythonTarget
-    do { target = try PythonTarget.attach(pid: process.pid) } catch {
+    let target: LiveTarget
+    do { target = try LiveTarget.attach(pid: process.pid) } catch {
       throw TestSupportError("\(python): cannot attach: \(error)")
     }
     let recorder = RecordingMemory(ProcessMemory(pid: process.pid))

@@ -34,6 +34,7 @@
 
 import Foundation
 import SpyglassLayouts
+import SpyglassModel
 import SpyglassProcess
 import SpyglassStacks
 import TestSupport
@@ -243,7 +244,7 @@ struct FuzzSeed {
     for thread in threads.sorted(by: { $0.threadID < $1.threadID }) {
       outcome.threads.append(
         thread.frames.map { frame in
-          let code = walker.code(frame.code)
+          let code = walker.code(frame.code!)
           return "\(code.name) (\(code.filename):\(frame.line))"
         })
       for frame in thread.frames {
@@ -285,8 +286,8 @@ struct FuzzSeed {
     defer { process.stop() }
     try process.waitUntilSleeping(threadCount: 4)
     try process.suspend()
-    let target: PythonTarget
-    do { target = try PythonTarget.attach(pid: process.pid) } catch {
+    let target: LiveTarget
+    do { target = try LiveTarget.attach(pid: process.pid) } catch {
       throw TestSupportError("\(python): cannot attach: \(error)")
     }
     let recorder = RecordingMemory(ProcessMemory(pid: process.pid))
@@ -793,7 +794,7 @@ func runFuzz(_ seed: FuzzSeed, inputs: Int, first: Int, baseSeed: UInt64) -> Fuz
       for thread in threads {
         if thread.frames.count > ReadLimits.frames { problems.append("\(thread.frames.count) frames") }
         for frame in thread.frames {
-          let code = walker.code(frame.code)
+          let code = walker.code(frame.code!)
           checkName(code.name, limit: ReadLimits.nameCharacters, "a function name")
           checkName(code.filename, limit: ReadLimits.nameCharacters, "a file name")
         }
@@ -907,7 +908,7 @@ struct FuzzTests {
       seed.model.frameModel == .frameObject ? seed.layout.frameBack : seed.layout.iframePrevious)
     var looped = seed.snapshot
     try write(
-      thread.frames[0].frameAddress, at: thread.frames[thread.frames.count - 1].frameAddress &+ UInt64(link),
+      thread.frames[0].address, at: thread.frames[thread.frames.count - 1].address &+ UInt64(link),
       in: &looped)
     #expect(throws: ReadFault.self) { _ = try seed.makeWalker(looped).sample() }
     do {
@@ -976,12 +977,12 @@ struct FuzzTests {
       for frame in threads.flatMap(\.frames) {
         if frameObjects {
           // f_lasti is an int: write 4 bytes.
-          let address = frame.frameAddress &+ UInt64(field)
+          let address = frame.address &+ UInt64(field)
           let low = try #require(memory.regions.firstIndex { $0.start <= address && address + 4 <= $0.end })
           let offset = Int(address - memory.regions[low].start)
           for i in 0..<4 { memory.regions[low].bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
         } else {
-          try write(value, at: frame.frameAddress &+ UInt64(field), in: &memory)
+          try write(value, at: frame.address &+ UInt64(field), in: &memory)
         }
       }
       let walked = try seed.makeWalker(memory).sample()

@@ -525,7 +525,7 @@ struct LayoutTests {
     for python in interpreters {
       let process = try PythonProcess(python, script: Fixture.path("longsleep.py"))
       defer { process.stop() }
-      let target = try PythonTarget.attach(pid: process.pid, waitingUpTo: 10)
+      let target = try LiveTarget.attach(pid: process.pid, waitingUpTo: 10)
       let debug = try #require(target.debugOffsets, "\(python.label): no debug offsets read")
       #expect(debug.version.major == python.version.major && debug.version.minor == python.version.minor)
       #expect(debug.version.micro == python.version.micro, "\(python.label)")

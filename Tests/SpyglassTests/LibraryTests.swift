@@ -41,8 +41,11 @@ struct LibraryTests {
       #expect(trace.processInfo?.pid == process.pid)
       #expect(trace.frames.last?.isShimEntry == true)
     }
-    // The default Config leaves idle threads out, as py-spy's does; the oracle's all sleep.
-    #expect(try PythonSpy(pid: process.pid, config: Config()).stackTraces().isEmpty, "\(python.label)")
+    // As py-spy's get_stack_traces: the default Config hands out every thread, idle ones too, each
+    // with its `active` flag (the oracle's all sleep); leaving them out is the caller's choice.
+    let defaults = try PythonSpy(pid: process.pid, config: Config()).stackTraces()
+    #expect(Set(defaults.map(\.threadID)) == Set(report.threads.map(\.ident)), "\(python.label)")
+    #expect(defaults.allSatisfy { !$0.active }, "\(python.label)")
   }
 
   @Test func configHasPySpysDefaults() {

@@ -1,4 +1,5 @@
 import Foundation
+import SpyglassModel
 import SpyglassProfile
 import TestSupport
 import Testing

@@ -288,12 +288,12 @@ private func ownPercent(_ row: String) -> Double? {
 @Suite("top: counting and layout")
 struct TopViewTests {
   private func frame(_ code: CodeID, _ line: Int32) -> SampledFrame {
-    SampledFrame(code: code, line: line, frameAddress: 0, isEntry: false)
+    .python(code: code, line: line, address: 0, isEntry: false)
   }
 
-  private func name(_ code: CodeID, _ line: Int32) -> String {
-    let function = ["main", "recurse", "leaf"][Int(code)]
-    return line == 0 ? "\(function) (app.py)" : "\(function) (app.py:\(line))"
+  private func name(_ frame: SampledFrame) -> String {
+    let function = ["main", "recurse", "leaf"][Int(frame.code ?? 0)]
+    return frame.line == 0 ? "\(function) (app.py)" : "\(function) (app.py:\(frame.line))"
   }
 
   @Test func ownAndTotalOncePerStackUnderRecursion() {

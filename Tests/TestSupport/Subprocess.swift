@@ -146,11 +146,17 @@ package final class ChildProcess {
     defer { for pointer in envp { free(pointer) } }
 
     var childPID: pid_t = 0
-    let result: Int32
-    if executable.contains("/") {
-      result = posix_spawn(&childPID, executable, &actions, &attributes, argv, envp)
-    } else {
-      result = posix_spawnp(&childPID, executable, &actions, &attributes, argv, envp)
+    var result: Int32 = 0
+    // ETXTBSY: an executable a test has just copied is still open for writing in a child another
+    // test thread forked meanwhile (the descriptor lives until that child's exec): try again.
+    for attempt in 0..<50 {
+      if executable.contains("/") {
+        result = posix_spawn(&childPID, executable, &actions, &attributes, argv, envp)
+      } else {
+        result = posix_spawnp(&childPID, executable, &actions, &attributes, argv, envp)
+      }
+      if result != ETXTBSY || attempt == 49 { break }
+      usleep(20_000)
     }
     for fd in childEnds { close(fd) }
     guard result == 0 else {

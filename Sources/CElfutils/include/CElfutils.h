@@ -1,8 +1,9 @@
 // Native stacks through elfutils' libdwfl: one unwinder per live process (or core file) keeps the
 // target's module list, CFI and symbol tables between samples; a stack is unwound from a stopped
-// thread's registers with memory read by process_vm_readv (a page cache per unwind), never by
-// PTRACE_PEEKDATA. Symbols, demangled names and source lines come from the same session. Every
-// symbol is prefixed `spy_native_`. Only this file's .c includes libdwfl's headers.
+// thread's registers, which the caller reads (ptrace stays in the process layer), with the
+// thread's memory read through the caller's reader (a callback): this code makes no ptrace or
+// process_vm_readv call of its own. Symbols, demangled names and source lines come from the same
+// session. Every symbol is prefixed `spy_native_`. Only this file's .c includes libdwfl's headers.
 #ifndef CELFUTILS_H
 #define CELFUTILS_H
 
@@ -12,10 +13,19 @@
 
 typedef struct spy_native spy_native;
 
+/// Reads the 8-byte word at `address` of the live process into `*word`: 1 when it could, 0 when
+/// not. `context` is the one given when the session was opened.
+typedef int (*spy_native_read_word)(void *context, uint64_t address, uint64_t *word);
+
+/// The number of registers `spy_native_unwind` takes: x86_64's DWARF numbering, rax rdx rcx rbx
+/// rsi rdi rbp rsp r8-r15, then the return address column (rip).
+enum { SPY_NATIVE_REGISTER_COUNT = 17 };
+
 /// A session over a live process. `root_prefix` is prepended to every library path of the target's
-/// maps (its /proc/PID/root when it runs in another root, "" otherwise). NULL with a message in
-/// `error` when libdwfl cannot report the process's modules.
-spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, char *error, size_t error_size);
+/// maps (its /proc/PID/root when it runs in another root, "" otherwise); `read_word` reads its
+/// memory. NULL with a message in `error` when libdwfl cannot report the process's modules.
+spy_native *spy_native_open_process(pid_t pid, const char *root_prefix, spy_native_read_word read_word,
+                                    void *context, char *error, size_t error_size);
 
 /// A session over a core file (`executable` may be NULL: found from the core's notes). The core's
 /// file mappings (`file_count` of them: each file's lowest mapped address and its path as the
@@ -34,16 +44,12 @@ int spy_native_refresh(spy_native *session);
 /// Unwinds a thread, innermost first: `pcs[i]` is each frame's pc, already moved back into the
 /// call instruction for every frame but an interrupted one (so it symbolises to the caller's line),
 /// and `sps[i]` its stack pointer (0 when unknown): frame i's own stack is [sps[i], sps[i + 1]).
-/// A live thread must be in a ptrace stop of the calling thread. Returns the frame count (>= 0; a
-/// stack deeper than `capacity` is cut), or -1 with `*error_code` set: 1 registers unreadable,
-/// 2 unwinding failed before the first frame, 3 thread unknown (core). Only x86_64's registers are
-/// read.
-///
-/// A live thread's rip, rsp and rbp are stored in `registers` (3 words); when `unchanged_if` (3
-/// words, may be NULL) holds the same values, nothing is unwound and -2 is returned: a thread
-/// asleep in the same system call at the same stack depth has the same stack as before.
-int spy_native_unwind(spy_native *session, pid_t tid, uint64_t *pcs, uint64_t *sps, int capacity, int *error_code,
-                      uint64_t *registers, const uint64_t *unchanged_if);
+/// A live thread's `registers` (SPY_NATIVE_REGISTER_COUNT words, DWARF order) are those of the
+/// stopped thread, read by the caller; a core's are its own (pass NULL). Returns the frame count
+/// (>= 0; a stack deeper than `capacity` is cut), or -1 with `*error_code` set: 1 registers
+/// missing, 2 unwinding failed before the first frame, 3 thread unknown (core).
+int spy_native_unwind(spy_native *session, pid_t tid, const uint64_t *registers, uint64_t *pcs, uint64_t *sps,
+                      int capacity, int *error_code);
 
 /// What a pc is. Strings point into the session (valid until it is closed or refreshed) or into
 /// `demangled`, which the caller frees. `line` 0 when unknown.

@@ -15,6 +15,7 @@ package struct CPUTimes {
   /// The threads whose reader is open, and the count at which they are next checked for ended ones.
   private var openKeys: [Key] = []
   private var sweepAt = 16
+  private var refreshThrottle = Throttle(seconds: 1)
   package struct Key: Hashable {
     var pid: Int32
     var tid: Int32
@@ -29,11 +30,18 @@ package struct CPUTimes {
     opened(key)
   }
 
-  /// Reads every followed thread's CPU time once more (at the end of a recording).
+  /// Reads every followed thread's CPU time once more (at the end of a recording). A thread whose
+  /// time cannot be read any more (it ended, or its process did) keeps its last reading.
   package mutating func refresh() {
     for (key, entry) in readers {
       if let reader = entry.reader, let now = reader.read() { readers[key] = (reader, entry.first, now) }
     }
+  }
+
+  /// Refreshes every followed thread at most once a second: a process that exits before the end
+  /// of the recording keeps its threads' readings of the last second, not only their first ones.
+  package mutating func refreshIfDue() {
+    if refreshThrottle.ready() { refresh() }
   }
 
   /// CPU nanoseconds the thread used since the previous call (nil the first time).

@@ -5,23 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProfile
 import SpyglassStacks
-
-/// Which line a frame is attributed to.
-package enum LineMode {
-  case current
-  /// `--function`: the function's first line.
-  case firstLine
-  /// `--nolineno`.
-  case none
-}
 
 /// Folds sampled stacks into a Profile: frame and stack interning keyed by cheap integers, thread
 /// and process pseudo-frames, weights.
 package struct ProfileBuilder {
   package var profile: Profile
-  let lineMode: LineMode
+  let lineNo: LineNo
   let showThreads: Bool
   let showProcesses: Bool
   private var frameCache: [FrameKey: FrameID] = [:]
@@ -41,7 +33,7 @@ package struct ProfileBuilder {
     /// The interned stack of `frames` under `roots` if it is one of the kept ones.
     func find(_ frames: [SampledFrame], roots: [String]) -> StackID? {
       for entry in entries where entry.frames.count == frames.count && entry.roots == roots {
-        if zip(entry.frames, frames).allSatisfy({ $0.code == $1.code && $0.line == $1.line }) { return entry.stack }
+        if zip(entry.frames, frames).allSatisfy({ $0.key == $1.key }) { return entry.stack }
       }
       return nil
     }
@@ -58,20 +50,19 @@ package struct ProfileBuilder {
 
   struct FrameKey: Hashable {
     var pid: Int32
-    var code: CodeID
-    var line: Int32
+    var frame: SpyglassStacks.FrameKey
   }
 
-  package init(profile: Profile, lineMode: LineMode, showThreads: Bool, showProcesses: Bool) {
+  package init(profile: Profile, lineNo: LineNo, showThreads: Bool, showProcesses: Bool) {
     self.profile = profile
-    self.lineMode = lineMode
+    self.lineNo = lineNo
     self.showThreads = showThreads
     self.showProcesses = showProcesses
   }
 
   package mutating func pseudoFrame(_ name: String) -> FrameID {
     if let id = pseudoFrames[name] { return id }
-    let id = profile.intern(SpyglassProfile.Frame(name: name, filename: "", line: 0, isPseudo: true))
+    let id = profile.intern(Frame(pseudo: name))
     pseudoFrames[name] = id
     return id
   }
@@ -79,8 +70,8 @@ package struct ProfileBuilder {
   /// Adds one thread's stack. Returns true the first time a thread is seen.
   @discardableResult
   package mutating func add(
-    _ thread: ThreadStack, sampler: ProcessSampler, shortener: FilenameShortener, processLabels: [String],
-    weightNanoseconds: UInt64, timeNanoseconds: UInt64
+    _ thread: SampledThread, resolver: FrameResolver, processLabels: [String], weightNanoseconds: UInt64,
+    timeNanoseconds: UInt64
   ) -> Bool {
     // A thread with no Python frame (starting up, or past its last one at exit) has nothing to
     // show: it is not a sample (no format could draw it, and the counts must agree across formats).
@@ -110,22 +101,17 @@ package struct ProfileBuilder {
     }
     for root in thread.roots { scratch.append(pseudoFrame(root)) }
     for frame in thread.frames.reversed() {
-      let line: Int32
-      switch lineMode {
-      case .current: line = frame.line
-      case .firstLine: line = Int32(truncatingIfNeeded: sampler.code(frame.code).firstLine)
-      case .none: line = 0
+      let shown: SampledFrame
+      switch lineNo {
+      case .lastInstruction: shown = frame
+      case .first: shown = frame.on(line: resolver.firstLine(of: frame))
+      case .noLine: shown = frame.on(line: 0)
       }
-      let key = FrameKey(pid: thread.pid, code: frame.code, line: line)
+      let key = FrameKey(pid: thread.pid, frame: shown.key)
       if let id = frameCache[key] {
         scratch.append(id)
       } else {
-        let code = sampler.code(frame.code)
-        let id = profile.intern(
-          SpyglassProfile.Frame(
-            name: code.name, filename: code.filename,
-            shortFilename: NativeFrames.shortFilename(code, shortener: shortener), line: Int(line),
-            firstLine: code.firstLine, library: code.library))
+        let id = profile.intern(resolver.frame(shown))
         frameCache[key] = id
         scratch.append(id)
       }

@@ -8,43 +8,51 @@
 //
 //===----------------------------------------------------------------------===//
 
+import SpyglassModel
 import SpyglassProcess
 import SpyglassStacks
 
-/// What to sample and how: the options `record`, `top` and `Sampler` share.
+/// What a session samples: the `Config` (how to read), and the process (a pid, or a command to
+/// launch) at a rate; `record`, `top` and `Sampler` all make one.
 package struct SessionOptions: Sendable {
   /// The process to attach to, or nil to launch `command`.
   package var pid: Int32?
   package var command: [String] = []
+  /// How to read: blocking, native, idle threads, the GIL holder, subprocesses, asyncio.
+  package var config = Config()
+  /// Samples per second (a fraction allowed: `-r 0.5`).
   package var rate: Double = 100
-  package var gilOnly = false
-  package var includeIdle = false
-  package var subprocesses = false
-  package var nonblocking = false
-  /// `--native` (blocking mode only): merged native and Python stacks.
-  package var native = false
   /// Whether thread names are read (they cost a dict walk every quarter second).
   package var wantNames = true
   /// How long a launched program may take to show a Python interpreter.
   package var launchWait = 10.0
-  /// `--async-aware`: task-shaped stacks (`TaskStacks.apply`) in this mode; nil for thread stacks.
-  package var asyncMode: AsyncMode?
 
-  package init(pid: Int32?, command: [String] = []) {
+  package init(pid: Int32?, command: [String] = [], config: Config = Config()) {
     self.pid = pid
     self.command = command
+    self.config = config
+    self.rate = Double(Swift.max(1, config.samplingRate))
   }
+
+  /// `--async-aware`: task-shaped stacks in this mode; nil for thread stacks.
+  var asyncMode: AsyncMode? { config.asyncAware ? config.asyncMode : nil }
 }
 
-/// One attached process during a recording.
+/// One process a session, a `PythonSpy` or a core dump reads: where its stacks come from, and
+/// how it is labelled among several.
 package final class AttachedProcess {
-  package let sampler: ProcessSampler
-  package let shortener: FilenameShortener
+  package let source: any StackSource
+  /// With subprocesses: `process PID:"command line"` for it and each ancestor up to the root,
+  /// outermost first (the profile's process pseudo-frames).
   package let labels: [String]
-  init(sampler: ProcessSampler, labels: [String]) {
-    self.sampler = sampler
-    self.shortener = FilenameShortener(pid: sampler.pid)
+  /// The process it was found under, when it is a subprocess of another one read.
+  package let parent: Int32?
+  package var pid: Int32 { source.pid }
+
+  package init(source: any StackSource, labels: [String] = [], parent: Int32? = nil) {
+    self.source = source
     self.labels = labels
+    self.parent = parent
   }
 }
 
@@ -60,12 +68,10 @@ package struct SamplingSession {
   }
 
   package let options: SessionOptions
-  let wantNames: Bool
-  /// Plain copies of the options read every tick (an argument parser property is not a plain load).
-  private let onlyGILHolder: Bool
-  private let walksIdleThreads: Bool
-  private let followsSubprocesses: Bool
+  /// What every tick asks of each process, and whether it is made into task stacks.
+  private let request: SampleRequest
   private let asyncMode: AsyncMode?
+  private let followsSubprocesses: Bool
   package let rootPID: Int32
   package let launched: LaunchedProcess?
   package private(set) var processes: [Int32: AttachedProcess] = [:]
@@ -73,10 +79,13 @@ package struct SamplingSession {
   private var notPython: [Int32: String] = [:]
   /// Processes whose native stacks could not be read, and why.
   package private(set) var nativeFailures: [Int32: String] = [:]
-  private var lastTreeScan = 0.0
+  /// The process tree is re-read at most every 100 ms.
+  private var treeScan = Throttle(seconds: 0.1)
   private var timer: SampleTimer
   package private(set) var ticks = 0
   package private(set) var errors = 0
+  /// The errors of the last tick, one per process that could not be read.
+  package private(set) var tickErrors: [SpyglassError] = []
   package private(set) var maxLag = 0.0
   package private(set) var pythonVersion = ""
   /// Asked while sleeping between ticks (in slices of at most 50 ms): true ends the sleep early,
@@ -85,11 +94,11 @@ package struct SamplingSession {
 
   package init(options: SessionOptions) throws(SpyglassError) {
     self.options = options
-    self.wantNames = options.wantNames
-    self.onlyGILHolder = options.gilOnly
-    self.walksIdleThreads = options.includeIdle
-    self.followsSubprocesses = options.subprocesses
+    let config = options.config
     self.asyncMode = options.asyncMode
+    self.request = SampleRequest(
+      onlyGILHolder: config.gilOnly, wantNames: options.wantNames, walkingIdleThreads: config.includeIdle)
+    self.followsSubprocesses = config.subprocesses
     self.timer = SampleTimer(rate: options.rate)
     if let pid = options.pid {
       rootPID = pid
@@ -102,15 +111,15 @@ package struct SamplingSession {
         launched = child
         rootPID = child.pid
       } catch {
-        throw .launchFailed(program: program, errno: error.errno)
+        throw .launchFailed(program: program, errno: error.rawValue)
       }
     }
     let waitLimit = launched != nil ? options.launchWait : 1.0
     do {
-      let target = try PythonTarget.attach(pid: rootPID, waitingUpTo: options.subprocesses ? 0.3 : waitLimit)
+      let target = try LiveTarget.attach(pid: rootPID, waitingUpTo: config.subprocesses ? 0.3 : waitLimit)
       add(target, parent: nil)
     } catch {
-      if !options.subprocesses { throw failure(for: error) }
+      if !config.subprocesses { throw failure(for: error) }
       // A shell or launcher that starts Python later: look for Python descendants for a while.
       let deadline = monotonicSeconds() + waitLimit
       while processes.isEmpty && monotonicSeconds() < deadline {
@@ -120,11 +129,11 @@ package struct SamplingSession {
         if processes.isEmpty { sleepSeconds(0.05) }
       }
       if processes.isEmpty {
-        if case .permissionDenied = error { throw SpyglassError(error) }
+        if case .permissionDenied = error { throw error }
         throw .noPythonProcesses(pid: rootPID)
       }
     }
-    if options.native && options.nonblocking {
+    if config.native && config.blocking != .lock {
       launched?.send(Signal.kill)
       throw .nativeNeedsBlocking
     }
@@ -132,14 +141,14 @@ package struct SamplingSession {
       launched?.send(Signal.kill)
       throw .nativeUnavailable(pid: rootPID, reason: reason)
     }
-    if options.asyncMode != nil, let root = processes[rootPID], !root.sampler.supportsTasks {
+    if options.asyncMode != nil, let root = processes[rootPID], !root.source.supportsTasks {
       launched?.send(Signal.kill)
-      throw .asyncUnsupported(pid: rootPID, version: root.sampler.target.version.description)
+      throw .asyncUnsupported(pid: rootPID, version: root.source.version.description)
     }
   }
 
   /// The error for the root process, explaining a launched program that ended.
-  private func failure(for error: AttachError) -> SpyglassError {
+  private func failure(for error: SpyglassError) -> SpyglassError {
     if let launched, let program = options.command.first {
       if let status = launched.exitStatus() ?? (ProcFS.processExists(rootPID) ? nil : 0) {
         return .programExited(program: program, status: status)
@@ -148,47 +157,33 @@ package struct SamplingSession {
       _ = launched.wait(timeout: 1)
       if case .notPython = error { return .programNotPython(program: program) }
     }
-    return SpyglassError(error)
+    return error
   }
 
-  private mutating func add(_ target: PythonTarget, parent: Int32?) {
+  private mutating func add(_ target: LiveTarget, parent: Int32?) {
     let pid = target.pid
     if pythonVersion.isEmpty { pythonVersion = target.version.description }
-    var labels: [String] = []
-    if options.subprocesses {
-      var chain: [Int32] = []
-      var cursor: Int32? = pid
-      var guardCount = 0
-      while let current = cursor, guardCount < 64 {
-        guardCount += 1
-        chain.insert(current, at: 0)
-        if current == rootPID { break }
-        cursor = ProcStat.read(pid: current)?.parentPID
-        if cursor == 0 || cursor == 1 { break }
-      }
-      labels = chain.map { "process \($0):\"\(ProcFS.commandLine($0).joined(separator: " "))\"" }
-    }
-    let sampler = ProcessSampler(target: target, blocking: !options.nonblocking)
-    if options.native {
+    let labels = options.config.subprocesses ? ProcessTree.ancestry(of: pid, upTo: rootPID).map(\.label) : []
+    let sampler = ProcessSampler(target: target, blocking: options.config.blocking == .lock)
+    if options.config.native {
       // A process whose native stacks cannot be read keeps its Python stacks (the root's failure
       // ends the session at once, in init).
       do { try sampler.enableNative() } catch { nativeFailures[pid] = "\(error)" }
     }
-    processes[pid] = AttachedProcess(sampler: sampler, labels: labels)
+    processes[pid] = AttachedProcess(source: sampler, labels: labels, parent: parent)
     order.append(pid)
   }
 
   /// Attaches to new Python descendants (every 100 ms, or now with `force`).
   mutating func scanForChildren(force: Bool = false) {
-    let now = monotonicSeconds()
-    guard force || now - lastTreeScan >= 0.1 else { return }
-    lastTreeScan = now
+    if force { treeScan.reset() }
+    guard treeScan.ready() else { return }
     for (pid, parent) in ProcessTree.descendants(of: rootPID) where processes[pid] == nil {
       let executable = (try? ProcFS.executable(pid)) ?? ""
       if executable.isEmpty { continue }  // zombie or gone
       if notPython[pid] == executable { continue }
       do {
-        let target = try PythonTarget.attach(pid: pid)
+        let target = try LiveTarget.attach(pid: pid)
         add(target, parent: parent)
         notPython[pid] = nil
       } catch {
@@ -222,25 +217,30 @@ package struct SamplingSession {
   }
 
   /// Samples every attached process and hands each one's threads to `consume`.
-  package mutating func sampleAll(_ consume: (AttachedProcess, [ThreadStack]) -> Void) -> Outcome {
+  package mutating func sampleAll(_ consume: (AttachedProcess, [SampledThread]) -> Void) -> Outcome {
     ticks += 1
+    tickErrors.removeAll(keepingCapacity: true)
     var exited: [Int32] = []
     for pid in order {
       guard let process = processes[pid] else { continue }
-      do {
-        let readsTasks = asyncMode != nil && process.sampler.supportsTasks
-        var threads = try process.sampler.sample(
-          onlyGILHolder: onlyGILHolder, wantNames: wantNames, walkingIdleThreads: walksIdleThreads || readsTasks,
-          readingTasks: readsTasks)
-        if readsTasks, let mode = asyncMode, let tasks = process.sampler.lastTasks {
+      do throws(SpyglassError) {
+        let readsTasks = asyncMode != nil && process.source.supportsTasks
+        var request = self.request
+        if readsTasks {
+          request.walkingIdleThreads = true
+          request.readingTasks = true
+        }
+        var threads = try process.source.sample(request)
+        if readsTasks, let mode = asyncMode, let tasks = process.source.lastTasks {
           threads = TaskStacks.apply(mode, to: threads, tasks: tasks)
         }
         consume(process, threads)
       } catch {
-        if error == .processExited || !ProcFS.processExists(pid) || isZombie(pid) {
+        if error == .processExited(pid: pid) || !ProcFS.processExists(pid) || isZombie(pid) {
           exited.append(pid)
         } else {
           errors += 1
+          tickErrors.append(error)
         }
       }
     }
@@ -249,7 +249,7 @@ package struct SamplingSession {
       order.removeAll { $0 == pid }
     }
     if processes.isEmpty {
-      if options.subprocesses, ProcFS.processExists(rootPID), !isZombie(rootPID) {
+      if options.config.subprocesses, ProcFS.processExists(rootPID), !isZombie(rootPID) {
         scanForChildren(force: true)
         return .sampled
       }
@@ -278,13 +278,15 @@ package struct SamplingSession {
     package var lag: Double
     package var ticks: Int
     package var errors: Int
+    /// The latest tick's errors, one per process that could not be read.
+    package var tickErrors: [SpyglassError] = []
   }
 
   /// The one sampling loop: until `shouldStop` (asked before every tick) says so or every target
   /// exited, it waits for the next tick, samples every attached process, hands each one's threads
   /// to `consume`, then calls `afterTick`.
   package mutating func run(
-    start: Double, shouldStop: (Status) -> Bool, consume: (AttachedProcess, [ThreadStack]) -> Void,
+    start: Double, shouldStop: (Status) -> Bool, consume: (AttachedProcess, [SampledThread]) -> Void,
     afterTick: (Status) -> Void
   ) -> End {
     var status = Status(lag: 0, ticks: ticks, errors: errors)
@@ -295,6 +297,7 @@ package struct SamplingSession {
       if sampleAll(consume) == .allExited { return .allExited }
       status.ticks = ticks
       status.errors = errors
+      status.tickErrors = tickErrors
       afterTick(status)
     }
   }

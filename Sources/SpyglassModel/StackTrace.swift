@@ -1,12 +1,12 @@
-//===--- StackTrace.swift - one thread's stack, as the library hands it out ---===//
+//===--- StackTrace.swift - frames, threads, processes and tasks, resolved ---===//
 //
-// py-spy's `StackTrace`, `Frame`, `LocalVariable` and `ProcessInfo`, in Swift spelling. Every
-// string in them was read from the target: treat it as untrusted text (it may hold markup,
-// control characters or invalid text, replaced by U+FFFD).
+// py-spy's `StackTrace`, `Frame`, `LocalVariable` and `ProcessInfo`, in Swift spelling, and the
+// asyncio `TaskTrace`: what a look at a process (live or a core file) reads, as text. The
+// library hands these out, the dump writers print them, and the profile is built from the
+// frames. Every string in them was read from the target: treat it as untrusted text (it may
+// hold markup, control characters or invalid text, replaced by U+FFFD).
 //
 //===----------------------------------------------------------------------===//
-
-import SpyglassStacks
 
 /// One argument or local variable of a frame.
 public struct LocalVariable: Sendable, Equatable, Hashable {
@@ -28,15 +28,22 @@ public struct LocalVariable: Sendable, Equatable, Hashable {
 
 /// One frame of a stack.
 public struct Frame: Sendable, Equatable, Hashable {
-  /// The function: its qualified name on 3.11+ (`Thread.run`), else its name.
+  /// The function: its qualified name on 3.11+ (`Thread.run`), else its name. A native frame's
+  /// demangled symbol (a Cython function's Python-level name), or `0x<offset>` without one.
   public var name: String
+  /// The Python file; a native frame's source file where its library's debug information gives
+  /// one, else the library's path.
   public var filename: String
   /// For native frames, the library's path as the target maps it; nil for Python frames.
   public var module: String?
-  /// The file name without the folders before its package (py-spy's short form).
+  /// The file name without the folders before its package (py-spy's short form); a native
+  /// frame's source file name, or its library's file name.
   public var shortFilename: String?
   /// The line (see `Config.lineNo`), 0 when unknown.
   public var line: Int
+  /// The line the function starts on (its code object's `co_firstlineno`); a native frame's
+  /// source line; 0 when unknown.
+  public var firstLine: Int
   /// With `Config.dumpLocals`: the frame's arguments and locals.
   public var locals: [LocalVariable]?
   /// Whether the frame was entered from C (the interpreter was called into from native code).
@@ -46,13 +53,14 @@ public struct Frame: Sendable, Equatable, Hashable {
 
   public init(
     name: String, filename: String, module: String? = nil, shortFilename: String? = nil, line: Int,
-    locals: [LocalVariable]? = nil, isEntry: Bool = false, isShimEntry: Bool = false
+    firstLine: Int = 0, locals: [LocalVariable]? = nil, isEntry: Bool = false, isShimEntry: Bool = false
   ) {
     self.name = name
     self.filename = filename
     self.module = module
     self.shortFilename = shortFilename
     self.line = line
+    self.firstLine = firstLine
     self.locals = locals
     self.isEntry = isEntry
     self.isShimEntry = isShimEntry
@@ -110,10 +118,38 @@ public struct StackTrace: Sendable, Equatable, Hashable {
   }
 }
 
-extension Config {
-  /// Whether a sampled thread is handed out: idle ones only with `includeIdle`, and only the GIL
-  /// holder with `gilOnly` (whatever its state).
-  func keeps(_ thread: ThreadStack) -> Bool {
-    gilOnly ? thread.ownsGIL : includeIdle || thread.active
+/// One asyncio task at one instant.
+public struct TaskTrace: Sendable, Equatable, Hashable {
+  public enum State: String, Sendable, Hashable {
+    /// The task its event loop is running now.
+    case running
+    /// Waiting to be run, or suspended in an await.
+    case pending
+    /// Finished or cancelled but still referenced (seen before 3.14 only: 3.14 lists live tasks).
+    case done
+  }
+  public var pid: Int32
+  /// The task object's address (its `id()` in the target).
+  public var id: UInt64
+  public var name: String
+  public var state: State
+  /// The Python thread id (`threading.get_ident()`) of the thread running the task, for the
+  /// running task.
+  public var threadID: UInt64?
+  /// Its coroutine chain, innermost first: each suspended coroutine at the line of its await.
+  public var frames: [Frame]
+  /// The ids of the tasks that await this one (a parent awaiting it, a `gather` or `TaskGroup`).
+  public var awaitedBy: [UInt64]
+
+  public init(
+    pid: Int32, id: UInt64, name: String, state: State, threadID: UInt64?, frames: [Frame], awaitedBy: [UInt64]
+  ) {
+    self.pid = pid
+    self.id = id
+    self.name = name
+    self.state = state
+    self.threadID = threadID
+    self.frames = frames
+    self.awaitedBy = awaitedBy
   }
 }

@@ -1,6 +1,7 @@
 //===--- Config.swift - how to read a Python process ----------------------===//
 //
-// py-spy's `Config`, in Swift spelling: the same knobs, the same defaults.
+// py-spy's `Config`, in Swift spelling: the same knobs, the same defaults. The one set of reading
+// options: the library takes it, and the command line maps its flags onto it.
 //
 //===----------------------------------------------------------------------===//
 
