@@ -43,6 +43,18 @@ package struct NativeSymbol: Sendable, Hashable {
   package var sourceFile: String?
   package var line: Int
 
+  package init(
+    function: String?, libraryPath: String?, library: String?, libraryOffset: UInt64 = 0, sourceFile: String? = nil,
+    line: Int = 0
+  ) {
+    self.function = function
+    self.libraryPath = libraryPath
+    self.library = library
+    self.libraryOffset = libraryOffset
+    self.sourceFile = sourceFile
+    self.line = line
+  }
+
   /// The name shown: the function, else `0x<offset>`.
   package var displayName: String {
     function ?? "0x" + String(libraryOffset, radix: 16)

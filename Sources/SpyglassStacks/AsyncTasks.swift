@@ -52,6 +52,19 @@ package struct AsyncTask: Sendable, Equatable {
   /// The frame of its outermost coroutine (the task's own coroutine): on the running thread's
   /// stack when the task runs.
   package var coroutineFrame: RemoteAddress?
+
+  package init(
+    address: RemoteAddress, name: String, state: State, threadID: UInt64? = nil, frames: [SampledFrame] = [],
+    awaitedBy: [RemoteAddress] = [], coroutineFrame: RemoteAddress? = nil
+  ) {
+    self.address = address
+    self.name = name
+    self.state = state
+    self.threadID = threadID
+    self.frames = frames
+    self.awaitedBy = awaitedBy
+    self.coroutineFrame = coroutineFrame
+  }
 }
 
 /// Every task of an interpreter at one instant.

@@ -36,6 +36,24 @@ package struct CodeInfo: Sendable, Equatable {
   package var cellvars: RemoteAddress = 0
   package var freevars: RemoteAddress = 0
 
+  package init(
+    name: String, shortName: String, filename: String, firstLine: Int, lineTable: [UInt8] = [],
+    firstTraceable: Int = 0, identity: (UInt64, UInt64) = (0, 0), argumentCount: Int = 0, localCount: Int = 0,
+    varnames: RemoteAddress = 0, localsKinds: RemoteAddress = 0
+  ) {
+    self.name = name
+    self.shortName = shortName
+    self.filename = filename
+    self.firstLine = firstLine
+    self.lineTable = lineTable
+    self.firstTraceable = firstTraceable
+    self.identity = identity
+    self.argumentCount = argumentCount
+    self.localCount = localCount
+    self.varnames = varnames
+    self.localsKinds = localsKinds
+  }
+
   package static func == (a: CodeInfo, b: CodeInfo) -> Bool {
     a.name == b.name && a.filename == b.filename && a.firstLine == b.firstLine && a.identity == b.identity
   }

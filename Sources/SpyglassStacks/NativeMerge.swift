@@ -26,6 +26,19 @@ import SpyglassModel
 import SpyglassNative
 import SpyglassProcess
 
+/// What the merge asks of a process's native symbols (`NativeUnwinder` answers it): the function
+/// a pc is in (cheap: no line), and the symbol with its line (for frames that are shown).
+package protocol NativeSymbolTable {
+  /// The function `pc` is in, as an index into `functions`.
+  func function(at pc: UInt64) -> Int32
+  var functions: [NativeSymbol] { get }
+  /// The symbol `pc` is, with its source line, as an index into `symbols`.
+  func symbol(at pc: UInt64) -> Int32
+  var symbols: [NativeSymbol] { get }
+}
+
+extension NativeUnwinder: NativeSymbolTable {}
+
 /// How a native function takes part in a merged stack.
 enum NativeRole: UInt8 {
   /// Shown as the Python frames it runs.
@@ -83,9 +96,9 @@ package struct NativeMerger {
   /// Merges a thread's Python frames (innermost first) with its native pcs (innermost first,
   /// from `unwinder`). Returns the merged frames, innermost first, and whether the stacks lined up
   /// (every evaluation activation had Python frames to show and every Python frame had one).
-  package mutating func merge(
+  package mutating func merge<Symbols: NativeSymbolTable>(
     python: [SampledFrame], shims: [RemoteAddress] = [], pcs: ArraySlice<UInt64>, sps: ArraySlice<UInt64>,
-    unwinder: NativeUnwinder
+    unwinder: Symbols
   ) -> (frames: [SampledFrame], aligned: Bool) {
     var merged: [SampledFrame] = []
     merged.reserveCapacity(python.count + pcs.count)
@@ -219,11 +232,11 @@ package final class NativeStacks {
 }
 
 /// Native names as a Python user knows them.
-enum NativeNames {
+package enum NativeNames {
   /// A Cython function's C name (`__pyx_pw_6module_3Foo_5bar`: the wrapper, `__pyx_pf_…` the
   /// implementation) as its Python-level name (`module.Foo.bar`); any other name unchanged. Each
   /// part of the C name is a length-prefixed module name, then `_<n><name>` pieces.
-  static func pythonLevel(_ name: String) -> String {
+  package static func pythonLevel(_ name: String) -> String {
     let prefixes = ["__pyx_pw_", "__pyx_pf_"]
     guard let prefix = prefixes.first(where: { name.hasPrefix($0) }) else { return name }
     var rest = Substring(name.dropFirst(prefix.count))
