@@ -9,12 +9,16 @@
 // (`expect`) plus what the caller names; `prefetch` reads more ranges in one batch during the
 // round (the asyncio reader's task objects, one level of awaits); a read that misses every block
 // goes to the reader underneath, exactly the bytes asked or, with `.pages`, the pages around them
-// (a native unwinder reads a stack word by word), and its bytes become a block of the round.
-// Blocks are only trusted for the round they were read in: the target runs between rounds.
+// (a native unwinder reads a stack word by word), and with `keeping` (always with `.pages`) its
+// bytes become a block of the round. Blocks are only trusted for the round they were read in:
+// the target runs between rounds.
 //
 // `view(at:count:)` hands out a bounds-checked view into a block without copying. Views share
 // the batch buffers, which are reused from round to round: hold none past the round, or the next
 // batch copies its buffer instead of reusing it (slower, never wrong).
+//
+// The lookups (`BlockTable`) do not depend on the reader underneath, so they are compiled once,
+// not per reader type, and a lookup copies no array: a block is a start, a buffer and a range.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,18 +36,13 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
   /// Bounds on what one round may ask the next one to read: garbage from the target (thousands
   /// of threads each claiming a megabyte of stack) must not grow a batch without limit.
   private let limits: (ranges: Int, bytes: Int)
-  /// The batches of this round (pooled: their buffers are reused next round).
-  private var batches: [Batch] = []
-  private var batchesInUse = 0
-  /// Blocks read on a miss this round, oldest first (at most `missBlockLimit`).
-  private var missBlocks: [(start: RemoteAddress, view: ByteView)] = []
-  private var nextMissBlock = 0
-  /// The block that answered last (batch, index): reads come in address order more often than not.
-  private var hint = (batch: 0, block: 0)
-  /// What this round expects the next one to read.
-  private var expected = RangeList()
-
-  private static var missBlockLimit: Int { 64 }
+  private let table = BlockTable()
+  /// What this round expects the next one to read, and its byte total.
+  private var expected: [(address: RemoteAddress, count: Int)] = []
+  private var expectedBytes = 0
+  /// Reused for each batch's ranges and readable flags.
+  private var ranges: [(address: RemoteAddress, count: Int)] = []
+  private var readable: [Bool] = []
 
   package init(
     _ base: Base, missPolicy: MissPolicy = .exact,
@@ -56,78 +55,64 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
 
   // .. rounds ....................................................................
 
-  /// Starts a round: forgets the last round's blocks and reads `ranges` together with what the
+  /// Starts a round: forgets the last round's blocks and reads `extra` together with what the
   /// last round expected, in one batch. Returns how many ranges were read.
   @discardableResult
-  package func begin(reading ranges: [(address: RemoteAddress, count: Int)] = []) -> Int {
-    clear()
-    let count = expected.ranges.count + ranges.count
-    if count > 0 {
-      if batchesInUse == batches.count { batches.append(Batch()) }
-      batches[batchesInUse].read(expected.ranges, ranges, from: base)
-      batchesInUse += 1
-    }
-    expected.removeAll()
-    return count
+  package func begin(reading extra: [(address: RemoteAddress, count: Int)] = []) -> Int {
+    table.clear()
+    if !ranges.isEmpty { ranges.removeAll(keepingCapacity: true) }
+    ranges.append(contentsOf: expected)
+    ranges.append(contentsOf: extra)
+    if !expected.isEmpty { expected.removeAll(keepingCapacity: true) }
+    expectedBytes = 0
+    readBatch()
+    return ranges.count
   }
 
   /// Notes a range the next round should read in its first batch (ignored past the limits).
   package func expect(_ address: RemoteAddress, _ count: Int) {
-    guard count > 0, expected.ranges.count < limits.ranges, expected.bytes + count <= limits.bytes else { return }
-    expected.append(address, count)
+    guard count > 0, expected.count < limits.ranges, expectedBytes + count <= limits.bytes else { return }
+    expected.append((address, count))
+    expectedBytes += count
   }
 
-  /// Reads `ranges` now, in one batch, as blocks of this round.
-  package func prefetch(_ ranges: [(address: RemoteAddress, count: Int)]) {
-    if !ranges.isEmpty { read(ranges) }
+  /// Reads `wanted` now, in one batch, as blocks of this round.
+  package func prefetch(_ wanted: [(address: RemoteAddress, count: Int)]) {
+    ranges.removeAll(keepingCapacity: true)
+    ranges.append(contentsOf: wanted)
+    readBatch()
   }
 
   /// Forgets every block (the round is over). What was expected stays for the next round.
-  package func clear() {
-    for index in 0..<batchesInUse { batches[index].blocks.removeAll(keepingCapacity: true) }
-    batchesInUse = 0
-    missBlocks.removeAll(keepingCapacity: true)
-    nextMissBlock = 0
-    hint = (0, 0)
-  }
+  package func clear() { table.clear() }
 
   /// Forgets what the next round was to read.
-  package func forgetExpected() { expected.removeAll() }
+  package func forgetExpected() {
+    expected.removeAll(keepingCapacity: true)
+    expectedBytes = 0
+  }
+
+  private func readBatch() {
+    if ranges.isEmpty { return }
+    // In address order: the batch reader merges neighbours, and the blocks are searched by address.
+    ranges.sort { $0.address < $1.address }
+    table.addBatch { buffer in
+      base.readMany(ranges, into: &buffer, readable: &readable)
+      return (ranges, readable)
+    }
+  }
 
   // .. reads .....................................................................
 
   /// The `count` bytes at `address`: a view into a block when one holds them all, else read now
-  /// (and, with `keeping` or the `.pages` policy, kept as a block of this round: reads inside it
-  /// are answered from it).
+  /// (and, with `keeping` or the `.pages` policy, kept as a block of this round).
   package func view(at address: RemoteAddress, count: Int, keeping: Bool = false) throws(ReadFault) -> ByteView {
-    if let view = cached(at: address, count: count) { return view }
+    if let view = table.view(at: address, count: count) { return view }
     return try readMissing(at: address, count: count, keeping: keeping || missPolicy == .pages)
   }
 
   /// The `count` bytes at `address` when a block of this round holds them all.
-  package func cached(at address: RemoteAddress, count: Int) -> ByteView? {
-    guard count >= 0 else { return nil }
-    // The block that answered last, then its neighbour, then a search.
-    if hint.batch < batchesInUse {
-      let blocks = batches[hint.batch].blocks
-      for index in hint.block..<Swift.min(hint.block + 2, blocks.count) {
-        if let view = blocks[index].view(address, count) {
-          hint.block = index
-          return view
-        }
-      }
-    }
-    for batch in stride(from: batchesInUse - 1, through: 0, by: -1) {
-      if let (index, view) = batches[batch].find(address, count) {
-        hint = (batch, index)
-        return view
-      }
-    }
-    for block in missBlocks {
-      if let view = Block(start: block.start, view: block.view).view(address, count) { return view }
-    }
-    return nil
-  }
+  package func cached(at address: RemoteAddress, count: Int) -> ByteView? { table.view(at: address, count: count) }
 
   package func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
     let count = buffer.count
@@ -166,100 +151,126 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
       size = count
       bytes = try base.readBytes(at: address, count: count)
     }
-    if keeping {
-      let view = ByteView(bytes)
-      if missBlocks.count < Self.missBlockLimit {
-        missBlocks.append((start, view))
-      } else {
-        missBlocks[nextMissBlock] = (start, view)
-        nextMissBlock = (nextMissBlock + 1) % Self.missBlockLimit
-      }
-    }
+    if keeping { table.addMiss(start, bytes) }
     return ByteView(bytes, base: Int(address &- start), count: count)
   }
-
-  private func read(_ ranges: [(address: RemoteAddress, count: Int)]) {
-    if batchesInUse == batches.count { batches.append(Batch()) }
-    batches[batchesInUse].read(ranges, [], from: base)
-    batchesInUse += 1
-  }
 }
 
-/// One block: bytes read from `start`.
-private struct Block {
-  var start: RemoteAddress
-  var view: ByteView
-
-  /// A view of `count` bytes at `address` when this block holds them all.
-  @inline(__always)
-  func view(_ address: RemoteAddress, _ count: Int) -> ByteView? {
-    guard address >= start else { return nil }
-    let offset = address &- start
-    let size = UInt64(view.count)
-    guard offset <= size, size &- offset >= UInt64(count) else { return nil }
-    return ByteView(view.bytes, base: view.base &+ Int(offset), count: count)
+/// The blocks of one round: batches of blocks in address order, and blocks read on a miss (at
+/// most `missLimit`, oldest replaced first).
+package final class BlockTable {
+  private struct Block {
+    var start: RemoteAddress
+    /// Which buffer, and where in it.
+    var buffer: Int
+    var offset: Int
+    var count: Int
   }
-}
 
-/// Ranges read together: one buffer (kept between rounds) and the readable ranges as blocks, in
-/// address order.
-private struct Batch {
-  var blocks: [Block] = []
-  private var ranges: [(address: RemoteAddress, count: Int)] = []
-  private var buffer: [UInt8] = []
-  private var readable: [Bool] = []
+  /// Every block, batch after batch (each batch's in address order), then the misses.
+  private var blocks: [Block] = []
+  /// Each batch's blocks: `blocks[segments[i].lowerBound..<segments[i].upperBound]`.
+  private var segments: [Range<Int>] = []
+  /// The batches' buffers (kept between rounds and reused), then the misses' (dropped).
+  private var buffers: [[UInt8]] = []
+  private var batchesInUse = 0
+  private var misses: [Block] = []
+  private var missBuffers: [[UInt8]] = []
+  private var nextMiss = 0
+  /// The block that answered last: reads come in address order more often than not.
+  private var hint = 0
 
-  mutating func read<Base: MemoryReader>(
-    _ first: [(address: RemoteAddress, count: Int)], _ second: [(address: RemoteAddress, count: Int)], from base: Base
+  private static var missLimit: Int { 64 }
+
+  package init() {}
+
+  package func clear() {
+    if !blocks.isEmpty { blocks.removeAll(keepingCapacity: true) }
+    if !segments.isEmpty { segments.removeAll(keepingCapacity: true) }
+    batchesInUse = 0
+    if !misses.isEmpty {
+      misses.removeAll(keepingCapacity: true)
+      missBuffers.removeAll(keepingCapacity: true)
+    }
+    nextMiss = 0
+    hint = 0
+  }
+
+  /// Reads a batch into the next pooled buffer (`read` fills it and says which ranges it read)
+  /// and adds its readable ranges as blocks.
+  func addBatch(
+    _ read: (inout [UInt8]) -> (ranges: [(address: RemoteAddress, count: Int)], readable: [Bool])
   ) {
-    ranges.removeAll(keepingCapacity: true)
-    ranges.append(contentsOf: first)
-    ranges.append(contentsOf: second)
-    ranges.sort { $0.address < $1.address }
-    blocks.removeAll(keepingCapacity: true)
-    base.readMany(ranges, into: &buffer, readable: &readable)
+    if batchesInUse == buffers.count { buffers.append([]) }
+    let index = batchesInUse
+    batchesInUse += 1
+    let (ranges, readable) = read(&buffers[index])
+    let first = blocks.count
     var offset = 0
-    for (index, range) in ranges.enumerated() {
-      let count = batchedByteCount(range.count)
-      if readable[index] && count > 0 {
-        blocks.append(Block(start: range.address, view: ByteView(buffer, base: offset, count: count)))
+    for position in 0..<Swift.min(ranges.count, readable.count) {
+      let count = batchedByteCount(ranges[position].count)
+      if readable[position] && count > 0 {
+        blocks.append(Block(start: ranges[position].address, buffer: index, offset: offset, count: count))
       }
       offset += count
     }
+    segments.append(first..<blocks.count)
   }
 
-  /// The block holding `count` bytes at `address`, and its view of them.
-  func find(_ address: RemoteAddress, _ count: Int) -> (Int, ByteView)? {
-    // The last block starting at or before the address, then a few before it (ranges overlap).
-    var low = 0
-    var high = blocks.count
-    while low < high {
-      let middle = (low + high) / 2
-      if blocks[middle].start <= address { low = middle + 1 } else { high = middle }
+  func addMiss(_ start: RemoteAddress, _ bytes: [UInt8]) {
+    let block = Block(start: start, buffer: 0, offset: 0, count: bytes.count)
+    if misses.count < Self.missLimit {
+      misses.append(block)
+      missBuffers.append(bytes)
+    } else {
+      misses[nextMiss] = block
+      missBuffers[nextMiss] = bytes
+      nextMiss = (nextMiss + 1) % Self.missLimit
     }
-    var index = low - 1
-    var steps = 0
-    while index >= 0 && steps < 8 {
-      if let view = blocks[index].view(address, count) { return (index, view) }
-      index -= 1
-      steps += 1
+  }
+
+  /// A view of the `count` bytes at `address` when a block holds them all.
+  package func view(at address: RemoteAddress, count: Int) -> ByteView? {
+    guard count >= 0 else { return nil }
+    // The block that answered last, then its neighbour, then each batch, newest first.
+    let total = blocks.count
+    if hint < total, contains(blocks[hint], address, count) { return view(blocks[hint], address, count) }
+    if hint + 1 < total, contains(blocks[hint + 1], address, count) {
+      hint += 1
+      return view(blocks[hint], address, count)
+    }
+    for segment in segments.reversed() {
+      // The last block starting at or before the address, then a few before it (ranges overlap).
+      var low = segment.lowerBound
+      var high = segment.upperBound
+      while low < high {
+        let middle = (low + high) / 2
+        if blocks[middle].start <= address { low = middle + 1 } else { high = middle }
+      }
+      var index = low - 1
+      while index >= segment.lowerBound && index >= low - 8 {
+        if contains(blocks[index], address, count) {
+          hint = index
+          return view(blocks[index], address, count)
+        }
+        index -= 1
+      }
+    }
+    for (index, block) in misses.enumerated() where contains(block, address, count) {
+      return ByteView(missBuffers[index], base: Int(address &- block.start), count: count)
     }
     return nil
   }
-}
 
-/// Ranges and their byte total.
-private struct RangeList {
-  var ranges: [(address: RemoteAddress, count: Int)] = []
-  var bytes = 0
-
-  mutating func append(_ address: RemoteAddress, _ count: Int) {
-    ranges.append((address, count))
-    bytes += count
+  @inline(__always)
+  private func contains(_ block: Block, _ address: RemoteAddress, _ count: Int) -> Bool {
+    guard address >= block.start else { return false }
+    let offset = address &- block.start
+    return offset <= UInt64(block.count) && UInt64(block.count) &- offset >= UInt64(count)
   }
 
-  mutating func removeAll() {
-    ranges.removeAll(keepingCapacity: true)
-    bytes = 0
+  @inline(__always)
+  private func view(_ block: Block, _ address: RemoteAddress, _ count: Int) -> ByteView {
+    ByteView(buffers[block.buffer], base: block.offset &+ Int(address &- block.start), count: count)
   }
 }

@@ -154,6 +154,14 @@ package final class CodeCache {
   @inline(__always)
   package func code(_ id: CodeID) -> CodeInfo { codes[Int(id)] }
 
+  /// `_co_firsttraceable` of code object `id` (without copying its names).
+  @inline(__always)
+  package func firstTraceable(of id: CodeID) -> Int { codes[Int(id)].firstTraceable }
+
+  /// The first line of code object `id` (without copying its names).
+  @inline(__always)
+  package func firstLine(of id: CodeID) -> Int { codes[Int(id)].firstLine }
+
   package func address(of id: CodeID) -> RemoteAddress { addresses[Int(id)] }
 
   /// The line of instruction offset `lasti` (bytes) in code object `id`: remembered for the last
@@ -162,9 +170,9 @@ package final class CodeCache {
     let slot = Int(id) &* LineMemo.slots &+ ((lasti >> 1) & (LineMemo.slots - 1))
     let key = Int32(truncatingIfNeeded: lasti)
     if slot < lineMemo.count, lineMemo[slot].lasti == key { return lineMemo[slot].line }
-    let info = codes[Int(id)]
     let line = Int32(
-      truncatingIfNeeded: LineTable.line(for: lasti, firstLine: info.firstLine, table: info.lineTable, format: format))
+      truncatingIfNeeded: LineTable.line(
+        for: lasti, firstLine: codes[Int(id)].firstLine, table: codes[Int(id)].lineTable, format: format))
     if slot < lineMemo.count { lineMemo[slot] = LineMemo(lasti: key, line: line) }
     return line
   }

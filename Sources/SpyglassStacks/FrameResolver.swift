@@ -51,7 +51,7 @@ package final class FrameResolver {
   /// The first line of a frame's function (0 for a native frame without a source line).
   package func firstLine(of frame: SampledFrame) -> Int32 {
     switch frame {
-    case .python(let id, _, _, _): Int32(truncatingIfNeeded: codes.code(id).firstLine)
+    case .python(let id, _, _, _): Int32(truncatingIfNeeded: codes.firstLine(of: id))
     case .native(let symbol, _, _): Int32(clamping: native?.unwinder.symbols[safe: Int(symbol)]?.line ?? 0)
     }
   }

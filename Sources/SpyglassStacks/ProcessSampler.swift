@@ -130,33 +130,34 @@ package final class ProcessSampler: StackSource {
     // a thread it walked with its OS id in hand was running (or its state unreadable).
     let runStateReadInWalk = !blocking && !request.walkingIdleThreads && !request.onlyGILHolder
     for index in sampled.indices {
-      var thread = sampled[index]
-      var tid = walker.osThreadID(of: thread)
+      var tid = walker.osThreadID(of: sampled[index])
       // A tid read from struct pthread counts only when the thread exists (a torn read is not one).
       if tidFromPthread, let value = tid, !threads.exists(value) { tid = nil }
+      var active = sampled[index].active
       if request.onlyGILHolder {
-        thread.active = true
-      } else if !thread.skippedAsIdle, let tid {
+        active = true
+      } else if !sampled[index].skippedAsIdle, let tid {
         if blocking {
           // What the pause saw (a thread too new to have been held counts as running).
-          thread.active = !threads.isIdle(tid, pause: pause)
+          active = !threads.isIdle(tid, pause: pause)
         } else {
           // Non-blocking: the GIL holder is running Python (CPython releases the GIL around every
           // blocking call), so only the other threads' OS run states are read.
-          thread.active =
-            thread.ownsGIL || (runStateReadInWalk && thread.osThreadID != nil) || (threads.isRunning(tid) ?? true)
+          active =
+            sampled[index].ownsGIL || (runStateReadInWalk && sampled[index].osThreadID != nil)
+            || (threads.isRunning(tid) ?? true)
         }
       }
       // The innermost Python frame (under native frames with `--native`).
-      if thread.active && !request.onlyGILHolder,
-        case .python(let code, _, _, _)? = thread.frames.first(where: { !$0.isNative }),
+      if active && !request.onlyGILHolder,
+        case .python(let code, _, _, _)? = sampled[index].frames.first(where: { !$0.isNative }),
         IdleFrames.isIdle(walker.code(code))
       {
-        thread.active = false
+        active = false
       }
-      thread.osThreadID = tid
-      thread.name = names[thread.threadID]
-      sampled[index] = thread
+      sampled[index].active = active
+      sampled[index].osThreadID = tid
+      if let name = names[sampled[index].threadID] { sampled[index].name = name }
     }
   }
 

@@ -67,6 +67,16 @@ package enum SampledFrame: Sendable, Equatable {
     }
   }
 
+  /// Whether `other` is the same frame of the same process (same code object or symbol, same
+  /// line), whatever its address.
+  @inlinable package func isSame(as other: SampledFrame) -> Bool {
+    switch (self, other) {
+    case (.python(let a, let line, _, _), .python(let b, let otherLine, _, _)): a == b && line == otherLine
+    case (.native(let a, let line, _), .native(let b, let otherLine, _)): a == b && line == otherLine
+    default: false
+    }
+  }
+
   /// The same frame on another line (`--function`: its first line; `--nolineno`: 0).
   @inlinable package func on(line: Int32) -> SampledFrame {
     switch self {

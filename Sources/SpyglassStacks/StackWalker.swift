@@ -74,6 +74,7 @@ package final class StackWalker<Memory: MemoryReader> {
     self.codes = CodeCache()
     self.offsets = offsets
     self.chain = FrameChain(offsets.frames, model: model)
+    walk.heads = headRanges
   }
 
   /// The code object behind a Python frame's id.
@@ -147,7 +148,7 @@ package final class StackWalker<Memory: MemoryReader> {
     -> [SampledThread]
   {
     walk.now = monotonicNanoseconds()
-    let heads = headRanges
+    let heads = walk.heads
     reader.begin(reading: heads)
     var cursor = try reader.view(at: heads[0].address, count: 8).u64(0)
     let holder = try gilHolder()
@@ -384,13 +385,15 @@ extension StackWalker: FrameSource {
 
   func line(of id: CodeID, at lasti: Int) -> Int32 { codes.line(of: id, at: lasti, format: model.lineTableFormat) }
 
-  func firstTraceable(of id: CodeID) -> Int { codes.code(id).firstTraceable }
+  func firstTraceable(of id: CodeID) -> Int { codes.firstTraceable(of: id) }
 
-  func firstLine(of id: CodeID) -> Int { codes.code(id).firstLine }
+  func firstLine(of id: CodeID) -> Int { codes.firstLine(of: id) }
 }
 
 /// What a walk keeps while it runs.
 private struct WalkState {
+  /// The ranges every sample starts with (`StackWalker.headRanges`).
+  var heads: [(address: RemoteAddress, count: Int)] = []
   /// The monotonic time of the current sample (for the code cache).
   var now: UInt64 = 0
   /// Whether cached code objects due for a check are queued (first attempt) or checked at once.

@@ -33,7 +33,7 @@ package struct ProfileBuilder {
     /// The interned stack of `frames` under `roots` if it is one of the kept ones.
     func find(_ frames: [SampledFrame], roots: [String]) -> StackID? {
       for entry in entries where entry.frames.count == frames.count && entry.roots == roots {
-        if zip(entry.frames, frames).allSatisfy({ $0.key == $1.key }) { return entry.stack }
+        if zip(entry.frames, frames).allSatisfy({ $0.isSame(as: $1) }) { return entry.stack }
       }
       return nil
     }

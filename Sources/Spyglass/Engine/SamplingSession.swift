@@ -219,7 +219,7 @@ package struct SamplingSession {
   /// Samples every attached process and hands each one's threads to `consume`.
   package mutating func sampleAll(_ consume: (AttachedProcess, [SampledThread]) -> Void) -> Outcome {
     ticks += 1
-    tickErrors.removeAll(keepingCapacity: true)
+    if !tickErrors.isEmpty { tickErrors.removeAll(keepingCapacity: true) }
     var exited: [Int32] = []
     for pid in order {
       guard let process = processes[pid] else { continue }
