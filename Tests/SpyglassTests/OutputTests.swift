@@ -91,6 +91,11 @@ private func hostileProfile() -> Profile {
 
 // MARK: - Helpers
 
+/// Renders `profile` in the registered format `name`.
+func render(_ profile: Profile, as name: String, options: WriterOptions) throws -> [UInt8] {
+  try #require(OutputFormat(name: name), "no format \(name)").render(profile, options: options)
+}
+
 private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
 private func temporaryFile(_ bytes: [UInt8], suffix: String) throws -> URL {
@@ -178,10 +183,32 @@ private func pythonParsesXML(_ bytes: [UInt8]) throws -> Bool {
 
 @Suite("Output")
 struct OutputTests {
-  @Test func formatMetadata() {
-    #expect(OutputFormat.allCases.map(\.fileExtension) == ["svg", "json", "json", "txt", "pb.gz"])
-    #expect(OutputFormat.allCases.filter(\.needsTimeline) == [.speedscope, .chrometrace])
-    #expect(OutputFormat(rawValue: "chrometrace") == .chrometrace)
+  /// The registry: one entry per format, names unique, the flame graph the default.
+  @Test func registry() throws {
+    let all = OutputFormat.all
+    #expect(
+      all.map(\.name) == ["flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstats", "callgrind", "spyglass"])
+    #expect(all.map(\.fileExtension) == ["svg", "json", "json", "txt", "pb.gz", "prof", "callgrind", "spyglass"])
+    #expect(all.filter(\.needsTimeline).map(\.name) == ["speedscope", "chrometrace", "spyglass"])
+    #expect(Set(all.map(\.name)).count == all.count)
+    #expect(all.allSatisfy { !$0.summary.isEmpty && $0.name == $0.name.lowercased() && !$0.name.contains(" ") })
+    #expect(OutputFormat.default.name == "flamegraph")
+    #expect(OutputFormat(name: "ChromeTrace")?.name == "chrometrace")
+    #expect(OutputFormat(name: "svg") == nil)
+    #expect(OutputFormat.recording.name == "spyglass")
+  }
+
+  /// The one interner: dense ids in order of first appearance, values in id order.
+  @Test func interner() {
+    var interner = Interner<String>()
+    #expect(interner.intern("a") == 0)
+    #expect(interner.intern("b") == 1)
+    #expect(interner.intern("a") == 0)
+    #expect(interner.insert("c") == (2, true))
+    #expect(interner.insert("b") == (1, false))
+    #expect(interner.values == ["a", "b", "c"])
+    #expect(interner.id(of: "c") == 2 && interner.id(of: "z") == nil)
+    #expect(interner[1] == "b" && interner.count == 3)
   }
 
   @Test func numberFormatting() {
@@ -224,7 +251,7 @@ struct OutputTests {
   // MARK: raw
 
   @Test func rawIsCollapsedStacks() throws {
-    let raw = text(try render(sampleProfile(), as: .raw, options: WriterOptions()))
+    let raw = text(try render(sampleProfile(), as: "raw", options: WriterOptions()))
     #expect(
       raw == """
         <module> (app.py:7) 1
@@ -234,7 +261,7 @@ struct OutputTests {
 
         """)
     let full = text(
-      try render(sampleProfile(), as: .raw, options: WriterOptions(fullFilenames: true)))
+      try render(sampleProfile(), as: "raw", options: WriterOptions(fullFilenames: true)))
     #expect(
       full.contains("run (/usr/lib/python3.12/threading.py:990);sleep (/srv/app/util.py:5) 3\n"))
   }
@@ -250,15 +277,15 @@ struct OutputTests {
         timeNanoseconds: 0)
     }
     #expect(
-      text(try render(profile, as: .raw, options: WriterOptions()))
+      text(try render(profile, as: "raw", options: WriterOptions()))
         == "f (a.py:1) 1\nf (a.py:2) 2\n")
     #expect(
-      text(try render(profile, as: .raw, options: WriterOptions(showLineNumbers: false)))
+      text(try render(profile, as: "raw", options: WriterOptions(showLineNumbers: false)))
         == "f (a.py) 3\n")
   }
 
   @Test func rawKeepsOneLinePerStackWithHostileNames() throws {
-    let raw = text(try render(hostileProfile(), as: .raw, options: WriterOptions()))
+    let raw = text(try render(hostileProfile(), as: "raw", options: WriterOptions()))
     let lines = raw.split(separator: "\n", omittingEmptySubsequences: false)
     #expect(lines.count == hostileNames.count + 1)
     #expect(lines.last == "")
@@ -274,24 +301,24 @@ struct OutputTests {
 
   @Test func emptyProfiles() throws {
     let empty = Profile()
-    #expect(try render(empty, as: .raw, options: WriterOptions()).isEmpty)
-    let svg = try render(empty, as: .flamegraph, options: WriterOptions())
+    #expect(try render(empty, as: "raw", options: WriterOptions()).isEmpty)
+    let svg = try render(empty, as: "flamegraph", options: WriterOptions())
     #expect(parseXML(svg).ok)
     #expect(text(svg).contains("No samples"))
     let speedscope = try jsonObject(
-      text(try render(empty, as: .speedscope, options: WriterOptions())))
+      text(try render(empty, as: "speedscope", options: WriterOptions())))
     #expect((speedscope["profiles"] as? [Any])?.isEmpty == true)
     let trace = try JSONSerialization.jsonObject(
-      with: Data(try render(empty, as: .chrometrace, options: WriterOptions())))
+      with: Data(try render(empty, as: "chrometrace", options: WriterOptions())))
     #expect((trace as? [Any])?.isEmpty == true)
-    let summary = try decodePprof(try render(empty, as: .pprof, options: WriterOptions()))
+    let summary = try decodePprof(try render(empty, as: "pprof", options: WriterOptions()))
     #expect(summary["samples"] as? Int == 0)
   }
 
   // MARK: flamegraph
 
   @Test func flamegraphIsWellFormedAndComplete() throws {
-    let svg = try render(sampleProfile(), as: .flamegraph, options: WriterOptions())
+    let svg = try render(sampleProfile(), as: "flamegraph", options: WriterOptions())
     let parsed = parseXML(svg)
     #expect(parsed.ok, "\(parsed.error ?? "")")
     #expect(try pythonParsesXML(svg))
@@ -350,7 +377,7 @@ struct OutputTests {
     }
     // 1 of 20001 samples: 0.059 px wide.
     profile.add(thread: thread, stack: narrowStack, weightNanoseconds: 1, timeNanoseconds: 0)
-    let svg = text(try render(profile, as: .flamegraph, options: WriterOptions()))
+    let svg = text(try render(profile, as: "flamegraph", options: WriterOptions()))
     #expect(!svg.contains("narrow"))
     // (1179.94 - 6) / 7.25 = 161 characters fit: 159 and "..".
     #expect(svg.contains(">" + String(repeating: "w", count: 159) + "..</text>"))
@@ -370,7 +397,7 @@ struct OutputTests {
   }
 
   @Test func flamegraphSurvivesHostileNames() throws {
-    let svg = try render(hostileProfile(), as: .flamegraph, options: WriterOptions())
+    let svg = try render(hostileProfile(), as: "flamegraph", options: WriterOptions())
     let parsed = parseXML(svg)
     #expect(parsed.ok, "\(parsed.error ?? "")")
     #expect(try pythonParsesXML(svg))
@@ -421,7 +448,7 @@ struct OutputTests {
   }
 
   @Test func speedscopeValidatesWithTimeline() throws {
-    let bytes = try render(sampleProfile(), as: .speedscope, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "speedscope", options: WriterOptions())
     let summary = try checkSpeedscope(bytes)
     #expect(
       summary["names"] as? [String] == ["Thread 4242 \"MainThread\"", "Thread 4243 \"worker\""])
@@ -452,7 +479,7 @@ struct OutputTests {
 
   @Test func speedscopeFromTotalsAndWithoutLines() throws {
     let bytes = try render(
-      sampleProfile(timeline: false), as: .speedscope,
+      sampleProfile(timeline: false), as: "speedscope",
       options: WriterOptions(showLineNumbers: false))
     let summary = try checkSpeedscope(bytes)
     #expect(summary["ends"] as? [Double] == [0.07, 0.03])
@@ -473,7 +500,7 @@ struct OutputTests {
       profile.add(thread: thread, stack: stack, weightNanoseconds: 1_000, timeNanoseconds: 0)
     }
     let summary = try checkSpeedscope(
-      try render(profile, as: .speedscope, options: WriterOptions()))
+      try render(profile, as: "speedscope", options: WriterOptions()))
     #expect(
       summary["names"] as? [String] == [
         "Process 10 Thread 0xABC \"\"", "Process 20 Thread 0xABC \"\"",
@@ -482,7 +509,7 @@ struct OutputTests {
 
   @Test func speedscopeSurvivesHostileNames() throws {
     let summary = try checkSpeedscope(
-      try render(hostileProfile(), as: .speedscope, options: WriterOptions()))
+      try render(hostileProfile(), as: "speedscope", options: WriterOptions()))
     let names = Set((summary["samples"] as? [[[String]]])?.flatMap { $0.flatMap { $0 } } ?? [])
     #expect(names.contains("<script>alert(1)</script>"))
     #expect(names.contains("nul\u{0}byte"))  // JSON carries the exact name
@@ -526,7 +553,7 @@ struct OutputTests {
   }
 
   @Test func chrometraceIsBalancedPerThread() throws {
-    let bytes = try render(sampleProfile(), as: .chrometrace, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "chrometrace", options: WriterOptions())
     let summary = try checkTrace(bytes)
     // Thread 1: a a b b b c a → B <module>, work at 0; loop at 30ms; E loop, work at 80 ms; B work at 90 ms.
     #expect(summary["pairs"] as? [String: Int] == ["4242/4242": 4, "4242/4243": 2])
@@ -548,7 +575,7 @@ struct OutputTests {
 
   @Test func chrometraceFromTotals() throws {
     let summary = try checkTrace(
-      try render(sampleProfile(timeline: false), as: .chrometrace, options: WriterOptions()))
+      try render(sampleProfile(timeline: false), as: "chrometrace", options: WriterOptions()))
     // <module> [c], <module>;work [a], <module>;work;loop [b]: one <module>, one work, one loop.
     #expect(summary["pairs"] as? [String: Int] == ["4242/4242": 3, "4242/4243": 2])
     #expect(summary["end"] as? [String: Int] == ["4242/4242": 70_000, "4242/4243": 30_000])
@@ -556,7 +583,7 @@ struct OutputTests {
 
   @Test func chrometraceSurvivesHostileNames() throws {
     let summary = try checkTrace(
-      try render(hostileProfile(), as: .chrometrace, options: WriterOptions()))
+      try render(hostileProfile(), as: "chrometrace", options: WriterOptions()))
     #expect(summary["pairs"] as? [String: Int] == ["1/2": hostileNames.count])
   }
 
@@ -571,7 +598,7 @@ struct OutputTests {
   }
 
   @Test func pprofDecodes() throws {
-    let bytes = try render(sampleProfile(), as: .pprof, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "pprof", options: WriterOptions())
     #expect(bytes.starts(with: [0x1F, 0x8B]))
     let summary = try decodePprof(bytes)
     #expect(summary["samples"] as? Int == 4)  // distinct (thread, stack)
@@ -604,7 +631,7 @@ struct OutputTests {
       FileManager.default.isExecutableFile(atPath: $0)
     }
     let tool = try #require(go, "go is not installed (apt-get install golang-go; test.sh does)")
-    let file = try temporaryFile(try render(sampleProfile(), as: .pprof, options: WriterOptions()), suffix: ".pb.gz")
+    let file = try temporaryFile(try render(sampleProfile(), as: "pprof", options: WriterOptions()), suffix: ".pb.gz")
     defer { try? FileManager.default.removeItem(at: file) }
     let top = try runCommand(
       tool, ["tool", "pprof", "-top", "-sample_index=samples", file.path], timeout: .seconds(120),
@@ -638,18 +665,18 @@ struct OutputTests {
     profile.add(
       thread: thread, stack: profile.intern(stack: [other]), weightNanoseconds: 5,
       timeNanoseconds: 0)
-    let withLines = try decodePprof(try render(profile, as: .pprof, options: WriterOptions()))
+    let withLines = try decodePprof(try render(profile, as: "pprof", options: WriterOptions()))
     #expect(withLines["functions"] as? Int == 5)
     #expect(withLines["locations"] as? Int == 6)
     let without = try decodePprof(
-      try render(profile, as: .pprof, options: WriterOptions(showLineNumbers: false)))
+      try render(profile, as: "pprof", options: WriterOptions(showLineNumbers: false)))
     #expect(without["functions"] as? Int == 5)
     #expect(without["locations"] as? Int == 5)
   }
 
   @Test func pprofSurvivesHostileNames() throws {
     let summary = try decodePprof(
-      try render(hostileProfile(), as: .pprof, options: WriterOptions()))
+      try render(hostileProfile(), as: "pprof", options: WriterOptions()))
     #expect(summary["samples"] as? Int == hostileNames.count)
     #expect((summary["function_names"] as? [String])?.contains("nul\u{0}byte") == true)
   }
