@@ -106,7 +106,7 @@ let package = Package(
     // sampling loop record, top and Sampler share.
     .target(
       name: "Spyglass",
-      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile"],
+      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput"],
       swiftSettings: pure + samplingPath + functionSections
     ),
     .target(

@@ -136,6 +136,46 @@ struct LibraryTests {
     #expect(count >= 5 && count < 1000, "the sequence ended after the target did (\(count) samples)")
   }
 
+  /// ProfileRecorder: a Sampler's samples into every format, without the command line; the
+  /// recording it writes converts with `spyglass convert` to the very bytes it renders itself.
+  @Test func profileRecorderWritesEveryFormat() throws {
+    let python = try #require(PythonInterpreter.all().last { $0.root == nil && !$0.isPython2 })
+    let process = try Fixture.start(python, "busyloop.py")
+    defer { process.stop() }
+    try process.waitForCPU()
+    let sampler = try Sampler(pid: process.pid, config: Config(samplingRate: 200))
+    let recorder = ProfileRecorder(rate: 200, title: "busyloop", pythonVersion: sampler.version)
+    for sample in sampler.prefix(100) { recorder.add(sample) }
+    #expect(recorder.sampleCount >= 90, "\(recorder.sampleCount) stacks from 100 samples of a busy thread")
+    #expect(recorder.duration > .milliseconds(200))
+    let names = ProfileFormat.all.map(\.name)
+    #expect(
+      Set(names).isSuperset(of: [
+        "flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstats", "callgrind", "spyglass",
+      ]), "\(names)")
+    #expect(ProfileFormat(name: "nope") == nil)
+    for format in ProfileFormat.all {
+      #expect(try !recorder.render(format: format).isEmpty, "\(format)")
+    }
+    let raw = String(decoding: try recorder.render(format: try #require(ProfileFormat(name: "raw"))), as: UTF8.self)
+    #expect(raw.contains("busy_loop (busyloop.py:"), "\(raw)")
+
+    let directory = try makeTemporaryDirectory("spyglass-recorder")
+    defer { removeDirectory(directory) }
+    try recorder.write(to: directory + "/busy.spyglass", format: try #require(ProfileFormat(name: "spyglass")))
+    for name in ["flamegraph", "speedscope", "pprof", "pstats"] {
+      let format = try #require(ProfileFormat(name: name))
+      let output = directory + "/converted." + format.fileExtension
+      let result = try SpyglassRunner.run(["convert", directory + "/busy.spyglass", "-f", name, "-o", output])
+      #expect(result.exitCode == 0, "\(result)")
+      let converted = Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+      #expect(converted == (try recorder.render(format: format)), "\(name): convert gives the recorder's own bytes")
+    }
+    #expect(throws: ProfileWriteError.self) {
+      try recorder.write(to: directory + "/missing/folder/x.svg", format: ProfileFormat.all[0])
+    }
+  }
+
   /// Examples/StackPrinter, a package outside this one that depends on Spyglass by path, builds
   /// and prints the stacks of a live process of a host and a rooted interpreter.
   @Test func examplePackageBuildsAndRuns() throws {
