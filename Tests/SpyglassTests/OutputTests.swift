@@ -1,4 +1,5 @@
 import Foundation
+import SpyglassProcess
 import SpyglassProfile
 import TestSupport
 import Testing
@@ -679,5 +680,204 @@ struct OutputTests {
       try render(hostileProfile(), as: "pprof", options: WriterOptions()))
     #expect(summary["samples"] as? Int == hostileNames.count)
     #expect((summary["function_names"] as? [String])?.contains("nul\u{0}byte") == true)
+  }
+
+  // MARK: pstats
+
+  /// pstats.Stats loads the file on 2.7 and 3.x alike (marshal version 2's codes), with sample
+  /// counts where calls go and the weights as seconds; pseudo-frames are not functions.
+  @Test func pstatsLoadsOnEveryPythonMajor() throws {
+    var profile = sampleProfile()
+    let thread = profile.thread(ThreadInfo(pid: 4242, threadID: 0x7F00_0000_1000))
+    let pseudo = profile.intern(Frame(name: "process 4242", filename: "", line: 0, isPseudo: true))
+    let work = profile.intern(Frame(name: "work", filename: "/srv/app/app.py", shortFilename: "app.py", line: 3))
+    // A recursion counts once per sample.
+    profile.add(
+      thread: thread, stack: profile.intern(stack: [pseudo, work, work]), weightNanoseconds: 5_000_000_000,
+      timeNanoseconds: 0)
+    let file = try temporaryFile(try render(profile, as: "pstats", options: WriterOptions()), suffix: ".prof")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let check = """
+      import pstats, sys, json
+      s = pstats.Stats(sys.argv[1])
+      out = {}
+      for (filename, line, name), (cc, nc, tt, ct, callers) in s.stats.items():
+          out[name] = [filename, line, cc, nc, round(tt, 6), round(ct, 6), sorted(c[2] for c in callers)]
+      s.sort_stats("cumulative").print_stats(3)
+      print(json.dumps(out))
+      """
+    let pythons = PythonInterpreter.all().filter { ["2.7.18", "3.6.15", "3.11-debian", "3.13.0"].contains($0.label) }
+    #expect(pythons.count == 4, "\(PythonInterpreter.coverageReport)")
+    for python in pythons {
+      let result = try runCommand(python.path, ["-c", check, file.path], timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(python.label): \(result)")
+      let line = try #require(result.stdout.split(separator: "\n").last.map(String.init), "\(python.label)")
+      let stats = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [Any]], "\(python.label): \(line)")
+      #expect(Set(stats.keys) == ["<module>", "work", "loop", "run", "sleep"], "\(python.label): \(stats.keys)")
+      let entry = try #require(stats["work"])
+      #expect(entry[0] as? String == "/srv/app/app.py" && entry[1] as? Int == 0, "\(python.label): \(entry)")
+      #expect(entry[2] as? Int == 7 && entry[3] as? Int == 7, "\(python.label): samples as calls \(entry)")
+      #expect((entry[5] as? Double).map { abs($0 - 5.06) < 1e-9 } == true, "\(python.label): \(entry)")
+      #expect((entry[4] as? Double).map { abs($0 - 5.03) < 1e-9 } == true, "\(python.label): \(entry)")
+      #expect(entry[6] as? [String] == ["<module>", "work"], "\(python.label): callers \(entry)")
+      #expect((stats["<module>"]?[6] as? [String])?.isEmpty == true)
+    }
+  }
+
+  /// Integers of any size, as Python's marshal reads them.
+  @Test func marshalIntegers() throws {
+    var marshal = Marshal()
+    marshal.beginTuple(6)
+    for value: UInt64 in [0, 7, UInt64(Int32.max), UInt64(Int32.max) + 1, 1 << 40, .max] {
+      marshal.append(integer: value)
+    }
+    let file = try temporaryFile(marshal.bytes, suffix: ".marshal")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try python(["-c", "import marshal, sys; print(marshal.load(open(sys.argv[1], 'rb')))", file.path])
+    #expect(result.output == "(0, 7, 2147483647, 2147483648, 1099511627776, 18446744073709551615)\n", "\(result)")
+  }
+
+  // MARK: callgrind
+
+  @Test func callgrindReadByCallgrindAnnotate() throws {
+    let annotate = try #require(
+      ["/usr/bin/callgrind_annotate"].first { FileManager.default.isExecutableFile(atPath: $0) },
+      "callgrind_annotate is not installed (valgrind; test.sh installs it)")
+    var profile = sampleProfile()
+    profile.info.weighting = .cpu
+    let bytes = try render(profile, as: "callgrind", options: WriterOptions())
+    let callgrind = text(bytes)
+    #expect(callgrind.hasPrefix("# callgrind format\nversion: 1\ncreator: spyglass "))
+    #expect(callgrind.contains("\nevents: cpu_ns samples\nsummary: 100000000 10\n"), "\(callgrind)")
+    // loop's self cost at line 12; the call work -> loop at line 3, landing on loop's first line.
+    #expect(callgrind.contains("fn=(3) loop\n12 30000000 3\n"), "\(callgrind)")
+    #expect(callgrind.contains("cfn=(3)\ncalls=3 12\n3 30000000 3\n"), "\(callgrind)")
+    let file = try temporaryFile(bytes, suffix: ".callgrind")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try runCommand(annotate, [file.path], timeout: .seconds(60))
+    #expect(result.exitCode == 0, "\(result)")
+    #expect(result.stdout.contains("100,000,000 (100.0%) 10 (100.0%)  PROGRAM TOTALS"), "\(result.stdout)")
+    #expect(result.stdout.contains("/srv/app/app.py:loop"), "\(result.stdout)")
+    let inclusive = try runCommand(annotate, ["--inclusive=yes", file.path], timeout: .seconds(60))
+    #expect(inclusive.stdout.contains("70,000,000 (70.00%) 7 (70.00%)  /srv/app/app.py:<module>"), "\(inclusive)")
+    #expect(inclusive.stdout.contains("60,000,000 (60.00%) 6 (60.00%)  /srv/app/app.py:work"), "\(inclusive)")
+  }
+
+  @Test func callgrindSurvivesHostileNames() throws {
+    let callgrind = text(try render(hostileProfile(), as: "callgrind", options: WriterOptions()))
+    #expect(!callgrind.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "raw control characters")
+    for line in callgrind.split(separator: "\n") {
+      #expect(
+        line.first == "#" || line.contains("=") || line.contains(":") || line.first?.isNumber == true,
+        "not a callgrind line: \(line.prefix(100))")
+    }
+    #expect(callgrind.contains(") nul\\x00byte\n"), "\(callgrind.prefix(2000))")
+    #expect(callgrind.contains("line\\x0Abreak\\x0Dreturn\\x09tab"))
+  }
+
+  @Test func pstatsSurvivesHostileNames() throws {
+    let file = try temporaryFile(try render(hostileProfile(), as: "pstats", options: WriterOptions()), suffix: ".prof")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try python([
+      "-c", "import pstats, sys, json; print(json.dumps(sorted(k[2] for k in pstats.Stats(sys.argv[1]).stats)))",
+      file.path,
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    let names = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String]
+    #expect(names.map(Set.init) == Set(hostileNames), "names come back exactly")
+  }
+
+  // MARK: the recording
+
+  /// Every format renders the same from a recording read back as from the profile itself, with
+  /// every option that shapes the output.
+  @Test func recordingRoundTripsForEveryFormat() throws {
+    for options in [
+      WriterOptions(), WriterOptions(fullFilenames: true), WriterOptions(showLineNumbers: false),
+    ] {
+      for original in [sampleProfile(), hostileProfile()] {
+        let recording = try render(original, as: "spyglass", options: options)
+        #expect(recording.starts(with: [0x1F, 0x8B]))
+        let back = try RecordingReader.read(recording)
+        let readOptions = WriterOptions(back.info.frameOptions)
+        #expect(readOptions.fullFilenames == options.fullFilenames)
+        #expect(readOptions.showLineNumbers == options.showLineNumbers)
+        #expect(back.info.title == original.info.title && back.info.rate == original.info.rate)
+        #expect(back.info.durationSeconds == original.info.durationSeconds)
+        #expect(back.frames == original.frames && back.stacks == original.stacks && back.threads == original.threads)
+        #expect(back.timeline == original.timeline && back.totals == original.totals)
+        for format in OutputFormat.all {
+          #expect(
+            try format.render(back, options: readOptions) == format.render(original, options: options),
+            "\(format) \(options)")
+        }
+      }
+    }
+    // Doubles come back exactly.
+    var odd = Profile(info: RecordingInfo(rate: 0.3, durationSeconds: 1.0 / 3), keepsTimeline: true)
+    odd.info.startUnixNanoseconds = .max
+    let back = try RecordingReader.read(try render(odd, as: "spyglass", options: WriterOptions()))
+    #expect(back.info.rate == 0.3 && back.info.durationSeconds == 1.0 / 3 && back.info.startUnixNanoseconds == .max)
+    // A profile that kept only totals cannot become a recording.
+    #expect(throws: OutputError.timelineMissing(format: "spyglass")) {
+      try render(sampleProfile(timeline: false), as: "spyglass", options: WriterOptions())
+    }
+  }
+
+  @Test func gunzipIsBounded() throws {
+    let zeros = try Compression.gzip([UInt8](repeating: 0, count: 1 << 20))
+    #expect(try Compression.gunzip(zeros, limit: 1 << 20).count == 1 << 20)
+    #expect(throws: Compression.DecompressionError.tooLarge(limit: 1000)) { try Compression.gunzip(zeros, limit: 1000) }
+    #expect(throws: Compression.DecompressionError.truncated) {
+      try Compression.gunzip(Array(zeros.prefix(zeros.count - 9)), limit: 1 << 21)
+    }
+    #expect(throws: Compression.DecompressionError.trailingData) { try Compression.gunzip(zeros + [1], limit: 1 << 21) }
+    #expect(throws: Compression.DecompressionError.corrupt) { try Compression.gunzip(Array("hello".utf8), limit: 100) }
+  }
+
+  @Test func jsonReader() throws {
+    var reader = JSONReader(
+      Array(#" {"a": [1, 2, 3], "s": "x\"\n\u00e9\ud83d\ude00\ud800!", "d": -1.5e3, "n": null} "#.utf8))
+    var seen: [String] = []
+    try reader.object { (reader: inout JSONReader, key: String) throws(JSONError) in
+      seen.append(key)
+      switch key {
+      case "a": #expect(try reader.unsignedArray() == [1, 2, 3])
+      case "s": #expect(try reader.string() == "x\"\né😀\u{FFFD}!")
+      case "d": #expect(try reader.double() == -1500)
+      default: #expect(try reader.optionalString() == nil)
+      }
+    }
+    try reader.end()
+    #expect(seen == ["a", "s", "d", "n"])
+    func fails(_ text: String, truncated: Bool = false, _ read: (inout JSONReader) throws(JSONError) -> Void) {
+      var reader = JSONReader(Array(text.utf8))
+      do {
+        try read(&reader)
+        try reader.end()
+        Issue.record("\(text) was accepted")
+      } catch {
+        #expect(error.truncated == truncated, "\(text): \(error)")
+      }
+    }
+    fails("18446744073709551616") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("4294967296") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned(maximum: UInt64(UInt32.max)) }
+    fails("1.5") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("01") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("-9223372036854775809") { (r: inout JSONReader) throws(JSONError) in _ = try r.signed() }
+    fails("1e999") { (r: inout JSONReader) throws(JSONError) in _ = try r.double() }
+    fails("\"a\u{1}\"") {
+      (r: inout JSONReader) throws(JSONError) in _ = try r.string()
+    }
+    fails("\"abc", truncated: true) { (r: inout JSONReader) throws(JSONError) in _ = try r.string() }
+    fails("[1, 2", truncated: true) { (r: inout JSONReader) throws(JSONError) in _ = try r.unsignedArray() }
+    fails("{\"a\" 1}") { (r: inout JSONReader) throws(JSONError) in try r.skipValue() }
+    fails("[1] 2") { (r: inout JSONReader) throws(JSONError) in try r.skipValue() }
+    fails(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)) {
+      (r: inout JSONReader) throws(JSONError) in try r.skipValue()
+    }
+    var deep = JSONReader(Array((String(repeating: "[", count: 60) + String(repeating: "]", count: 60)).utf8))
+    try deep.skipValue()
   }
 }
