@@ -193,6 +193,9 @@ package struct Record: ParsableCommand {
 
   package func validate() throws {
     if function && nolineno { throw ValidationError("--function & --nolineno can't be used together") }
+    if let saveRecording, saveRecording == output {
+      throw ValidationError("--save-recording needs a file of its own, not the --output file")
+    }
   }
 
   package func run() throws {

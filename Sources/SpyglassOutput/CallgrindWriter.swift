@@ -26,17 +26,7 @@ struct CallgrindWriter: ProfileWriter {
   var needsTimeline: Bool { false }
   var needsThreadNames: Bool { false }
 
-  struct Function: Hashable, Comparable {
-    var filename: String
-    var firstLine: Int
-    var name: String
-
-    static func < (a: Function, b: Function) -> Bool {
-      if a.filename != b.filename { return a.filename < b.filename }
-      if a.firstLine != b.firstLine { return a.firstLine < b.firstLine }
-      return a.name < b.name
-    }
-  }
+  typealias Function = FunctionKey
 
   struct Cost {
     var weight: UInt64 = 0
@@ -60,11 +50,7 @@ struct CallgrindWriter: ProfileWriter {
   }
 
   func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
-    var perStack: [StackID: StackTotal] = [:]
-    for (key, total) in profile.totals where total.count > 0 {
-      perStack[key.stack, default: StackTotal()].count += total.count
-      perStack[key.stack, default: StackTotal()].weightNanoseconds &+= total.weightNanoseconds
-    }
+    let perStack = profile.totalsByStack()
     var own: [Own: Cost] = [:]
     var calls: [Site: Cost] = [:]
     // Where a call lands: the callee's first line, or (unknown) the lowest line it was seen at.
@@ -74,7 +60,7 @@ struct CallgrindWriter: ProfileWriter {
       let total = perStack[stack] ?? StackTotal()
       let real = profile.stacks[Int(stack)].map { profile.frames[Int($0)].shown(options) }.filter { !$0.isPseudo }
       guard let leaf = real.last else { continue }
-      let functions = real.map { Function(filename: $0.filename, firstLine: $0.firstLine, name: $0.name) }
+      let functions = real.map(Function.init)
       for (frame, function) in zip(real, functions) {
         let line = function.firstLine != 0 ? function.firstLine : frame.line
         entryLine[function] = min(entryLine[function] ?? line, line)

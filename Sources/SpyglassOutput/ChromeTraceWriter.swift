@@ -11,8 +11,8 @@
 // Without a timeline, the thread's aggregated stacks are laid end to end in label order (so
 // shared prefixes stay open), each lasting its total weight.
 //
-// `ts` is in microseconds since the start of the recording; `tid` is the OS thread id when known,
-// else the Python thread id.
+// `ts` is in whole microseconds since the start of the recording; `tid` is the OS thread id when
+// known, else the Python thread id.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,10 +46,11 @@ struct ChromeTraceWriter: ProfileWriter {
     var tracks: [ThreadIndex: Track] = [:]
     if !profile.timeline.isEmpty {
       for sample in profile.timeline {
-        let time = sample.timeNanoseconds
+        // Whole microseconds, as `ts` has always been written (the timeline keeps nanoseconds).
+        let time = sample.timeNanoseconds / 1000 * 1000
         var track = tracks[sample.thread, default: Track()]
         track.samples.append((time, sample.stack))
-        track.end = max(track.end, time &+ sample.weightNanoseconds)
+        track.end = max(track.end, time &+ sample.weightNanoseconds / 1000 * 1000)
         tracks[sample.thread] = track
       }
     } else {

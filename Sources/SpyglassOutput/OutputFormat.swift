@@ -201,7 +201,37 @@ func threadTitle(_ thread: ThreadInfo, multiProcess: Bool) -> String {
   return multiProcess ? "Process \(thread.pid) \(base)" : base
 }
 
+/// A function as pprof, pstats and callgrind know it: its file name, first line and name (ordered
+/// in that order, cProfile's key order).
+struct FunctionKey: Hashable, Comparable {
+  var filename: String
+  var firstLine: Int
+  var name: String
+
+  init(_ frame: Frame) {
+    filename = frame.filename
+    firstLine = frame.firstLine
+    name = frame.name
+  }
+
+  static func < (a: FunctionKey, b: FunctionKey) -> Bool {
+    if a.filename != b.filename { return a.filename < b.filename }
+    if a.firstLine != b.firstLine { return a.firstLine < b.firstLine }
+    return a.name < b.name
+  }
+}
+
 extension Profile {
+  /// Each stack's totals over all threads.
+  func totalsByStack() -> [StackID: StackTotal] {
+    var result: [StackID: StackTotal] = [:]
+    for (key, total) in totals where total.count > 0 {
+      result[key.stack, default: StackTotal()].count += total.count
+      result[key.stack, default: StackTotal()].weightNanoseconds &+= total.weightNanoseconds
+    }
+    return result
+  }
+
   /// True when threads from more than one process were sampled.
   var hasSeveralProcesses: Bool {
     guard let first = threads.first?.pid else { return false }

@@ -61,11 +61,6 @@ struct PprofWriter: ProfileWriter {
 
     // Functions and locations, interned per profile frame; ids are the interner's plus one (0 is
     // "no function" to pprof).
-    struct FunctionKey: Hashable {
-      var name: String
-      var file: String
-      var firstLine: Int
-    }
     struct LocationKey: Hashable {
       var function: UInt32
       var line: Int
@@ -74,7 +69,7 @@ struct PprofWriter: ProfileWriter {
     var locations = Interner<LocationKey>()
     let locationOfFrame = profile.frames.map { frame -> UInt64 in
       let shown = frame.shown(options)
-      let function = functions.intern(FunctionKey(name: shown.name, file: shown.filename, firstLine: frame.firstLine))
+      let function = functions.intern(FunctionKey(shown))
       return UInt64(locations.intern(LocationKey(function: function, line: shown.line))) + 1
     }
     result.function = functions.values.enumerated().map { index, key in
@@ -84,7 +79,7 @@ struct PprofWriter: ProfileWriter {
       // No system name: pprof "demangles" a function whose system name is its name, and its
       // C++ heuristics strip anything in angle brackets (`<module>` would show as nothing). A
       // function whose name differs from its system name counts as already demangled.
-      function.filename = string(key.file)
+      function.filename = string(key.filename)
       function.startLine = Int64(key.firstLine)
       return function
     }

@@ -32,17 +32,7 @@ struct PstatsWriter: ProfileWriter {
   var needsThreadNames: Bool { false }
 
   /// cProfile's key of a function: (file name, first line, name).
-  struct Function: Hashable, Comparable {
-    var filename: String
-    var firstLine: Int
-    var name: String
-
-    static func < (a: Function, b: Function) -> Bool {
-      if a.filename != b.filename { return a.filename < b.filename }
-      if a.firstLine != b.firstLine { return a.firstLine < b.firstLine }
-      return a.name < b.name
-    }
-  }
+  typealias Function = FunctionKey
 
   /// Samples, their weight, and the weight of those where the function (or the callee) was the leaf.
   struct Cost {
@@ -88,11 +78,7 @@ struct PstatsWriter: ProfileWriter {
 
   /// Per function and per (caller, callee) edge, over every sample of every thread.
   static func totals(_ profile: Profile) -> (functions: [Function: Cost], edges: [Edge: Cost]) {
-    var perStack: [StackID: StackTotal] = [:]
-    for (key, total) in profile.totals where total.count > 0 {
-      perStack[key.stack, default: StackTotal()].count += total.count
-      perStack[key.stack, default: StackTotal()].weightNanoseconds &+= total.weightNanoseconds
-    }
+    let perStack = profile.totalsByStack()
     var functionOfFrame: [FrameID: Function] = [:]
     var functions: [Function: Cost] = [:]
     var edges: [Edge: Cost] = [:]
@@ -103,7 +89,7 @@ struct PstatsWriter: ProfileWriter {
         if let known = functionOfFrame[id] { return known }
         let frame = profile.frames[Int(id)]
         if frame.isPseudo { return nil }
-        let function = Function(filename: frame.filename, firstLine: frame.firstLine, name: frame.name)
+        let function = Function(frame)
         functionOfFrame[id] = function
         return function
       }
@@ -139,7 +125,7 @@ struct Marshal {
     append(int32: Int32(count))
   }
 
-  mutating func append(_ function: PstatsWriter.Function) {
+  mutating func append(_ function: FunctionKey) {
     beginTuple(3)
     append(string: function.filename)
     append(integer: Int64(function.firstLine))
