@@ -107,7 +107,9 @@ public final class ProfileRecorder {
   /// How many thread stacks were added (a `Sample` adds one per trace).
   public var sampleCount: Int { Int(profile.info.sampleCount) }
 
-  /// The length of the recording: the latest time a stack was added at, unless set.
+  /// The length of the recording (the flame graph's subtitle, pprof's duration): each `add` with
+  /// a later time than any before sets it to that time; set it after the last `add` to give
+  /// another.
   public var duration: Duration {
     get { .nanoseconds(Int64(profile.info.durationSeconds * 1e9)) }
     set {
