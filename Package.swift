@@ -13,9 +13,12 @@
 //                    the one error family (SpyglassError), public through the library
 //   SpyglassStacks   finding the interpreter in a process or a core, walking threads and frames
 //   SpyglassProfile  the profile model: interned frames and stacks, aggregation, timeline
-//   Spyglass         the library product: Config, PythonSpy, Sampler (py-spy's embedding API) and
-//                    the one sampling loop (session, timer, CPU accounting, profile builder)
-//   SpyglassOutput   writers: flamegraph SVG, speedscope, chrome trace, raw, pprof
+//   SpyglassOutput   the output seam: one writer per format behind one registry (flamegraph SVG,
+//                    speedscope, chrome trace, raw, pprof, pstats, callgrind, the lossless
+//                    recording), its reader, and the dump writers
+//   Spyglass         the library product: Config, PythonSpy, PythonCoreDump, Sampler (py-spy's
+//                    embedding API), ProfileRecorder, and the one sampling loop (session, timer,
+//                    CPU accounting, profile builder)
 //   SpyglassCLI      swift-argument-parser commands over the library: no system call of its own
 //   CStaticLink      the static executable's link-time hook (libdebuginfod is never loaded)
 //   spyglass         the thin executable
@@ -113,7 +116,9 @@ let package = Package(
     // sampling loop record, top and Sampler share.
     .target(
       name: "Spyglass",
-      dependencies: ["SpyglassProcess", "SpyglassLayouts", "SpyglassModel", "SpyglassStacks", "SpyglassProfile"],
+      dependencies: [
+        "SpyglassProcess", "SpyglassLayouts", "SpyglassModel", "SpyglassStacks", "SpyglassProfile", "SpyglassOutput",
+      ],
       swiftSettings: pure + samplingPath + functionSections
     ),
     .target(

@@ -6,7 +6,8 @@
 # runs `swift test`. The CPython
 # interpreters under test are pyenv's 2.7 and 3.6–3.13, Debian's /usr/bin/python3.11, and Debian
 # trixie's python3.13 and sid's python3.14 and python3.15 chrooted in their roots
-# (tools/debian-roots.sh, tools/in-root.sh); a missing one fails the run.
+# (tools/debian-roots.sh, tools/in-root.sh); a missing one fails the run. The Python package's own
+# unit tests (python/tests) run on /usr/bin/python3.11 and pyenv's 3.6 and 3.13.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -87,6 +88,23 @@ swift build -c release --product spyglass
 log "building the tests"
 swift build --build-tests
 
+# The Python package's own unit tests (python/tests, unittest, no third-party packages), on the oldest
+# Python its API supports, Debian's and the newest pyenv one, against the release executable just
+# built (SPYGLASS_BINARY: every save type is rendered by it). A missing interpreter fails the run.
+python_interpreters=(/usr/bin/python3.11 "$(ls -d "$PYENV_VERSIONS"/3.6.*/bin/python3 2>/dev/null | head -1 || true)"
+  "$(ls -d "$PYENV_VERSIONS"/3.13.*/bin/python3 2>/dev/null | head -1 || true)")
+python_status=0
+for interpreter in "${python_interpreters[@]}"; do
+  if [ -z "$interpreter" ] || [ ! -x "$interpreter" ]; then
+    echo "== a Python the package's tests need is missing (expected /usr/bin/python3.11, pyenv's 3.6 and 3.13)" >&2
+    python_status=1
+    continue
+  fi
+  log "Python package tests with $interpreter"
+  (cd python && SPYGLASS_BINARY="$(cd .. && swift build -c release --show-bin-path)/spyglass" \
+    "$interpreter" -m unittest discover -s tests -t .) || python_status=1
+done
+
 # Two phases. Suites whose checks depend on the target getting the CPU when it wants it (shares
 # measured by sampling, idle threads staying idle, a live terminal view, thread churn) run one
 # test at a time in phase 2, on a machine left to them; everything else runs in parallel first.
@@ -103,5 +121,5 @@ status2=${PIPESTATUS[0]}
 set -e
 log "interpreters covered"
 grep -E "Interpreters covered|covered" .build/test-output.txt | sort -u | head -20 || true
-log "phase 1 exit status $status1, phase 2 exit status $status2"
-[ "$status1" = 0 ] && [ "$status2" = 0 ]
+log "Python package tests exit status $python_status, phase 1 exit status $status1, phase 2 exit status $status2"
+[ "$python_status" = 0 ] && [ "$status1" = 0 ] && [ "$status2" = 0 ]

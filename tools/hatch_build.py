@@ -9,8 +9,7 @@ platform tags promise and that its `--version` is the wheel's version (both come
 
 - the executable, stripped of its debug information and symbol table, as the shared script
   `spyglass-VERSION.data/scripts/spyglass` (mode 0755), which installers put on PATH;
-- `spyglass/_version.py` and `spyglass/_flamegraph.js` (the flame graph's script, taken from
-  Sources/SpyglassOutput/FlamegraphScript.swift so the Python writer and the executable's agree);
+- `spyglass/_version.py`;
 - the tag `py2.py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.musllinux_1_1_x86_64`: any
   Python (the package itself is pure Python, importable on 2.7), any libc (nothing is linked
   dynamically), x86_64 Linux.
@@ -76,13 +75,9 @@ class SpyglassBuildHook(BuildHookInterface):
         version_file = os.path.join(self.staging, "_version.py")
         with open(version_file, "w") as handle:
             handle.write('__version__ = "%s"\n' % wheel_version)
-        script_file = os.path.join(self.staging, "_flamegraph.js")
-        with open(script_file, "w", encoding="utf-8") as handle:
-            handle.write(self.flamegraph_script())
 
         build_data["shared_scripts"][executable] = "spyglass"
         build_data["force_include"][version_file] = "spyglass/_version.py"
-        build_data["force_include"][script_file] = "spyglass/_flamegraph.js"
         build_data["tag"] = TAG
         build_data["pure_python"] = False
 
@@ -123,19 +118,3 @@ class SpyglassBuildHook(BuildHookInterface):
             if kind in (2, 3):  # PT_DYNAMIC, PT_INTERP
                 fail("%s is linked dynamically, but the wheel's tags promise a fully static executable "
                      "(Package.swift links it with -static-executable)." % path)
-
-    def flamegraph_script(self):
-        source = os.path.join(self.root, "Sources", "SpyglassOutput", "FlamegraphScript.swift")
-        with open(source, encoding="utf-8") as handle:
-            text = handle.read()
-        match = re.search(r'#"""\n(.*?)\n([ \t]*)"""#', text, re.S)
-        if not match:
-            fail("cannot find the flame graph script in %s." % source)
-        indent = match.group(2)
-        lines = []
-        for line in match.group(1).split("\n"):
-            lines.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
-        script = "\n".join(lines) + "\n"
-        if "]]>" in script or "\\#(" in script:
-            fail("the flame graph script in %s cannot be embedded as it is." % source)
-        return script

@@ -13,6 +13,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <limits.h>
 #include <zlib.h>
 
 ssize_t spy_process_vm_readv(pid_t pid, const struct iovec *local_iov, unsigned long liovcnt,
@@ -140,6 +141,30 @@ int spy_gzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *ou
   *output_len = s.total_out;
   deflateEnd(&s);
   return rc == Z_STREAM_END ? 0 : -1;
+}
+
+int spy_gunzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *output_len, size_t *consumed) {
+  z_stream s;
+  memset(&s, 0, sizeof(s));
+  if (input_len > UINT_MAX || *output_len > UINT_MAX) return -1;
+  if (inflateInit2(&s, 15 + 16) != Z_OK) return -1;
+  s.next_in = (Bytef *)input;
+  s.avail_in = (uInt)input_len;
+  s.next_out = output;
+  s.avail_out = (uInt)*output_len;
+  int rc = inflate(&s, Z_FINISH);
+  *output_len = s.total_out;
+  *consumed = s.total_in;
+  int result;
+  if (rc == Z_STREAM_END) {
+    result = 0;
+  } else if (rc == Z_BUF_ERROR || rc == Z_OK) {
+    result = s.avail_out == 0 ? 1 : 2;
+  } else {
+    result = -1;
+  }
+  inflateEnd(&s);
+  return result;
 }
 
 long spy_getdents64(int fd, void *buffer, size_t length) { return syscall(SYS_getdents64, fd, buffer, length); }

@@ -4,29 +4,66 @@
 // The sentences themselves are the library's (`SpyglassError.description`); this file only prints
 // them, and holds the few that are about the command line itself.
 //
+// For programs that run spyglass (the Python package does), a failure is also a structured report:
+// when the environment variable SPYGLASS_ERROR_FILE names a file, every command that fails, usage
+// errors included, writes one JSON object there before it exits:
+//
+//     {"kind": "permission_denied", "message": "Permission denied reading process 42: …", "exit_code": 1}
+//
+// `kind` is a stable snake_case name of the error's case (`SpyglassError.kind`; `usage_error` for
+// the command line's own), `message` the sentence printed (without the `spyglass: ` prefix), `exit_code` the
+// status the command exits with.
+//
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
 import Spyglass
+import SpyglassOutput
 import SpyglassProcess
 
 /// A failure with the sentence to show.
 struct Failure: Error, CustomStringConvertible {
   let message: String
   var exitCode: Int32 = 1
+  /// The stable name of what went wrong (SPYGLASS_ERROR_FILE's `kind`).
+  var kind: String = "failure"
   var description: String { message }
 
-  init(message: String, exitCode: Int32 = 1) {
+  init(message: String, exitCode: Int32 = 1, kind: String = "failure") {
     self.message = message
     self.exitCode = exitCode
+    self.kind = kind
   }
 
-  init(_ error: SpyglassError) { self.init(message: error.description) }
+  init(_ error: SpyglassError) { self.init(message: error.description, kind: error.kind) }
 
-  /// Prints the sentence to stderr and exits.
+  /// Prints the sentence to stderr, reports it (SPYGLASS_ERROR_FILE) and exits.
   func exit() -> Never {
     printError("spyglass: \(message)")
+    Failure.report(kind: kind, message: message, exitCode: exitCode)
     StandardStreams.exit(exitCode)
+  }
+
+  /// The environment variable naming the file a failure is reported to.
+  static let errorFileVariable = "SPYGLASS_ERROR_FILE"
+
+  /// Writes the JSON report of a failure to the file SPYGLASS_ERROR_FILE names, if it names one.
+  /// A report that cannot be written is left out: the sentence is on stderr anyway.
+  static func report(kind: String, message: String, exitCode: Int32) {
+    guard let path = Environment.value(errorFileVariable), !path.isEmpty else { return }
+    try? OutputFile(path).write(ErrorReport.json(kind: kind, message: message, exitCode: exitCode))
+  }
+
+  /// The report of an error that reached `SpyglassCommand.run` (usage errors, and anything a
+  /// command did not turn into a Failure itself).
+  static func report(_ error: Error, message: String, exitCode: Int32) {
+    let kind: String
+    switch error {
+    case let failure as Failure: kind = failure.kind
+    case let error as SpyglassError: kind = error.kind
+    default: kind = exitCode == 2 ? "usage_error" : "failure"
+    }
+    report(kind: kind, message: message, exitCode: exitCode)
   }
 }
 

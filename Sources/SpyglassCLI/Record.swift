@@ -5,8 +5,16 @@ import Spyglass
 import SpyglassOutput
 import SpyglassProcess
 
+/// `-f/--format` of record and convert: the registered formats (SpyglassOutput's `outputWriters`),
+/// their names and one-line descriptions.
 extension OutputFormat: ExpressibleByArgument {
-  package init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+  package init?(argument: String) { self.init(name: argument) }
+  package var defaultValueDescription: String { name }
+  package static var allValueStrings: [String] { all.map(\.name) }
+  package static var allValueDescriptions: [String: String] {
+    Dictionary(all.map { ($0.name, "\($0.summary) (.\($0.fileExtension))") }, uniquingKeysWith: { a, _ in a })
+  }
+  package static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
 }
 
 /// How samples are weighted.
@@ -132,15 +140,19 @@ struct SamplingOptions: ParsableArguments {
 
 package struct Record: ParsableCommand {
   package static let configuration = CommandConfiguration(
-    abstract: "Records stack trace information to a flamegraph, speedscope, chrome trace, raw or pprof file",
+    abstract:
+      "Records stack trace information to a flamegraph, speedscope, chrome trace, raw, pprof, pstats, callgrind or spyglass file",
     discussion: """
       Sampling stops at --duration, when the program exits, or on Ctrl-C / SIGTERM; in every case the \
       samples taken so far are written. Send SIGUSR1 to a running record to write the profile so far to \
-      the output file without stopping (statistics at any time).
+      the output file without stopping (statistics at any time). A recording (-f spyglass, or \
+      --save-recording beside another format) keeps every sample; `spyglass convert` renders it in any \
+      format later, exactly as record would have.
 
       Examples:
         spyglass record -o profile.svg --pid 1234
         spyglass record -f speedscope -o profile.json -- python3 app.py
+        spyglass record -o profile.svg --save-recording app.spyglass -- python3 app.py
       """)
 
   @OptionGroup var sampling: SamplingOptions
@@ -149,7 +161,7 @@ package struct Record: ParsableCommand {
   var output: String?
 
   @Option(name: .shortAndLong, help: "Output file format")
-  var format: OutputFormat = .flamegraph
+  var format: OutputFormat = .default
 
   @Option(name: .shortAndLong, help: ArgumentHelp("The number of seconds to sample for", valueName: "duration"))
   var duration: Duration = Duration(argument: "unlimited")!
@@ -175,6 +187,13 @@ package struct Record: ParsableCommand {
       valueName: "filename"))
   var summaryJSON: String?
 
+  @Option(
+    name: .customLong("save-recording"),
+    help: ArgumentHelp(
+      "Also write Spyglass's lossless recording (every sample) to this file, whenever the profile is written; `spyglass convert` renders it in any format later",
+      valueName: "filename"))
+  var saveRecording: String?
+
   @Flag(help: .hidden)
   var hideprogress = false
 
@@ -182,6 +201,9 @@ package struct Record: ParsableCommand {
 
   package func validate() throws {
     if function && nolineno { throw ValidationError("--function & --nolineno can't be used together") }
+    if let saveRecording, saveRecording == output {
+      throw ValidationError("--save-recording needs a file of its own, not the --output file")
+    }
   }
 
   package func run() throws {
@@ -189,12 +211,14 @@ package struct Record: ParsableCommand {
       let path = output ?? defaultOutputName()
       try OutputFile(path).checkingWritable()
       if let summaryJSON { try OutputFile(summaryJSON).checkingWritable() }
+      if let saveRecording { try OutputFile(saveRecording).checkingWritable() }
       var recording = Recording(
         options: sampling, format: format, outputPath: path, duration: duration.seconds,
         lineNo: function ? .first : nolineno ? .noLine : .lastInstruction, showThreads: threads, weighting: weight,
         showProgress: !hideprogress && Terminal.isTerminal(2),
         title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
       recording.summaryPath = summaryJSON
+      recording.recordingPath = saveRecording
       try recording.run()
     }
   }

@@ -24,6 +24,9 @@ struct Recording {
   /// `--summary-json`: where the machine-readable summary goes, written after every write of the
   /// profile (SIGUSR1 and the end), or nil.
   var summaryPath: String? = nil
+  /// `--save-recording`: where the lossless recording goes, written with every write of the
+  /// profile, or nil.
+  var recordingPath: String? = nil
 
   init(
     options: SamplingOptions, format: OutputFormat, outputPath: String, duration: Double?, lineNo: LineNo,
@@ -46,14 +49,14 @@ struct Recording {
     setTimerSlack(nanoseconds: UInt(max(1, min(50_000, 1e9 / options.rate.hertz / 20))))
     var session = try SamplingSession(
       options: options.session(
-        wantNames: showThreads || format == .speedscope || format == .chrometrace || format == .pprof))
+        wantNames: showThreads || format.needsThreadNames || recordingPath != nil))
     var builder = ProfileBuilder(
       profile: Profile(
         info: RecordingInfo(
           title: title, rate: options.rate.hertz, pythonVersion: session.pythonVersion,
           startUnixNanoseconds: WallClock.unixSeconds() * 1_000_000_000,
-          weighting: weighting == .cpu ? .cpu : .samples),
-        keepsTimeline: format.needsTimeline),
+          weighting: weighting == .cpu ? .cpu : .samples, frameOptions: frameOptions),
+        keepsTimeline: format.needsTimeline || recordingPath != nil),
       lineNo: lineNo, showThreads: showThreads, showProcesses: options.subprocesses)
 
     printError(
@@ -172,16 +175,20 @@ struct Recording {
     }
   }
 
+  /// Writes the output file and, with --save-recording, the recording, from the same profile.
   func write(_ profile: Profile) throws {
+    try write(profile, as: format, to: outputPath)
+    if let recordingPath { try write(profile, as: .recording, to: recordingPath) }
+  }
+
+  private func write(_ profile: Profile, as format: OutputFormat, to path: String) throws {
     let bytes: [UInt8]
     do {
-      bytes = try render(
-        profile, as: format,
-        options: WriterOptions(fullFilenames: options.fullFilenames, showLineNumbers: lineNo != .noLine))
+      bytes = try format.render(profile, options: WriterOptions(profile.info.frameOptions))
     } catch {
-      throw SpyglassError.renderFailed(format: format.rawValue, reason: "\(error)")
+      throw SpyglassError.renderFailed(format: format.name, reason: "\(error)")
     }
-    try OutputFile(outputPath).writing(bytes)
+    try OutputFile(path).writing(bytes)
   }
 
   func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {
@@ -189,7 +196,7 @@ struct Recording {
     let ticks = session.ticks
     let errorRate = ticks > 0 ? Double(session.errors) / Double(ticks) * 100 : 0
     printError(
-      "spyglass> Wrote \(format.rawValue) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
+      "spyglass> Wrote \(format.name) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
     printError(
       "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate.hertz)) Hz), error rate \(formatPercent(errorRate))"
         + (session.maxLag > 0.05 ? ", fell behind by up to \(formatSeconds(session.maxLag))" : ""))
@@ -222,9 +229,16 @@ struct Recording {
   }
 }
 
-// MARK: - --summary-json
+// MARK: - --summary-json, --save-recording
 
 extension Recording {
+  /// The options that shaped the frames, as the recording keeps them.
+  var frameOptions: FrameOptions {
+    FrameOptions(
+      lineNo: lineNo, fullFilenames: options.fullFilenames, threadFrames: showThreads,
+      processFrames: options.subprocesses)
+  }
+
   /// Writes `--summary-json` (SummaryWriter: totals and per-thread samples and CPU time). Written after
   /// the profile (so a reader that sees a new summary finds the profile of the same moment), the
   /// same way (a temporary file renamed over the old one). `final` is true for the last write.

@@ -1,7 +1,8 @@
 //===--- SpyglassCommand.swift - the `spyglass` command line --------------===//
 //
 // py-spy's commands and option names, so a py-spy user needs no new habits: record, top, dump
-// (and their unique prefixes r, t, d), plus `completions`.
+// (and their unique prefixes r, t, d), plus `convert` (a recording into any format) and
+// `completions`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,18 +23,20 @@ package struct SpyglassCommand: ParsableCommand {
       import) and rebuilds every thread's Python stack. Supports CPython \(PythonTraits.supportedVersionsDescription).
       """,
     version: "spyglass \(version)",
-    subcommands: [Record.self, Top.self, Dump.self, Completions.self]
+    subcommands: [Record.self, Convert.self, Top.self, Dump.self, Completions.self]
   )
 
   package init() {}
 
   /// Runs the command line, accepting py-spy's unique-prefix subcommands (`r`, `t`, `d`).
   /// Exit codes are py-spy's: 0, 1 for a failure, 2 for a usage error (ArgumentParser's own is
-  /// 64), and no command at all is a usage error, the help going to stderr.
+  /// 64), and no command at all is a usage error, the help going to stderr. A failure is also
+  /// reported to SPYGLASS_ERROR_FILE (Failure.swift).
   package static func run(arguments: [String]) {
     let arguments = expandingPrefix(arguments)
     if arguments.isEmpty {
       StandardStreams.printError(helpMessage())
+      Failure.report(kind: "usage_error", message: "No command was given.", exitCode: 2)
       StandardStreams.exit(2)
     }
     do {
@@ -49,8 +52,17 @@ package struct SpyglassCommand: ParsableCommand {
           StandardStreams.printError(message)
         }
       }
-      StandardStreams.exit(code == .validationFailure ? 2 : code.rawValue)
+      let status = code == .validationFailure ? 2 : code.rawValue
+      if status != 0 { Failure.report(error, message: sentence(of: error, fullMessage: message), exitCode: status) }
+      StandardStreams.exit(status)
     }
+  }
+
+  /// The one sentence of an error's message (ArgumentParser's own messages add a usage line).
+  static func sentence(of error: Error, fullMessage: String) -> String {
+    let text = message(for: error).isEmpty ? fullMessage : message(for: error)
+    let line = text.split(separator: "\n").first.map(String.init) ?? ""
+    return line.hasPrefix("Error: ") ? String(line.dropFirst("Error: ".count)) : line
   }
 
   static func expandingPrefix(_ arguments: [String]) -> [String] {

@@ -75,6 +75,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case renderFailed(format: String, reason: String)
   /// The sampling thread could not be started.
   case threadStartFailed(errno: Int32)
+  /// A recording file (`record -f spyglass`) that cannot be opened or read.
+  case recordingUnreadable(path: String, errno: Int32)
+  /// A recording file that is not one, is damaged, cut short or from a newer Spyglass.
+  case badRecording(path: String, problem: RecordingProblem)
 
   public var description: String {
     switch self {
@@ -150,6 +154,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Could not render the \(format) output: \(reason)."
     case .threadStartFailed(let code):
       return "Could not start the sampling thread: \(Errno(rawValue: code))."
+    case .recordingUnreadable(let path, let code):
+      return "Cannot read the recording '\(path)': \(Errno(rawValue: code))."
+    case .badRecording(let path, let problem):
+      return "Cannot read the recording '\(path)': \(problem)."
     }
   }
 
@@ -186,6 +194,8 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .outputWriteFailed: "output_write_failed"
     case .renderFailed: "render_failed"
     case .threadStartFailed: "thread_start_failed"
+    case .recordingUnreadable: "recording_unreadable"
+    case .badRecording(_, let problem): problem.kind
     }
   }
 
@@ -221,4 +231,50 @@ extension SpyglassError {
     default: .inCore(path: path, self)
     }
   }
+}
+
+/// Why a recording file could not be read (`SpyglassError.badRecording`). `description` completes
+/// "Cannot read the recording 'PATH': …".
+public enum RecordingProblem: Error, Sendable, Equatable, CustomStringConvertible {
+  /// Neither gzip nor JSON, or JSON of something else.
+  case notARecording
+  /// The file ends before the recording does.
+  case truncated
+  /// The compressed data or the JSON is damaged.
+  case corrupt(String)
+  /// The recording is valid JSON but does not describe a recording (a missing field, an id out of
+  /// range).
+  case invalid(String)
+  /// A recording format version this Spyglass does not read.
+  case newerVersion(Int64)
+  /// Larger than this Spyglass reads.
+  case tooLarge(limit: Int)
+
+  public var description: String {
+    switch self {
+    case .notARecording:
+      "it is not a Spyglass recording (record one with `spyglass record -f spyglass` or --save-recording)"
+    case .truncated: "it is cut short (was it copied while being written?)"
+    case .corrupt(let why): "it is damaged (\(why))"
+    case .invalid(let why): "it is not a valid recording (\(why))"
+    case .newerVersion(let version):
+      "it was written by a newer Spyglass (recording format version \(version); this one reads version \(RecordingProblem.readableVersion)); convert it with that version"
+    case .tooLarge(let limit): "it is larger than the \(limit >> 20) MiB this Spyglass reads"
+    }
+  }
+
+  /// The stable snake_case name of the case (SPYGLASS_ERROR_FILE's `kind`).
+  public var kind: String {
+    switch self {
+    case .notARecording: "not_a_recording"
+    case .truncated: "recording_truncated"
+    case .corrupt: "recording_corrupt"
+    case .invalid: "recording_invalid"
+    case .newerVersion: "recording_newer_version"
+    case .tooLarge: "recording_too_large"
+    }
+  }
+
+  /// The recording format version this Spyglass reads and writes.
+  public static let readableVersion = 1
 }

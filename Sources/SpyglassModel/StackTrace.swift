@@ -50,11 +50,23 @@ public struct Frame: Sendable, Equatable, Hashable {
   public var isEntry: Bool
   /// Whether it is the outermost frame of its thread.
   public var isShimEntry: Bool
+  /// What the frame is: Python code, native code, or a synthetic frame Spyglass adds (a task's,
+  /// a thread's or a process's label, with no file).
+  public var kind: Kind
 
+  public enum Kind: Sendable, Hashable {
+    case python
+    case native
+    case synthetic
+  }
+
+  /// `kind` defaults to `.native` for a frame with a `module`, else `.python`.
   public init(
     name: String, filename: String, module: String? = nil, shortFilename: String? = nil, line: Int,
-    firstLine: Int = 0, locals: [LocalVariable]? = nil, isEntry: Bool = false, isShimEntry: Bool = false
+    firstLine: Int = 0, locals: [LocalVariable]? = nil, isEntry: Bool = false, isShimEntry: Bool = false,
+    kind: Kind? = nil
   ) {
+    self.kind = kind ?? (module != nil ? .native : .python)
     self.name = name
     self.filename = filename
     self.module = module

@@ -11,36 +11,32 @@
 // Without a timeline, the thread's aggregated stacks are laid end to end in label order (so
 // shared prefixes stay open), each lasting its total weight.
 //
-// `ts` is in microseconds since the start of the recording; `tid` is the OS thread id when known,
-// else the Python thread id.
+// `ts` is in whole microseconds since the start of the recording; `tid` is the OS thread id when
+// known, else the Python thread id.
 //
 //===----------------------------------------------------------------------===//
 
 import SpyglassModel
 import SpyglassProfile
 
-enum ChromeTraceWriter {
-  static func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
-    // Canonical frame ids: frames that must compare equal share one.
+struct ChromeTraceWriter: ProfileWriter {
+  var name: String { "chrometrace" }
+  var summary: String { "Chrome Trace Event JSON, samples in time order (Perfetto, chrome://tracing)" }
+  var fileExtension: String { "json" }
+  var needsTimeline: Bool { true }
+  var needsThreadNames: Bool { true }
+
+  func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
+    // Canonical frames: frames that must compare equal (same name, file and shown line) share an id.
     struct Key: Hashable {
       var name: String
-      var file: String
+      var filename: String
       var line: Int
     }
-    var canonical = [UInt32](repeating: 0, count: profile.frames.count)
-    var canonicalIndex: [Key: UInt32] = [:]
-    var canonicalFrames: [Frame] = []
-    for (i, frame) in profile.frames.enumerated() {
-      let shown = frame.shown(options)
-      let key = Key(name: shown.name, file: shown.filename, line: shown.line)
-      if let id = canonicalIndex[key] {
-        canonical[i] = id
-      } else {
-        let id = UInt32(canonicalFrames.count)
-        canonicalIndex[key] = id
-        canonicalFrames.append(shown)
-        canonical[i] = id
-      }
+    var canonicalFrames = Interner<Key>()
+    let canonical = profile.frames.map {
+      let shown = $0.shown(options)
+      return canonicalFrames.intern(Key(name: shown.name, filename: shown.filename, line: shown.line))
     }
 
     // Per thread: (time ns, stack) in order, and the end of the last sample.
@@ -51,10 +47,11 @@ enum ChromeTraceWriter {
     var tracks: [ThreadIndex: Track] = [:]
     if !profile.timeline.isEmpty {
       for sample in profile.timeline {
-        let time = UInt64(sample.timeMicroseconds) * 1000
+        // Whole microseconds, as `ts` has always been written (the timeline keeps nanoseconds).
+        let time = sample.timeNanoseconds / 1000 * 1000
         var track = tracks[sample.thread, default: Track()]
         track.samples.append((time, sample.stack))
-        track.end = max(track.end, time + UInt64(sample.weightMicroseconds) * 1000)
+        track.end = max(track.end, time &+ sample.weightNanoseconds / 1000 * 1000)
         tracks[sample.thread] = track
       }
     } else {
@@ -95,7 +92,7 @@ enum ChromeTraceWriter {
       out.append(",\"pid\":")
       out.append(decimal: Int64(thread.pid))
       out.append(",\"tid\":")
-      out.append(decimal: tid(thread))
+      out.append(decimal: Self.tid(thread))
     }
     func metadata(_ name: String, _ value: String, _ thread: ThreadInfo) {
       beginEvent()
@@ -106,7 +103,7 @@ enum ChromeTraceWriter {
       out.append("}}")
     }
     func event(_ phase: String, _ frameID: UInt32, _ thread: ThreadInfo, _ time: UInt64) {
-      let frame = canonicalFrames[Int(frameID)]
+      let frame = canonicalFrames[frameID]
       beginEvent()
       out.append("{\"name\":")
       out.append(json: frame.name)

@@ -20,7 +20,13 @@
 import SpyglassModel
 import SpyglassProfile
 
-enum FlamegraphWriter {
+struct FlamegraphWriter: ProfileWriter {
+  var name: String { "flamegraph" }
+  var summary: String { "an interactive SVG flame graph (icicle), self-contained, for a browser" }
+  var fileExtension: String { "svg" }
+  var needsTimeline: Bool { false }
+  var needsThreadNames: Bool { false }
+
   static let width = 1200.0
   static let padding = 10.0
   static let frameHeight = 16.0
@@ -65,10 +71,10 @@ enum FlamegraphWriter {
     }
   }
 
-  static func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
+  func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
     let tree = Tree(collapsedStacks(profile, options: options))
     let total = tree.counts[0]
-    let innerWidth = width - 2 * padding
+    let innerWidth = Self.width - 2 * Self.padding
 
     // Lay out the frames that are wide enough, depth first.
     struct Placed {
@@ -86,7 +92,7 @@ enum FlamegraphWriter {
         var start = item.start
         var next: [Placed] = []
         for child in tree.children[item.node] {
-          if Double(tree.counts[child]) / Double(total) * innerWidth >= minimumWidth {
+          if Double(tree.counts[child]) / Double(total) * innerWidth >= Self.minimumWidth {
             next.append(Placed(node: child, start: start, depth: item.depth + 1))
           }
           start += tree.counts[child]
@@ -95,19 +101,19 @@ enum FlamegraphWriter {
       }
     }
 
-    let height = total > 0 ? framesTop + Double(maxDepth + 1) * frameHeight + 40 : 160
+    let height = total > 0 ? Self.framesTop + Double(maxDepth + 1) * Self.frameHeight + 40 : 160
     var out: [UInt8] = []
     out.reserveCapacity(4096 + placed.count * 200)
-    header(&out, height: height, total: total)
+    Self.header(&out, height: height, total: total)
 
     // Title (cut to the space between the controls, full text in its tooltip) and subtitle.
     let title = profile.info.title.isEmpty ? "Flame Graph" : profile.info.title
     out.append("<text id=\"title\" x=\"600\" y=\"26\" text-anchor=\"middle\"><title>")
-    out.append(xml: capped(title))
+    out.append(xml: Self.capped(title))
     out.append("</title>")
-    out.append(xml: truncated(capped(title), toFit: 980, charWidth: 9.7))
+    out.append(xml: Self.truncated(Self.capped(title), toFit: 980, charWidth: 9.7))
     out.append("</text>\n<text id=\"subtitle\" x=\"600\" y=\"46\" text-anchor=\"middle\">")
-    out.append(xml: subtitle(profile, total: total))
+    out.append(xml: Self.subtitle(profile, total: total))
     out.append("</text>\n")
 
     if total == 0 {
@@ -128,12 +134,12 @@ enum FlamegraphWriter {
 
     var labelCache: [Int: String] = [:]
     for item in placed {
-      let label = labelCache[item.node] ?? capped(tree.labels[item.node])
+      let label = labelCache[item.node] ?? Self.capped(tree.labels[item.node])
       labelCache[item.node] = label
       let count = tree.counts[item.node]
-      let x = padding + Double(item.start) / Double(total) * innerWidth
+      let x = Self.padding + Double(item.start) / Double(total) * innerWidth
       let w = Double(count) / Double(total) * innerWidth
-      let y = framesTop + Double(item.depth) * frameHeight
+      let y = Self.framesTop + Double(item.depth) * Self.frameHeight
       out.append("<g class=\"f\" data-s=\"")
       out.append(decimal: item.start)
       out.append("\" data-n=\"")
@@ -149,15 +155,15 @@ enum FlamegraphWriter {
       out.append("\" width=\"")
       out.append(rounded: w, fractionDigits: 2)
       out.append("\" height=\"")
-      out.append(rounded: frameHeight - 1, fractionDigits: 2)
+      out.append(rounded: Self.frameHeight - 1, fractionDigits: 2)
       out.append("\" rx=\"2\" fill=\"")
-      out.append(item.node == 0 ? "rgb(226,200,160)" : color(for: tree.names[item.node]))
+      out.append(item.node == 0 ? "rgb(226,200,160)" : Self.color(for: tree.names[item.node]))
       out.append("\"/><text x=\"")
       out.append(rounded: x + 3, fractionDigits: 2)
       out.append("\" y=\"")
       out.append(rounded: y + 11.5, fractionDigits: 2)
       out.append("\">")
-      out.append(xml: truncated(label, toFit: w - 6, charWidth: charWidth))
+      out.append(xml: Self.truncated(label, toFit: w - 6, charWidth: Self.charWidth))
       out.append("</text></g>\n")
     }
     out.append("</g>\n<script type=\"text/ecmascript\"><![CDATA[\n")

@@ -17,30 +17,38 @@
 //===----------------------------------------------------------------------===//
 
 import SpyglassModel
-import SpyglassProcess
 import SpyglassProfile
 import SwiftProtobuf
 
-enum PprofWriter {
-  static func render(_ profile: Profile, options: WriterOptions) throws -> [UInt8] {
-    let message = build(profile, options: options)
+struct PprofWriter: ProfileWriter {
+  var name: String { "pprof" }
+  var summary: String { "gzipped pprof profile.proto (go tool pprof, Grafana Pyroscope)" }
+  var fileExtension: String { "pb.gz" }
+  var needsTimeline: Bool { false }
+  var needsThreadNames: Bool { true }
+
+  func render(_ profile: Profile, options: WriterOptions) throws(SpyglassError) -> [UInt8] {
+    let message = Self.build(profile, options: options)
     let encoded: [UInt8]
     do {
       encoded = try message.serializedBytes()
     } catch {
-      throw OutputError.encodingFailed(String(describing: error))
+      throw SpyglassError.renderFailed(format: name, reason: "cannot encode the profile: \(error)")
     }
-    return try gzip(encoded)
+    return try gzip(encoded, format: name)
   }
 
   static func build(_ profile: Profile, options: WriterOptions) -> Perftools_Profiles_Profile {
-    var strings = StringTable()
+    // The string table: entry 0 is "", every other string once.
+    var strings = Interner<String>()
+    _ = strings.intern("")
+    func string(_ text: String) -> Int64 { Int64(strings.intern(text)) }
     var result = Perftools_Profiles_Profile()
 
     func valueType(_ type: String, _ unit: String) -> Perftools_Profiles_ValueType {
       var value = Perftools_Profiles_ValueType()
-      value.type = strings[type]
-      value.unit = strings[unit]
+      value.type = string(type)
+      value.unit = string(unit)
       return value
     }
     result.sampleType = [valueType("samples", "count"), valueType("cpu", "nanoseconds")]
@@ -52,70 +60,55 @@ enum PprofWriter {
     let duration = profile.info.durationSeconds * 1e9
     if duration.isFinite, duration > 0, duration < 9e18 { result.durationNanos = Int64(duration) }
 
-    // Functions and locations, interned per profile frame.
-    struct FunctionKey: Hashable {
-      var name: String
-      var file: String
-      var firstLine: Int
-    }
+    // Functions and locations, interned per profile frame; ids are the interner's plus one (0 is
+    // "no function" to pprof).
     struct LocationKey: Hashable {
-      var function: UInt64
+      var function: UInt32
       var line: Int
     }
-    var functionIDs: [FunctionKey: UInt64] = [:]
-    var locationIDs: [LocationKey: UInt64] = [:]
-    var locationOfFrame = [UInt64](repeating: 0, count: profile.frames.count)
-    for (i, frame) in profile.frames.enumerated() {
+    var functions = Interner<FunctionKey>()
+    var locations = Interner<LocationKey>()
+    let locationOfFrame = profile.frames.map { frame -> UInt64 in
       let shown = frame.shown(options)
-      let functionKey = FunctionKey(name: shown.name, file: shown.filename, firstLine: frame.firstLine)
-      let functionID: UInt64
-      if let id = functionIDs[functionKey] {
-        functionID = id
-      } else {
-        functionID = UInt64(result.function.count + 1)
-        functionIDs[functionKey] = functionID
-        var function = Perftools_Profiles_Function()
-        function.id = functionID
-        function.name = strings[shown.name]
-        // No system name: pprof "demangles" a function whose system name is its name, and its
-        // C++ heuristics strip anything in angle brackets (`<module>` would show as nothing). A
-        // function whose name differs from its system name counts as already demangled.
-        function.filename = strings[shown.filename]
-        function.startLine = Int64(frame.firstLine)
-        result.function.append(function)
-      }
-      let locationKey = LocationKey(function: functionID, line: shown.line)
-      if let id = locationIDs[locationKey] {
-        locationOfFrame[i] = id
-      } else {
-        let id = UInt64(result.location.count + 1)
-        locationIDs[locationKey] = id
-        var line = Perftools_Profiles_Line()
-        line.functionID = functionID
-        line.line = Int64(shown.line)
-        var location = Perftools_Profiles_Location()
-        location.id = id
-        location.mappingID = 1
-        location.line = [line]
-        result.location.append(location)
-        locationOfFrame[i] = id
-      }
+      let function = functions.intern(FunctionKey(shown))
+      return UInt64(locations.intern(LocationKey(function: function, line: shown.line))) + 1
+    }
+    result.function = functions.values.enumerated().map { index, key in
+      var function = Perftools_Profiles_Function()
+      function.id = UInt64(index) + 1
+      function.name = string(key.name)
+      // No system name: pprof "demangles" a function whose system name is its name, and its
+      // C++ heuristics strip anything in angle brackets (`<module>` would show as nothing). A
+      // function whose name differs from its system name counts as already demangled.
+      function.filename = string(key.filename)
+      function.startLine = Int64(key.firstLine)
+      return function
+    }
+    result.location = locations.values.enumerated().map { index, key in
+      var line = Perftools_Profiles_Line()
+      line.functionID = UInt64(key.function) + 1
+      line.line = Int64(key.line)
+      var location = Perftools_Profiles_Location()
+      location.id = UInt64(index) + 1
+      location.mappingID = 1
+      location.line = [line]
+      return location
     }
 
     // Samples, in (thread, stack) order for determinism.
     let multiProcess = profile.hasSeveralProcesses
-    let threadKey = strings["thread"]
-    let pidKey = strings["pid"]
+    let threadKey = string("thread")
+    let pidKey = string("pid")
     let byThread = profile.totalsByThread()
     for thread in byThread.keys.sorted() {
       let info = profile.threads[Int(thread)]
       var threadLabel = Perftools_Profiles_Label()
       threadLabel.key = threadKey
-      threadLabel.str = strings[threadTitle(info, multiProcess: multiProcess)]
+      threadLabel.str = string(threadTitle(info, multiProcess: multiProcess))
       var pidLabel = Perftools_Profiles_Label()
       pidLabel.key = pidKey
       pidLabel.num = Int64(info.pid)
-      for entry in byThread[thread]! {
+      for entry in byThread[thread] ?? [] {
         var sample = Perftools_Profiles_Sample()
         sample.locationID = profile.stacks[Int(entry.stack)].reversed().map {
           locationOfFrame[Int($0)]
@@ -128,42 +121,21 @@ enum PprofWriter {
       }
     }
 
-    result.comment = [strings["spyglass \(options.version)"]]
-    if !profile.info.title.isEmpty { result.comment.append(strings[profile.info.title]) }
+    result.comment = [string("spyglass \(options.version)")]
+    if !profile.info.title.isEmpty { result.comment.append(string(profile.info.title)) }
     if !profile.info.pythonVersion.isEmpty {
-      result.comment.append(strings["python \(profile.info.pythonVersion)"])
+      result.comment.append(string("python \(profile.info.pythonVersion)"))
     }
 
     var mapping = Perftools_Profiles_Mapping()
     mapping.id = 1
-    mapping.filename = strings["python"]
+    mapping.filename = string("python")
     mapping.hasFunctions_p = true
     mapping.hasFilenames_p = true
     mapping.hasLineNumbers_p = true
     result.mapping = [mapping]
 
-    result.stringTable = strings.strings
+    result.stringTable = strings.values
     return result
-  }
-
-  /// gzip via zlib (in the process layer).
-  static func gzip(_ input: [UInt8]) throws -> [UInt8] {
-    do { return try Compression.gzip(input) } catch { throw OutputError.compressionFailed(code: error.code) }
-  }
-}
-
-/// pprof's string table: entry 0 is "", every other string appears once.
-private struct StringTable {
-  private(set) var strings: [String] = [""]
-  private var index: [String: Int64] = ["": 0]
-
-  subscript(_ text: String) -> Int64 {
-    mutating get {
-      if let i = index[text] { return i }
-      let i = Int64(strings.count)
-      strings.append(text)
-      index[text] = i
-      return i
-    }
   }
 }

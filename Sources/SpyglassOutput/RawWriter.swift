@@ -14,8 +14,14 @@
 import SpyglassModel
 import SpyglassProfile
 
-enum RawWriter {
-  static func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
+struct RawWriter: ProfileWriter {
+  var name: String { "raw" }
+  var summary: String { "collapsed stacks, one line per stack (flamegraph.pl, inferno, speedscope)" }
+  var fileExtension: String { "txt" }
+  var needsTimeline: Bool { false }
+  var needsThreadNames: Bool { false }
+
+  func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
     var out: [UInt8] = []
     // A stack without frames has no label to print; the format cannot express it.
     for stack in collapsedStacks(profile, options: options) where !stack.labels.isEmpty {

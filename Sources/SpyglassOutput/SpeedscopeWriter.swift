@@ -11,30 +11,26 @@
 import SpyglassModel
 import SpyglassProfile
 
-enum SpeedscopeWriter {
-  static func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
+struct SpeedscopeWriter: ProfileWriter {
+  var name: String { "speedscope" }
+  var summary: String { "speedscope's JSON, one profile per thread, samples in time order (speedscope.app)" }
+  var fileExtension: String { "json" }
+  var needsTimeline: Bool { true }
+  var needsThreadNames: Bool { true }
+
+  func render(_ profile: Profile, options: WriterOptions) -> [UInt8] {
     // speedscope frames: (name, full file name, line when shown).
     struct Key: Hashable {
       var name: String
       var file: String
       var line: Int
     }
-    var sharedFrames: [Key] = []
-    var sharedIndex: [Key: Int] = [:]
-    var frameMap = [Int](repeating: -1, count: profile.frames.count)
-    func frameIndex(_ id: FrameID) -> Int {
-      let cached = frameMap[Int(id)]
-      if cached >= 0 { return cached }
+    var sharedFrames = Interner<Key>()
+    var frameMap = [UInt32?](repeating: nil, count: profile.frames.count)
+    func frameIndex(_ id: FrameID) -> UInt32 {
+      if let cached = frameMap[Int(id)] { return cached }
       let frame = profile.frames[Int(id)].shown(options)
-      let key = Key(name: frame.name, file: frame.filename, line: frame.line)
-      let index: Int
-      if let existing = sharedIndex[key] {
-        index = existing
-      } else {
-        index = sharedFrames.count
-        sharedFrames.append(key)
-        sharedIndex[key] = index
-      }
+      let index = sharedFrames.intern(Key(name: frame.name, file: frame.filename, line: frame.line))
       frameMap[Int(id)] = index
       return index
     }
@@ -48,7 +44,7 @@ enum SpeedscopeWriter {
     if !profile.timeline.isEmpty {
       for sample in profile.timeline {
         perThread[sample.thread, default: ThreadSamples()].stacks.append(sample.stack)
-        perThread[sample.thread]!.weights.append(UInt64(sample.weightMicroseconds) * 1000)
+        perThread[sample.thread]!.weights.append(sample.weightNanoseconds)
       }
     } else {
       for (thread, entries) in profile.totalsByThread() {
@@ -81,7 +77,7 @@ enum SpeedscopeWriter {
         profiles.append(UInt8(ascii: "["))
         for (j, frame) in profile.stacks[Int(stack)].enumerated() {
           if j > 0 { profiles.append(UInt8(ascii: ",")) }
-          profiles.append(decimal: frameIndex(frame))
+          profiles.append(decimal: UInt64(frameIndex(frame)))
         }
         profiles.append(UInt8(ascii: "]"))
       }
@@ -97,7 +93,7 @@ enum SpeedscopeWriter {
     out.append("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"profiles\":[")
     out.append(contentsOf: profiles)
     out.append("],\"shared\":{\"frames\":[")
-    for (i, frame) in sharedFrames.enumerated() {
+    for (i, frame) in sharedFrames.values.enumerated() {
       if i > 0 { out.append(UInt8(ascii: ",")) }
       out.append("{\"name\":")
       out.append(json: frame.name)

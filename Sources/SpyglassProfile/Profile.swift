@@ -1,9 +1,12 @@
 //===--- Profile.swift - what a recording is made of ----------------------===//
 //
 // The profile model sits between the sampler and the writers. Frames and stacks are interned once
-// (a frame is a FrameID, a stack a StackID), samples are aggregated as they arrive (so memory stays
-// flat with duration), and for the timeline formats (speedscope, chrome trace) a compact per-sample
-// record of 16 bytes (thread, stack, time offset, weight) is kept only when asked for.
+// (a frame is a FrameID, a stack a StackID, both `Interner` ids), samples are aggregated as they
+// arrive (so memory stays flat with duration), and for the formats that need every sample
+// (speedscope, chrome trace, Spyglass's own recording) a per-sample record of 24 bytes (thread,
+// stack, time and weight in nanoseconds) is kept only when asked for. Times and weights are kept
+// in nanoseconds on both paths, so a writer sees the same numbers whether it reads the totals, the
+// timeline, or a recording read back from a file.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,21 +14,43 @@ import SpyglassModel
 
 extension Frame {
   /// A synthetic frame (`thread (…)`, `process …`, `<task …>`): no file, line 0.
-  package init(pseudo name: String) { self.init(name: name, filename: "", line: 0) }
+  package init(pseudo name: String) { self.init(name: name, filename: "", line: 0, kind: .synthetic) }
+
+  /// Whether it is a synthetic frame (a thread's, a process's or a task's label).
+  package var isPseudo: Bool { kind == .synthetic }
+
+  /// The short file name, or the file name when there is no short one.
+  package var shortFile: String { shortFilename ?? filename }
 
   /// The frame as a profile keeps it: what identifies it for a user (names, files, lines,
-  /// library), without what only one look at it had (locals, entry flags).
+  /// library, kind), without what only one look at it had (locals, entry flags).
   package var profiled: Frame {
     Frame(
-      name: name, filename: filename, module: module, shortFilename: shortFilename ?? filename, line: line,
-      firstLine: firstLine)
+      name: name, filename: filename, module: module, shortFilename: shortFile, line: line, firstLine: firstLine,
+      kind: kind)
   }
 
   /// The label used by the flame graph, raw and top (`FrameLabel.text`).
   package func label(fullFilenames: Bool) -> String {
-    let short = shortFilename ?? filename
-    return FrameLabel.text(
-      name: name, file: fullFilenames ? filename : short, shortFile: short, line: line, library: module)
+    FrameLabel.text(
+      name: name, file: fullFilenames ? filename : shortFile, shortFile: shortFile, line: line, library: module)
+  }
+}
+
+extension LineNo {
+  /// The line mode's name in a recording file: `current`, `first_line` or `none`.
+  package var recordingName: String {
+    switch self {
+    case .lastInstruction: "current"
+    case .first: "first_line"
+    case .noLine: "none"
+    }
+  }
+
+  package init?(recordingName: String) {
+    guard let mode = [LineNo.lastInstruction, .first, .noLine].first(where: { $0.recordingName == recordingName })
+    else { return nil }
+    self = mode
   }
 }
 
@@ -69,11 +94,14 @@ package struct ThreadInfo: Hashable, Sendable {
   /// CPU time the thread used over the recording, in nanoseconds, when measured.
   package var cpuNanoseconds: UInt64?
 
-  package init(pid: Int32, threadID: UInt64, osThreadID: Int32? = nil, name: String? = nil) {
+  package init(
+    pid: Int32, threadID: UInt64, osThreadID: Int32? = nil, name: String? = nil, cpuNanoseconds: UInt64? = nil
+  ) {
     self.pid = pid
     self.threadID = threadID
     self.osThreadID = osThreadID
     self.name = name
+    self.cpuNanoseconds = cpuNanoseconds
   }
 
   /// How the thread is named in outputs: the OS tid in decimal when known, else the pthread id in hex.
@@ -99,19 +127,42 @@ package struct StackTotal: Sendable, Equatable {
   }
 }
 
-/// One sample in time order (kept for timeline formats only): 16 bytes.
+/// One sample in time order (kept only when the profile `keepsTimeline`): 24 bytes.
 package struct TimelineSample: Sendable, Equatable {
   package var thread: ThreadIndex
   package var stack: StackID
-  /// Microseconds since the start of the recording.
-  package var timeMicroseconds: UInt32
-  /// Weight in microseconds.
-  package var weightMicroseconds: UInt32
-  package init(thread: ThreadIndex, stack: StackID, timeMicroseconds: UInt32, weightMicroseconds: UInt32) {
+  /// Nanoseconds since the start of the recording.
+  package var timeNanoseconds: UInt64
+  /// Weight in nanoseconds (as the totals add it up).
+  package var weightNanoseconds: UInt64
+  package init(thread: ThreadIndex, stack: StackID, timeNanoseconds: UInt64, weightNanoseconds: UInt64) {
     self.thread = thread
     self.stack = stack
-    self.timeMicroseconds = timeMicroseconds
-    self.weightMicroseconds = weightMicroseconds
+    self.timeNanoseconds = timeNanoseconds
+    self.weightNanoseconds = weightNanoseconds
+  }
+}
+
+/// The options that shaped a recording's frames: what a writer needs to know about them, and what
+/// a recording file keeps so that it renders as the recording itself would have.
+package struct FrameOptions: Sendable, Equatable {
+  /// Which line a frame shows (`--function`: the first; `--nolineno`: none).
+  package var lineNo: LineNo
+  /// `--full-filenames`: labels show full file names instead of the shortened ones.
+  package var fullFilenames: Bool
+  /// `--threads`: every stack starts with a `thread (ID): NAME` pseudo-frame.
+  package var threadFrames: Bool
+  /// `--subprocesses`: every stack starts with `process …` pseudo-frames.
+  package var processFrames: Bool
+
+  package init(
+    lineNo: LineNo = .lastInstruction, fullFilenames: Bool = false, threadFrames: Bool = false,
+    processFrames: Bool = false
+  ) {
+    self.lineNo = lineNo
+    self.fullFilenames = fullFilenames
+    self.threadFrames = threadFrames
+    self.processFrames = processFrames
   }
 }
 
@@ -130,14 +181,17 @@ package struct RecordingInfo: Sendable, Equatable {
   package var errorCount: UInt64
   /// "samples" (counts) or "cpu" (CPU-time weighted).
   package var weighting: Weighting
+  /// The options that shaped the frames.
+  package var frameOptions: FrameOptions
 
-  package enum Weighting: String, Sendable { case samples, cpu }
+  package enum Weighting: String, Sendable, CaseIterable { case samples, cpu }
 
   package init(
     title: String = "", rate: Double = 100, pythonVersion: String = "", durationSeconds: Double = 0,
     startUnixNanoseconds: UInt64 = 0, sampleCount: UInt64 = 0, errorCount: UInt64 = 0,
-    weighting: Weighting = .samples
+    weighting: Weighting = .samples, frameOptions: FrameOptions = FrameOptions()
   ) {
+    self.frameOptions = frameOptions
     self.title = title
     self.rate = rate
     self.pythonVersion = pythonVersion
@@ -151,15 +205,17 @@ package struct RecordingInfo: Sendable, Equatable {
 
 /// A whole recording.
 package struct Profile: Sendable {
-  package private(set) var frames: [Frame] = []
-  private var frameIndex: [Frame: FrameID] = [:]
+  private var frameTable = Interner<Frame>()
+  private var stackTable = Interner<[FrameID]>()
+  private var threadKeys = Interner<ThreadKey>()
 
-  /// Interned stacks, root first.
-  package private(set) var stacks: [[FrameID]] = []
-  private var stackIndex: [[FrameID]: StackID] = [:]
+  /// The frames, indexed by FrameID.
+  package var frames: [Frame] { frameTable.values }
+  /// Interned stacks, root first, indexed by StackID.
+  package var stacks: [[FrameID]] { stackTable.values }
 
+  /// The threads, indexed by ThreadIndex (one per (pid, Python thread id)).
   package private(set) var threads: [ThreadInfo] = []
-  private var threadIndex: [ThreadKey: ThreadIndex] = [:]
 
   /// Aggregated totals per (thread, stack).
   package private(set) var totals: [SampleKey: StackTotal] = [:]
@@ -195,36 +251,21 @@ package struct Profile: Sendable {
   }
 
   /// Interns a frame (as `Frame.profiled` keeps it).
-  package mutating func intern(_ shown: Frame) -> FrameID {
-    let frame = shown.profiled
-    if let id = frameIndex[frame] { return id }
-    let id = FrameID(frames.count)
-    frames.append(frame)
-    frameIndex[frame] = id
-    return id
-  }
+  package mutating func intern(_ frame: Frame) -> FrameID { frameTable.intern(frame.profiled) }
 
   /// Interns a stack given root first.
-  package mutating func intern(stack: [FrameID]) -> StackID {
-    if let id = stackIndex[stack] { return id }
-    let id = StackID(stacks.count)
-    stacks.append(stack)
-    stackIndex[stack] = id
-    return id
-  }
+  package mutating func intern(stack: [FrameID]) -> StackID { stackTable.intern(stack) }
 
-  /// Registers a thread, or updates its name/OS id when they become known.
+  /// Registers a thread, or updates its name/OS id/CPU time when they become known.
   package mutating func thread(_ info: ThreadInfo) -> ThreadIndex {
-    let key = ThreadKey(pid: info.pid, threadID: info.threadID)
-    if let index = threadIndex[key] {
+    let (index, inserted) = threadKeys.insert(ThreadKey(pid: info.pid, threadID: info.threadID))
+    if inserted {
+      threads.append(info)
+    } else {
       if let name = info.name { threads[Int(index)].name = name }
       if let os = info.osThreadID { threads[Int(index)].osThreadID = os }
       if let cpu = info.cpuNanoseconds { threads[Int(index)].cpuNanoseconds = cpu }
-      return index
     }
-    let index = ThreadIndex(threads.count)
-    threads.append(info)
-    threadIndex[key] = index
     return index
   }
 
@@ -237,9 +278,7 @@ package struct Profile: Sendable {
     if keepsTimeline {
       timeline.append(
         TimelineSample(
-          thread: thread, stack: stack,
-          timeMicroseconds: UInt32(clamping: timeNanoseconds / 1000),
-          weightMicroseconds: UInt32(clamping: weightNanoseconds / 1000)))
+          thread: thread, stack: stack, timeNanoseconds: timeNanoseconds, weightNanoseconds: weightNanoseconds))
     }
   }
 

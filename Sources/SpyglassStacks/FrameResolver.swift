@@ -75,7 +75,7 @@ package enum TraceBuilder {
       return made
     }
     // Async-aware roots (`<task NAME>`) are the outermost frames.
-    frames += thread.roots.reversed().map { Frame(name: $0, filename: "", line: 0) }
+    frames += thread.roots.reversed().map { Frame(name: $0, filename: "", line: 0, kind: .synthetic) }
     if !frames.isEmpty { frames[frames.count - 1].isShimEntry = true }
     return StackTrace(
       pid: thread.pid, threadID: thread.threadID, threadName: thread.name,

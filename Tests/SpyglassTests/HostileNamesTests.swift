@@ -12,10 +12,13 @@
 //     long name cut readably (ending in "…");
 //   - `dump --json`: py-spy's shape, and every name exactly as the target has it (JSON can hold
 //     NUL and ESC escaped), cut names ending in "…";
-//   - `record` in all five formats: the SVG is well-formed XML (Python's minidom) and, opened in
-//     headless Chromium, runs none of the injected scripts (while a control SVG with a real script
-//     does mark itself, so the check is live); speedscope and chrometrace are JSON holding the names
-//     exactly; raw has one `stack count` line per stack and no control character; pprof decodes;
+//   - `record` in every registered format: the SVG is well-formed XML (Python's minidom) and, opened
+//     in headless Chromium, runs none of the injected scripts (while a control SVG with a real
+//     script does mark itself, so the check is live); speedscope and chrometrace are JSON holding
+//     the names exactly; raw has one `stack count` line per stack and no control character; pprof
+//     decodes; pstats.Stats loads the names exactly; callgrind_annotate reads the callgrind file,
+//     which holds no control character; the recording (Python's gzip and json) holds the names
+//     exactly and converts to the very raw file recorded beside it;
 //   - `top` with stdout in a pipe, for two seconds: no raw control character from the target.
 //
 //===----------------------------------------------------------------------===//
@@ -148,7 +151,7 @@ enum HeadlessChromium {
 
 @Suite("Hostile names", .timeLimit(.minutes(10)))
 struct HostileNamesTests {
-  /// The record matrix runs on these (each records five formats); dumps run on every interpreter.
+  /// The record matrix runs on these (each records every format); dumps run on every interpreter.
   static let recordInterpreters: [PythonInterpreter] = PythonInterpreter.all().filter {
     ["2.7.18", "3.10.13", "3.12.1", "3.13.0"].contains($0.label)
   }
@@ -212,11 +215,11 @@ struct HostileNamesTests {
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let process = try HostileNames.start(python, folder: folder)
     let functionNames = HostileNames.functionNames(python)
-    func record(_ format: String, _ file: String) throws -> String {
+    func record(_ format: String, _ file: String, _ extra: [String] = []) throws -> String {
       let path = folder + "/" + file
       let result = try SpyglassRunner.run(
-        ["record", "-d", "1", "-r", "100", "--idle", "--threads", "-f", format, "-o", path, "--pid", "\(process.pid)"],
-        timeout: .seconds(60))
+        ["record", "-d", "1", "-r", "100", "--idle", "--threads", "-f", format, "-o", path, "--pid", "\(process.pid)"]
+          + extra, timeout: .seconds(60))
       try #require(result.exitCode == 0, "\(result)")
       #expect(rawControlCharacters(result.stderr.replacingOccurrences(of: "\r", with: "")).isEmpty, "\(result)")
       return path
@@ -257,7 +260,9 @@ struct HostileNamesTests {
     }
 
     // Raw: one "stack count" line per stack, nothing raw.
-    let raw = try String(contentsOfFile: try record("raw", "profile.txt"), encoding: .utf8)
+    let recording = folder + "/profile.spyglass"
+    let raw = try String(
+      contentsOfFile: try record("raw", "profile.txt", ["--save-recording", recording]), encoding: .utf8)
     #expect(rawControlCharacters(raw).isEmpty, "raw control characters in raw output")
     let rawLines = raw.split(separator: "\n")
     #expect(!rawLines.isEmpty)
@@ -278,6 +283,43 @@ struct HostileNamesTests {
     for name in functionNames {
       #expect(pprofNames.contains { $0.hasPrefix(name) }, "pprof lacks \(name.debugDescription.prefix(100))")
     }
+
+    // pstats: Python's pstats loads it, names exact.
+    let pstatsPath = try record("pstats", "profile.prof")
+    let loaded = try runPython3([
+      "-c", "import json, pstats, sys; print(json.dumps(sorted(set(k[2] for k in pstats.Stats(sys.argv[1]).stats))))",
+      pstatsPath,
+    ])
+    try #require(loaded.exitCode == 0, "pstats.Stats failed:\n\(loaded)")
+    let pstatsNames = Set((try JSONSerialization.jsonObject(with: Data(loaded.stdout.utf8)) as? [String]) ?? [])
+    for name in functionNames {
+      #expect(pstatsNames.contains { $0.hasPrefix(name) }, "pstats lacks \(name.debugDescription.prefix(100))")
+    }
+
+    // callgrind: nothing raw, and callgrind_annotate reads it.
+    let callgrindPath = try record("callgrind", "profile.callgrind")
+    let callgrind = try String(contentsOfFile: callgrindPath, encoding: .utf8)
+    #expect(rawControlCharacters(callgrind).isEmpty, "raw control characters in the callgrind file")
+    #expect(callgrind.contains("nul\\x00byte"))
+    let annotate = try #require(findOnPath("callgrind_annotate"), "callgrind_annotate (valgrind; test.sh installs it)")
+    let annotated = try runCommand(annotate, [callgrindPath], timeout: .seconds(60))
+    #expect(annotated.exitCode == 0 && annotated.stdout.contains("PROGRAM TOTALS"), "\(annotated)")
+
+    // The recording: names exact (gzip + json), and it converts to the raw file recorded with it.
+    let names = try runPython3([
+      "-c",
+      "import gzip, json, sys; print(json.dumps([f['name'] for f in json.loads(gzip.open(sys.argv[1]).read().decode('utf-8'))['frames']]))",
+      recording,
+    ])
+    try #require(names.exitCode == 0, "\(names)")
+    let recorded = Set((try JSONSerialization.jsonObject(with: Data(names.stdout.utf8)) as? [String]) ?? [])
+    for name in functionNames {
+      #expect(recorded.contains { $0.hasPrefix(name) }, "the recording lacks \(name.debugDescription.prefix(100))")
+    }
+    let converted = folder + "/converted.txt"
+    let convert = try SpyglassRunner.run(["convert", recording, "-f", "raw", "-o", converted])
+    #expect(convert.exitCode == 0, "\(convert)")
+    #expect(try String(contentsOfFile: converted, encoding: .utf8) == raw, "convert gives the raw file recorded")
     #expect(process.isRunning)
   }
 

@@ -139,8 +139,50 @@ struct LibraryTests {
     #expect(count >= 5 && count < 1000, "the sequence ended after the target did (\(count) samples)")
   }
 
-  /// Examples/StackPrinter, a package outside this one that depends on Spyglass by path, builds
-  /// and prints the stacks of a live process of a host and a rooted interpreter.
+  /// ProfileRecorder: a Sampler's samples into every format, without the command line; the
+  /// recording it writes converts with `spyglass convert` to the very bytes it renders itself.
+  @Test func profileRecorderWritesEveryFormat() throws {
+    let python = try #require(PythonInterpreter.all().last { $0.root == nil && !$0.isPython2 })
+    let process = try Fixture.start(python, "busyloop.py")
+    defer { process.stop() }
+    try process.waitForCPU()
+    let sampler = try Sampler(pid: process.pid, config: Config(samplingRate: 200))
+    let recorder = ProfileRecorder(rate: 200, title: "busyloop", pythonVersion: sampler.version)
+    for sample in sampler.prefix(100) { recorder.add(sample) }
+    #expect(recorder.sampleCount >= 90, "\(recorder.sampleCount) stacks from 100 samples of a busy thread")
+    #expect(recorder.duration > .milliseconds(200))
+    let names = ProfileFormat.all.map(\.name)
+    #expect(
+      Set(names).isSuperset(of: [
+        "flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstats", "callgrind", "spyglass",
+      ]), "\(names)")
+    #expect(ProfileFormat(name: "nope") == nil)
+    for format in ProfileFormat.all {
+      #expect(try !recorder.render(format: format).isEmpty, "\(format)")
+    }
+    let raw = String(decoding: try recorder.render(format: try #require(ProfileFormat(name: "raw"))), as: UTF8.self)
+    #expect(raw.contains("busy_loop (busyloop.py:"), "\(raw)")
+
+    let directory = try makeTemporaryDirectory("spyglass-recorder")
+    defer { removeDirectory(directory) }
+    try recorder.write(to: directory + "/busy.spyglass", format: try #require(ProfileFormat(name: "spyglass")))
+    for name in ["flamegraph", "speedscope", "pprof", "pstats"] {
+      let format = try #require(ProfileFormat(name: name))
+      let output = directory + "/converted." + format.fileExtension
+      let result = try SpyglassRunner.run(["convert", directory + "/busy.spyglass", "-f", name, "-o", output])
+      #expect(result.exitCode == 0, "\(result)")
+      let converted = Array(try Data(contentsOf: URL(fileURLWithPath: output)))
+      #expect(converted == (try recorder.render(format: format)), "\(name): convert gives the recorder's own bytes")
+    }
+    #expect(throws: SpyglassError.self) {
+      try recorder.write(to: directory + "/missing/folder/x.svg", format: ProfileFormat.all[0])
+    }
+  }
+
+  /// Examples/StackPrinter, a package outside this one that depends on Spyglass by path: with a
+  /// default `Config`, it prints every thread of the oracle (whose threads are all parked) with
+  /// the exact names, files and lines the interpreter's own `sys._current_frames()` gives, on
+  /// every local interpreter; and the same stacks from a gcore core through `PythonCoreDump`.
   @Test func examplePackageBuildsAndRuns() throws {
     let root = RepositoryFiles.root
     let example = root + "/Examples/StackPrinter"
@@ -151,17 +193,69 @@ struct LibraryTests {
     try #require(build.exitCode == 0, "swift build of Examples/StackPrinter failed:\n\(build)")
     let binary = scratch + "/debug/StackPrinter"
     let pythons = PythonInterpreter.all()
-    let chosen = [pythons.last { $0.root == nil && !$0.isPython2 }, pythons.last { $0.root != nil }]
-    for python in chosen.compactMap({ $0 }) {
-      let process = try Fixture.start(python, "longsleep.py")
+    #expect(pythons.count >= 13, "\(PythonInterpreter.coverageReport)")
+    for python in pythons {
+      let (process, report) = try Fixture.startOracle(python)
       defer { process.stop() }
-      try process.waitUntilSleeping(threadCount: 1)
       let result = try runCommand(binary, ["\(process.pid)", "20"], timeout: .seconds(60))
       #expect(result.exitCode == 0, "\(python.label): \(result)")
-      let lines = result.stdout.split(separator: "\n").map(String.init)
-      #expect(lines.first == "Python \(python.version)", "\(python.label): \(result.stdout)")
-      #expect(lines.contains("    longsleep (\(Fixture.path("longsleep.py")):5)"), "\(python.label): \(result.stdout)")
-      #expect(lines.contains("Sampled 20 samples"), "\(python.label): \(result.stdout)")
+      let printed = Self.printedThreads(result.stdout)
+      #expect(result.stdout.hasPrefix("Python \(python.version)\n"), "\(python.label): \(result.stdout)")
+      Self.expectOracle(report, printed, python: python, what: "live")
+      #expect(result.stdout.contains("Sampled 20 samples"), "\(python.label): \(result.stdout)")
+    }
+    // A core file through the public core API: a host interpreter and a rooted one. (gdb 13's
+    // gcore of Debian sid's 3.14 and 3.15 in their root writes zeros where the threads' C stacks
+    // hold their entry frames, so their cores end each thread's stack there: trixie's 3.13.)
+    let folder = try makeTemporaryDirectory("spyglass-example-core")
+    defer { removeDirectory(folder) }
+    let rooted = pythons.last { $0.root != nil && !$0.version.atLeast(3, 14) }
+    for python in [pythons.last { $0.root == nil && !$0.isPython2 }, rooted].compactMap({ $0 }) {
+      let (process, report) = try Fixture.startOracle(python)
+      defer { process.stop() }
+      let dumped = try runCommand("gcore", ["-o", folder + "/core", "\(process.pid)"], timeout: .seconds(120))
+      let core = folder + "/core.\(process.pid)"
+      try #require(FileManager.default.fileExists(atPath: core), "gcore failed: \(dumped)")
+      defer { try? FileManager.default.removeItem(atPath: core) }
+      let result = try runCommand(binary, ["--core", core] + (python.root.map { [$0] } ?? []), timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(python.label): \(result)")
+      Self.expectOracle(report, Self.printedThreads(result.stdout), python: python, what: "core")
+    }
+  }
+
+  /// The threads StackPrinter printed: (ident, name, status, frames).
+  static func printedThreads(_ output: String) -> [UInt64: (name: String, status: String, frames: [OracleFrame])] {
+    var threads: [UInt64: (name: String, status: String, frames: [OracleFrame])] = [:]
+    var current: UInt64?
+    for line in output.split(separator: "\n").map(String.init) {
+      if line.hasPrefix("Thread ") {
+        let words = line.split(separator: " ").map(String.init)
+        guard words.count >= 5, let ident = UInt64(words[1]) else { continue }
+        current = ident
+        threads[ident] = (words[3...].dropLast().joined(separator: " "), words.last ?? "", [])
+      } else if line.hasPrefix("    "), let ident = current, let open = line.lastIndex(of: "("),
+        let colon = line.lastIndex(of: ":"), colon > open
+      {
+        let name = String(line.dropFirst(4)[..<open]).trimmingCharacters(in: .whitespaces)
+        let file = String(line[line.index(after: open)..<colon])
+        let number = Int(line[line.index(after: colon)...].dropLast()) ?? -1
+        threads[ident]?.frames.append(OracleFrame(name: name, filename: file, line: number))
+      }
+    }
+    return threads
+  }
+
+  static func expectOracle(
+    _ report: OracleReport, _ printed: [UInt64: (name: String, status: String, frames: [OracleFrame])],
+    python: PythonInterpreter, what: String
+  ) {
+    #expect(Set(printed.keys) == Set(report.threads.map(\.ident)), "\(python.label) \(what): \(printed.keys)")
+    for expected in report.threads {
+      guard let thread = printed[expected.ident] else { continue }
+      #expect(
+        thread.frames == expected.frames, "\(python.label) \(what):\noracle \(expected)\nprinted \(thread.frames)")
+      if !python.isPython2 { #expect(thread.name == (expected.name ?? "-"), "\(python.label) \(what)") }
+      #expect(thread.status == "idle", "\(python.label) \(what): every thread is parked")
     }
   }
 }

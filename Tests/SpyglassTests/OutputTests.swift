@@ -1,5 +1,6 @@
 import Foundation
 import SpyglassModel
+import SpyglassProcess
 import SpyglassProfile
 import TestSupport
 import Testing
@@ -92,6 +93,11 @@ private func hostileProfile() -> Profile {
 
 // MARK: - Helpers
 
+/// Renders `profile` in the registered format `name`.
+func render(_ profile: Profile, as name: String, options: WriterOptions) throws -> [UInt8] {
+  try #require(OutputFormat(name: name), "no format \(name)").render(profile, options: options)
+}
+
 private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
 private func temporaryFile(_ bytes: [UInt8], suffix: String) throws -> URL {
@@ -179,10 +185,32 @@ private func pythonParsesXML(_ bytes: [UInt8]) throws -> Bool {
 
 @Suite("Output")
 struct OutputTests {
-  @Test func formatMetadata() {
-    #expect(OutputFormat.allCases.map(\.fileExtension) == ["svg", "json", "json", "txt", "pb.gz"])
-    #expect(OutputFormat.allCases.filter(\.needsTimeline) == [.speedscope, .chrometrace])
-    #expect(OutputFormat(rawValue: "chrometrace") == .chrometrace)
+  /// The registry: one entry per format, names unique, the flame graph the default.
+  @Test func registry() throws {
+    let all = OutputFormat.all
+    #expect(
+      all.map(\.name) == ["flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstats", "callgrind", "spyglass"])
+    #expect(all.map(\.fileExtension) == ["svg", "json", "json", "txt", "pb.gz", "prof", "callgrind", "spyglass"])
+    #expect(all.filter(\.needsTimeline).map(\.name) == ["speedscope", "chrometrace", "spyglass"])
+    #expect(Set(all.map(\.name)).count == all.count)
+    #expect(all.allSatisfy { !$0.summary.isEmpty && $0.name == $0.name.lowercased() && !$0.name.contains(" ") })
+    #expect(OutputFormat.default.name == "flamegraph")
+    #expect(OutputFormat(name: "ChromeTrace")?.name == "chrometrace")
+    #expect(OutputFormat(name: "svg") == nil)
+    #expect(OutputFormat.recording.name == "spyglass")
+  }
+
+  /// The one interner: dense ids in order of first appearance, values in id order.
+  @Test func interner() {
+    var interner = Interner<String>()
+    #expect(interner.intern("a") == 0)
+    #expect(interner.intern("b") == 1)
+    #expect(interner.intern("a") == 0)
+    #expect(interner.insert("c") == (2, true))
+    #expect(interner.insert("b") == (1, false))
+    #expect(interner.values == ["a", "b", "c"])
+    #expect(interner.id(of: "c") == 2 && interner.id(of: "z") == nil)
+    #expect(interner[1] == "b" && interner.count == 3)
   }
 
   @Test func numberFormatting() {
@@ -225,7 +253,7 @@ struct OutputTests {
   // MARK: raw
 
   @Test func rawIsCollapsedStacks() throws {
-    let raw = text(try render(sampleProfile(), as: .raw, options: WriterOptions()))
+    let raw = text(try render(sampleProfile(), as: "raw", options: WriterOptions()))
     #expect(
       raw == """
         <module> (app.py:7) 1
@@ -235,7 +263,7 @@ struct OutputTests {
 
         """)
     let full = text(
-      try render(sampleProfile(), as: .raw, options: WriterOptions(fullFilenames: true)))
+      try render(sampleProfile(), as: "raw", options: WriterOptions(fullFilenames: true)))
     #expect(
       full.contains("run (/usr/lib/python3.12/threading.py:990);sleep (/srv/app/util.py:5) 3\n"))
   }
@@ -251,15 +279,15 @@ struct OutputTests {
         timeNanoseconds: 0)
     }
     #expect(
-      text(try render(profile, as: .raw, options: WriterOptions()))
+      text(try render(profile, as: "raw", options: WriterOptions()))
         == "f (a.py:1) 1\nf (a.py:2) 2\n")
     #expect(
-      text(try render(profile, as: .raw, options: WriterOptions(showLineNumbers: false)))
+      text(try render(profile, as: "raw", options: WriterOptions(showLineNumbers: false)))
         == "f (a.py) 3\n")
   }
 
   @Test func rawKeepsOneLinePerStackWithHostileNames() throws {
-    let raw = text(try render(hostileProfile(), as: .raw, options: WriterOptions()))
+    let raw = text(try render(hostileProfile(), as: "raw", options: WriterOptions()))
     let lines = raw.split(separator: "\n", omittingEmptySubsequences: false)
     #expect(lines.count == hostileNames.count + 1)
     #expect(lines.last == "")
@@ -275,24 +303,24 @@ struct OutputTests {
 
   @Test func emptyProfiles() throws {
     let empty = Profile()
-    #expect(try render(empty, as: .raw, options: WriterOptions()).isEmpty)
-    let svg = try render(empty, as: .flamegraph, options: WriterOptions())
+    #expect(try render(empty, as: "raw", options: WriterOptions()).isEmpty)
+    let svg = try render(empty, as: "flamegraph", options: WriterOptions())
     #expect(parseXML(svg).ok)
     #expect(text(svg).contains("No samples"))
     let speedscope = try jsonObject(
-      text(try render(empty, as: .speedscope, options: WriterOptions())))
+      text(try render(empty, as: "speedscope", options: WriterOptions())))
     #expect((speedscope["profiles"] as? [Any])?.isEmpty == true)
     let trace = try JSONSerialization.jsonObject(
-      with: Data(try render(empty, as: .chrometrace, options: WriterOptions())))
+      with: Data(try render(empty, as: "chrometrace", options: WriterOptions())))
     #expect((trace as? [Any])?.isEmpty == true)
-    let summary = try decodePprof(try render(empty, as: .pprof, options: WriterOptions()))
+    let summary = try decodePprof(try render(empty, as: "pprof", options: WriterOptions()))
     #expect(summary["samples"] as? Int == 0)
   }
 
   // MARK: flamegraph
 
   @Test func flamegraphIsWellFormedAndComplete() throws {
-    let svg = try render(sampleProfile(), as: .flamegraph, options: WriterOptions())
+    let svg = try render(sampleProfile(), as: "flamegraph", options: WriterOptions())
     let parsed = parseXML(svg)
     #expect(parsed.ok, "\(parsed.error ?? "")")
     #expect(try pythonParsesXML(svg))
@@ -351,7 +379,7 @@ struct OutputTests {
     }
     // 1 of 20001 samples: 0.059 px wide.
     profile.add(thread: thread, stack: narrowStack, weightNanoseconds: 1, timeNanoseconds: 0)
-    let svg = text(try render(profile, as: .flamegraph, options: WriterOptions()))
+    let svg = text(try render(profile, as: "flamegraph", options: WriterOptions()))
     #expect(!svg.contains("narrow"))
     // (1179.94 - 6) / 7.25 = 161 characters fit: 159 and "..".
     #expect(svg.contains(">" + String(repeating: "w", count: 159) + "..</text>"))
@@ -371,7 +399,7 @@ struct OutputTests {
   }
 
   @Test func flamegraphSurvivesHostileNames() throws {
-    let svg = try render(hostileProfile(), as: .flamegraph, options: WriterOptions())
+    let svg = try render(hostileProfile(), as: "flamegraph", options: WriterOptions())
     let parsed = parseXML(svg)
     #expect(parsed.ok, "\(parsed.error ?? "")")
     #expect(try pythonParsesXML(svg))
@@ -422,7 +450,7 @@ struct OutputTests {
   }
 
   @Test func speedscopeValidatesWithTimeline() throws {
-    let bytes = try render(sampleProfile(), as: .speedscope, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "speedscope", options: WriterOptions())
     let summary = try checkSpeedscope(bytes)
     #expect(
       summary["names"] as? [String] == ["Thread 4242 \"MainThread\"", "Thread 4243 \"worker\""])
@@ -453,7 +481,7 @@ struct OutputTests {
 
   @Test func speedscopeFromTotalsAndWithoutLines() throws {
     let bytes = try render(
-      sampleProfile(timeline: false), as: .speedscope,
+      sampleProfile(timeline: false), as: "speedscope",
       options: WriterOptions(showLineNumbers: false))
     let summary = try checkSpeedscope(bytes)
     #expect(summary["ends"] as? [Double] == [0.07, 0.03])
@@ -474,7 +502,7 @@ struct OutputTests {
       profile.add(thread: thread, stack: stack, weightNanoseconds: 1_000, timeNanoseconds: 0)
     }
     let summary = try checkSpeedscope(
-      try render(profile, as: .speedscope, options: WriterOptions()))
+      try render(profile, as: "speedscope", options: WriterOptions()))
     #expect(
       summary["names"] as? [String] == [
         "Process 10 Thread 0xABC \"\"", "Process 20 Thread 0xABC \"\"",
@@ -483,7 +511,7 @@ struct OutputTests {
 
   @Test func speedscopeSurvivesHostileNames() throws {
     let summary = try checkSpeedscope(
-      try render(hostileProfile(), as: .speedscope, options: WriterOptions()))
+      try render(hostileProfile(), as: "speedscope", options: WriterOptions()))
     let names = Set((summary["samples"] as? [[[String]]])?.flatMap { $0.flatMap { $0 } } ?? [])
     #expect(names.contains("<script>alert(1)</script>"))
     #expect(names.contains("nul\u{0}byte"))  // JSON carries the exact name
@@ -527,7 +555,7 @@ struct OutputTests {
   }
 
   @Test func chrometraceIsBalancedPerThread() throws {
-    let bytes = try render(sampleProfile(), as: .chrometrace, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "chrometrace", options: WriterOptions())
     let summary = try checkTrace(bytes)
     // Thread 1: a a b b b c a → B <module>, work at 0; loop at 30ms; E loop, work at 80 ms; B work at 90 ms.
     #expect(summary["pairs"] as? [String: Int] == ["4242/4242": 4, "4242/4243": 2])
@@ -549,7 +577,7 @@ struct OutputTests {
 
   @Test func chrometraceFromTotals() throws {
     let summary = try checkTrace(
-      try render(sampleProfile(timeline: false), as: .chrometrace, options: WriterOptions()))
+      try render(sampleProfile(timeline: false), as: "chrometrace", options: WriterOptions()))
     // <module> [c], <module>;work [a], <module>;work;loop [b]: one <module>, one work, one loop.
     #expect(summary["pairs"] as? [String: Int] == ["4242/4242": 3, "4242/4243": 2])
     #expect(summary["end"] as? [String: Int] == ["4242/4242": 70_000, "4242/4243": 30_000])
@@ -557,7 +585,7 @@ struct OutputTests {
 
   @Test func chrometraceSurvivesHostileNames() throws {
     let summary = try checkTrace(
-      try render(hostileProfile(), as: .chrometrace, options: WriterOptions()))
+      try render(hostileProfile(), as: "chrometrace", options: WriterOptions()))
     #expect(summary["pairs"] as? [String: Int] == ["1/2": hostileNames.count])
   }
 
@@ -572,7 +600,7 @@ struct OutputTests {
   }
 
   @Test func pprofDecodes() throws {
-    let bytes = try render(sampleProfile(), as: .pprof, options: WriterOptions())
+    let bytes = try render(sampleProfile(), as: "pprof", options: WriterOptions())
     #expect(bytes.starts(with: [0x1F, 0x8B]))
     let summary = try decodePprof(bytes)
     #expect(summary["samples"] as? Int == 4)  // distinct (thread, stack)
@@ -605,7 +633,7 @@ struct OutputTests {
       FileManager.default.isExecutableFile(atPath: $0)
     }
     let tool = try #require(go, "go is not installed (apt-get install golang-go; test.sh does)")
-    let file = try temporaryFile(try render(sampleProfile(), as: .pprof, options: WriterOptions()), suffix: ".pb.gz")
+    let file = try temporaryFile(try render(sampleProfile(), as: "pprof", options: WriterOptions()), suffix: ".pb.gz")
     defer { try? FileManager.default.removeItem(at: file) }
     let top = try runCommand(
       tool, ["tool", "pprof", "-top", "-sample_index=samples", file.path], timeout: .seconds(120),
@@ -639,19 +667,218 @@ struct OutputTests {
     profile.add(
       thread: thread, stack: profile.intern(stack: [other]), weightNanoseconds: 5,
       timeNanoseconds: 0)
-    let withLines = try decodePprof(try render(profile, as: .pprof, options: WriterOptions()))
+    let withLines = try decodePprof(try render(profile, as: "pprof", options: WriterOptions()))
     #expect(withLines["functions"] as? Int == 5)
     #expect(withLines["locations"] as? Int == 6)
     let without = try decodePprof(
-      try render(profile, as: .pprof, options: WriterOptions(showLineNumbers: false)))
+      try render(profile, as: "pprof", options: WriterOptions(showLineNumbers: false)))
     #expect(without["functions"] as? Int == 5)
     #expect(without["locations"] as? Int == 5)
   }
 
   @Test func pprofSurvivesHostileNames() throws {
     let summary = try decodePprof(
-      try render(hostileProfile(), as: .pprof, options: WriterOptions()))
+      try render(hostileProfile(), as: "pprof", options: WriterOptions()))
     #expect(summary["samples"] as? Int == hostileNames.count)
     #expect((summary["function_names"] as? [String])?.contains("nul\u{0}byte") == true)
+  }
+
+  // MARK: pstats
+
+  /// pstats.Stats loads the file on 2.7 and 3.x alike (marshal version 2's codes), with sample
+  /// counts where calls go and the weights as seconds; pseudo-frames are not functions.
+  @Test func pstatsLoadsOnEveryPythonMajor() throws {
+    var profile = sampleProfile()
+    let thread = profile.thread(ThreadInfo(pid: 4242, threadID: 0x7F00_0000_1000))
+    let pseudo = profile.intern(Frame(pseudo: "process 4242"))
+    let work = profile.intern(Frame(name: "work", filename: "/srv/app/app.py", shortFilename: "app.py", line: 3))
+    // A recursion counts once per sample.
+    profile.add(
+      thread: thread, stack: profile.intern(stack: [pseudo, work, work]), weightNanoseconds: 5_000_000_000,
+      timeNanoseconds: 0)
+    let file = try temporaryFile(try render(profile, as: "pstats", options: WriterOptions()), suffix: ".prof")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let check = """
+      import pstats, sys, json
+      s = pstats.Stats(sys.argv[1])
+      out = {}
+      for (filename, line, name), (cc, nc, tt, ct, callers) in s.stats.items():
+          out[name] = [filename, line, cc, nc, round(tt, 6), round(ct, 6), sorted(c[2] for c in callers)]
+      s.sort_stats("cumulative").print_stats(3)
+      print(json.dumps(out))
+      """
+    let pythons = PythonInterpreter.all().filter { ["2.7.18", "3.6.15", "3.11-debian", "3.13.0"].contains($0.label) }
+    #expect(pythons.count == 4, "\(PythonInterpreter.coverageReport)")
+    for python in pythons {
+      let result = try runCommand(python.path, ["-c", check, file.path], timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(python.label): \(result)")
+      let line = try #require(result.stdout.split(separator: "\n").last.map(String.init), "\(python.label)")
+      let stats = try #require(
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: [Any]], "\(python.label): \(line)")
+      #expect(Set(stats.keys) == ["<module>", "work", "loop", "run", "sleep"], "\(python.label): \(stats.keys)")
+      let entry = try #require(stats["work"])
+      #expect(entry[0] as? String == "/srv/app/app.py" && entry[1] as? Int == 0, "\(python.label): \(entry)")
+      #expect(entry[2] as? Int == 7 && entry[3] as? Int == 7, "\(python.label): samples as calls \(entry)")
+      #expect((entry[5] as? Double).map { abs($0 - 5.06) < 1e-9 } == true, "\(python.label): \(entry)")
+      #expect((entry[4] as? Double).map { abs($0 - 5.03) < 1e-9 } == true, "\(python.label): \(entry)")
+      #expect(entry[6] as? [String] == ["<module>", "work"], "\(python.label): callers \(entry)")
+      #expect((stats["<module>"]?[6] as? [String])?.isEmpty == true)
+    }
+  }
+
+  /// Integers of any size, as Python's marshal reads them.
+  @Test func marshalIntegers() throws {
+    var marshal = Marshal()
+    marshal.beginTuple(6)
+    for value: UInt64 in [0, 7, UInt64(Int32.max), UInt64(Int32.max) + 1, 1 << 40, .max] {
+      marshal.append(integer: value)
+    }
+    let file = try temporaryFile(marshal.bytes, suffix: ".marshal")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try python(["-c", "import marshal, sys; print(marshal.load(open(sys.argv[1], 'rb')))", file.path])
+    #expect(result.output == "(0, 7, 2147483647, 2147483648, 1099511627776, 18446744073709551615)\n", "\(result)")
+  }
+
+  // MARK: callgrind
+
+  @Test func callgrindReadByCallgrindAnnotate() throws {
+    let annotate = try #require(
+      ["/usr/bin/callgrind_annotate"].first { FileManager.default.isExecutableFile(atPath: $0) },
+      "callgrind_annotate is not installed (valgrind; test.sh installs it)")
+    var profile = sampleProfile()
+    profile.info.weighting = .cpu
+    let bytes = try render(profile, as: "callgrind", options: WriterOptions())
+    let callgrind = text(bytes)
+    #expect(callgrind.hasPrefix("# callgrind format\nversion: 1\ncreator: spyglass "))
+    #expect(callgrind.contains("\nevents: cpu_ns samples\nsummary: 100000000 10\n"), "\(callgrind)")
+    // loop's self cost at line 12; the call work -> loop at line 3, landing on loop's first line.
+    #expect(callgrind.contains("fn=(3) loop\n12 30000000 3\n"), "\(callgrind)")
+    #expect(callgrind.contains("cfn=(3)\ncalls=3 12\n3 30000000 3\n"), "\(callgrind)")
+    let file = try temporaryFile(bytes, suffix: ".callgrind")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try runCommand(annotate, [file.path], timeout: .seconds(60))
+    #expect(result.exitCode == 0, "\(result)")
+    #expect(result.stdout.contains("100,000,000 (100.0%) 10 (100.0%)  PROGRAM TOTALS"), "\(result.stdout)")
+    #expect(result.stdout.contains("/srv/app/app.py:loop"), "\(result.stdout)")
+    let inclusive = try runCommand(annotate, ["--inclusive=yes", file.path], timeout: .seconds(60))
+    #expect(inclusive.stdout.contains("70,000,000 (70.00%) 7 (70.00%)  /srv/app/app.py:<module>"), "\(inclusive)")
+    #expect(inclusive.stdout.contains("60,000,000 (60.00%) 6 (60.00%)  /srv/app/app.py:work"), "\(inclusive)")
+  }
+
+  @Test func callgrindSurvivesHostileNames() throws {
+    let callgrind = text(try render(hostileProfile(), as: "callgrind", options: WriterOptions()))
+    #expect(!callgrind.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "raw control characters")
+    for line in callgrind.split(separator: "\n") {
+      #expect(
+        line.first == "#" || line.contains("=") || line.contains(":") || line.first?.isNumber == true,
+        "not a callgrind line: \(line.prefix(100))")
+    }
+    #expect(callgrind.contains(") nul\\x00byte\n"), "\(callgrind.prefix(2000))")
+    #expect(callgrind.contains("line\\x0Abreak\\x0Dreturn\\x09tab"))
+  }
+
+  @Test func pstatsSurvivesHostileNames() throws {
+    let file = try temporaryFile(try render(hostileProfile(), as: "pstats", options: WriterOptions()), suffix: ".prof")
+    defer { try? FileManager.default.removeItem(at: file) }
+    let result = try python([
+      "-c", "import pstats, sys, json; print(json.dumps(sorted(k[2] for k in pstats.Stats(sys.argv[1]).stats)))",
+      file.path,
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    let names = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String]
+    #expect(names.map(Set.init) == Set(hostileNames), "names come back exactly")
+  }
+
+  // MARK: the recording
+
+  /// Every format renders the same from a recording read back as from the profile itself, with
+  /// every option that shapes the output.
+  @Test func recordingRoundTripsForEveryFormat() throws {
+    for options in [
+      WriterOptions(), WriterOptions(fullFilenames: true), WriterOptions(showLineNumbers: false),
+    ] {
+      for original in [sampleProfile(), hostileProfile()] {
+        let recording = try render(original, as: "spyglass", options: options)
+        #expect(recording.starts(with: [0x1F, 0x8B]))
+        let back = try RecordingReader.read(recording)
+        let readOptions = WriterOptions(back.info.frameOptions)
+        #expect(readOptions.fullFilenames == options.fullFilenames)
+        #expect(readOptions.showLineNumbers == options.showLineNumbers)
+        #expect(back.info.title == original.info.title && back.info.rate == original.info.rate)
+        #expect(back.info.durationSeconds == original.info.durationSeconds)
+        #expect(back.frames == original.frames && back.stacks == original.stacks && back.threads == original.threads)
+        #expect(back.timeline == original.timeline && back.totals == original.totals)
+        for format in OutputFormat.all {
+          #expect(
+            try format.render(back, options: readOptions) == format.render(original, options: options),
+            "\(format) \(options)")
+        }
+      }
+    }
+    // Doubles come back exactly.
+    var odd = Profile(info: RecordingInfo(rate: 0.3, durationSeconds: 1.0 / 3), keepsTimeline: true)
+    odd.info.startUnixNanoseconds = .max
+    let back = try RecordingReader.read(try render(odd, as: "spyglass", options: WriterOptions()))
+    #expect(back.info.rate == 0.3 && back.info.durationSeconds == 1.0 / 3 && back.info.startUnixNanoseconds == .max)
+    // A profile that kept only totals cannot become a recording.
+    #expect(throws: SpyglassError.self) {
+      try render(sampleProfile(timeline: false), as: "spyglass", options: WriterOptions())
+    }
+  }
+
+  @Test func gunzipIsBounded() throws {
+    let zeros = try Compression.gzip([UInt8](repeating: 0, count: 1 << 20))
+    #expect(try Compression.gunzip(zeros, limit: 1 << 20).count == 1 << 20)
+    #expect(throws: CompressionError.tooLarge(limit: 1000)) { try Compression.gunzip(zeros, limit: 1000) }
+    #expect(throws: CompressionError.truncated) {
+      try Compression.gunzip(Array(zeros.prefix(zeros.count - 9)), limit: 1 << 21)
+    }
+    #expect(throws: CompressionError.trailingData) { try Compression.gunzip(zeros + [1], limit: 1 << 21) }
+    #expect(throws: CompressionError.corrupt) { try Compression.gunzip(Array("hello".utf8), limit: 100) }
+  }
+
+  @Test func jsonReader() throws {
+    var reader = JSONReader(
+      Array(#" {"a": [1, 2, 3], "s": "x\"\n\u00e9\ud83d\ude00\ud800!", "d": -1.5e3, "n": null} "#.utf8))
+    var seen: [String] = []
+    try reader.object { (reader: inout JSONReader, key: String) throws(JSONError) in
+      seen.append(key)
+      switch key {
+      case "a": #expect(try reader.unsignedArray() == [1, 2, 3])
+      case "s": #expect(try reader.string() == "x\"\né😀\u{FFFD}!")
+      case "d": #expect(try reader.double() == -1500)
+      default: #expect(try reader.optionalString() == nil)
+      }
+    }
+    try reader.end()
+    #expect(seen == ["a", "s", "d", "n"])
+    func fails(_ text: String, truncated: Bool = false, _ read: (inout JSONReader) throws(JSONError) -> Void) {
+      var reader = JSONReader(Array(text.utf8))
+      do {
+        try read(&reader)
+        try reader.end()
+        Issue.record("\(text) was accepted")
+      } catch {
+        #expect(error.truncated == truncated, "\(text): \(error)")
+      }
+    }
+    fails("18446744073709551616") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("4294967296") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned(maximum: UInt64(UInt32.max)) }
+    fails("1.5") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("01") { (r: inout JSONReader) throws(JSONError) in _ = try r.unsigned() }
+    fails("-9223372036854775809") { (r: inout JSONReader) throws(JSONError) in _ = try r.signed() }
+    fails("1e999") { (r: inout JSONReader) throws(JSONError) in _ = try r.double() }
+    fails("\"a\u{1}\"") {
+      (r: inout JSONReader) throws(JSONError) in _ = try r.string()
+    }
+    fails("\"abc", truncated: true) { (r: inout JSONReader) throws(JSONError) in _ = try r.string() }
+    fails("[1, 2", truncated: true) { (r: inout JSONReader) throws(JSONError) in _ = try r.unsignedArray() }
+    fails("{\"a\" 1}") { (r: inout JSONReader) throws(JSONError) in try r.skipValue() }
+    fails("[1] 2") { (r: inout JSONReader) throws(JSONError) in try r.skipValue() }
+    fails(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)) {
+      (r: inout JSONReader) throws(JSONError) in try r.skipValue()
+    }
+    var deep = JSONReader(Array((String(repeating: "[", count: 60) + String(repeating: "]", count: 60)).utf8))
+    try deep.skipValue()
   }
 }

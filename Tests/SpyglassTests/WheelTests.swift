@@ -8,7 +8,8 @@
 //   - installed offline into fresh venvs of 3.8, 3.12 and 3.13, `spyglass --version` runs from
 //     PATH and the API is exercised by Fixtures/wheel_api_check.py in a multi-threaded program
 //     (start, stats and stop from three threads while a worker burns a 75/25 split; every save
-//     type, checked by its consumer: pstats, jsonschema, pprof_decode.py, callgrind_annotate;
+//     type, written by the executable and checked by its consumer: pstats, jsonschema,
+//     pprof_decode.py, callgrind_annotate, `spyglass convert` of the saved recording;
 //     clear_stats, a killed recorder, profile() as context manager and decorator);
 //   - `pip install --user` on 2.7 puts `spyglass` on PATH and the package imports;
 //   - the same program as a user that is not root (setpriv, an unused uid), where the machine's
@@ -206,7 +207,8 @@ private func judgeFullRun(_ report: [String: Any], output: String, label: String
 
   // Every save type, read by its consumer.
   let saved = try #require(report["saved"] as? [String: String], "\(context)")
-  #expect(Set(saved.keys) == ["flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstat", "callgrind"])
+  #expect(
+    Set(saved.keys) == ["flamegraph", "speedscope", "chrometrace", "raw", "pprof", "pstat", "callgrind", "spyglass"])
   for (kind, path) in saved {
     let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     #expect(size > 0, "\(label): \(kind) written to \(path)")
@@ -225,6 +227,7 @@ private func judgeFullRun(_ report: [String: Any], output: String, label: String
   if let path = saved["speedscope"] { try validateSpeedscope(path, label: label) }
   if let path = saved["pprof"] { try validatePprof(path, label: label) }
   if let path = saved["callgrind"] { try validateCallgrind(path, label: label) }
+  if let path = saved["spyglass"] { try validateRecording(path, label: label) }
 
   // clear_stats, a killed recorder, the recorder's own sentence, profile().
   #expect(report["empty_after_clear"] as? Bool == true, "\(context)")
@@ -272,6 +275,14 @@ private func validateCallgrind(_ path: String, label: String) throws {
     "\(label): callgrind_annotate reads the costs:\n\(result.stdout)")
 }
 
+/// The saved recording converts (`spyglass convert`) to a raw file that shows the work.
+private func validateRecording(_ path: String, label: String) throws {
+  let result = try SpyglassRunner.run(["convert", path, "-f", "raw", "-o", path + ".txt"])
+  #expect(result.exitCode == 0, "\(label): convert of the saved recording:\n\(result)")
+  let raw = (try? String(contentsOfFile: path + ".txt", encoding: .utf8)) ?? ""
+  #expect(raw.contains("heavy (wheel_api_check.py:"), "\(label): \(raw.prefix(2000))")
+}
+
 // MARK: - Tests
 
 @Suite("Wheel and Python API", .serialized)
@@ -299,9 +310,15 @@ struct WheelTests {
     let script = "spyglass-\(Wheel.version).data/scripts/spyglass"
     #expect(entries[script] == 0o755, "the executable is \(script), mode 0755: \(entries)")
     #expect(object?["head"] as? String == "7f454c46", "the script is the ELF executable")
-    for file in ["spyglass/__init__.py", "spyglass/_recorder.py", "spyglass/_flamegraph.js", "spyglass/_version.py"] {
+    for file in [
+      "spyglass/__init__.py", "spyglass/_recorder.py", "spyglass/_profile.py", "spyglass/_formats.py",
+      "spyglass/_version.py",
+    ] {
       #expect(entries[file] != nil, "\(file) is in the wheel: \(entries.keys.sorted())")
     }
+    #expect(
+      !entries.keys.contains { $0.hasSuffix("_writers.py") || $0.hasSuffix("_flamegraph.js") || $0.contains("tests/") },
+      "the executable writes every file; no writer of the package's own: \(entries.keys.sorted())")
     #expect(object?["version"] as? String == "__version__ = \"\(Wheel.version)\"\n")
     let info = object?["wheel"] as? String ?? ""
     #expect(info.contains("Root-Is-Purelib: false"), "\(info)")

@@ -10,7 +10,8 @@ This package is a yappi-shaped API over it for profiling the running program its
     ...
     stats = spyglass.get_func_stats()   # any thread, any time, while running or after stop
     stats.print_all()
-    stats.save("profile.prof", type="pstat")   # or flamegraph, speedscope, chrometrace, raw, pprof, callgrind
+    stats.save("profile.prof", type="pstat")   # or flamegraph, speedscope, chrometrace, raw, pprof, callgrind,
+                                               # spyglass (the recording itself)
     for thread in spyglass.get_thread_stats():
         print(thread.name, thread.tid, thread.ttot)
     spyglass.stop()
@@ -18,10 +19,12 @@ This package is a yappi-shaped API over it for profiling the running program its
     with spyglass.profile("block.svg"):         # or @spyglass.profile("function.svg")
         work()
 
-Sampling runs in a ``spyglass record --pid <this process>`` child: nothing is added to this
-process but that child (no thread, no signal handler, nothing at import). Its failures never
-reach the program: when it dies or its output cannot be read, ``is_running()`` turns False and
-the next call raises ``spyglass.Error`` with its own sentence. At exit a running recording is
+Sampling runs in a ``spyglass record --pid <this process>`` child, which writes Spyglass's
+lossless recording; files are rendered from it by the executable (``spyglass convert``), exactly
+as ``spyglass record`` writes them. Nothing is added to this process but that child (no thread, no
+signal handler, nothing at import). Its failures never reach the program: when it dies or its
+output cannot be read, ``is_running()`` turns False and the next call raises ``spyglass.Error``
+with its own sentence. At exit a running recording is
 ended cleanly (``profile()`` files are written). Times are CPU seconds; the API needs Python 3.6+
 (on 2.7 the package imports, and the ``spyglass`` command works).
 """
@@ -137,7 +140,7 @@ def _check_alive():
         _state.profiles.clear()
         return False
     if not recorder.is_alive():
-        _fail(Error(recorder.failure()))
+        _fail(recorder.failure())
     return _state.recorder is not None
 
 
@@ -241,25 +244,28 @@ def get_thread_stats():
 class profile(object):
     """Records a block (``with spyglass.profile("out.svg"):``) or every call of a function
     (``@spyglass.profile("out.svg")``) into `path`, in `format` (flamegraph, speedscope,
-    chrometrace, raw, pprof, pstat, callgrind; default from the file name). The options are
-    start()'s. Nested and concurrent uses of one profile object share one recording, written when
-    the last one ends. Raises Error when the recording cannot start or be written."""
+    chrometrace, raw, pprof, pstat, callgrind, spyglass; default from the file name). The options
+    are start()'s. Nested and concurrent uses of one profile object share one recording, written
+    when the last one ends, by the executable (``spyglass convert`` of the recording: the file
+    ``spyglass record -f FORMAT`` writes). Raises Error when the recording cannot start or be
+    written."""
 
     def __init__(self, path, rate=100, format=None, native=False, idle=False, gil=False, subprocesses=False,
                  nonblocking=True):
-        from spyglass import _writers
+        from spyglass import _formats
 
         self.path = path
-        self.format = format or _writers.format_for_path(path)
-        if self.format not in _writers.FORMATS:
+        self.format = format or _formats.format_for_path(path)
+        if self.format is None:
             raise ValueError("cannot tell the format of %r; pass format= one of %s" % (
-                path, ", ".join(_writers.FORMATS)))
+                path, ", ".join(_formats.FORMATS)))
+        self._binary_format = _formats.binary_format(self.format)
         self.options = dict(rate=rate, native=native, idle=idle, gil=gil, subprocesses=subprocesses,
                             nonblocking=nonblocking)
         self._lock = threading.Lock()
         self._depth = 0
         self._recorder = None
-        self.stats = None  # FuncStats of the last recording (pstat and callgrind files)
+        self.stats = None  # FuncStats of the last recording
 
     def __enter__(self):
         _require_api()
@@ -267,10 +273,9 @@ class profile(object):
 
         with self._lock:
             if self._depth == 0:
-                native_format = self.format not in ("pstat", "callgrind")
-                self._recorder = Recorder(
-                    output=self.path if native_format else None, format=self.format if native_format else None,
-                    weight_cpu=not native_format, **self.options)
+                # CPU time weights the statistics formats (as get_func_stats has them); the command
+                # line's formats are weighted as `spyglass record` weights them by default.
+                self._recorder = Recorder(weight_cpu=self._binary_format in ("pstats", "callgrind"), **self.options)
                 with _lock:
                     _state.profiles.add(self)
                     _register_at_exit()
@@ -286,6 +291,8 @@ class profile(object):
         return False
 
     def _finish(self, exception_kind):
+        from spyglass._recorder import convert_recording
+
         with _lock:
             _state.profiles.discard(self)
         recorder, self._recorder = self._recorder, None
@@ -293,12 +300,8 @@ class profile(object):
             return
         try:
             final = recorder.stop()
-            if final is not None:
-                self.stats = FuncStats(final, version=__version__)
-                try:
-                    self.stats.save(self.path, type=self.format)
-                except (IOError, OSError) as error:
-                    raise Error("Could not write %s: %s." % (self.path, error))
+            self.stats = FuncStats(final, version=__version__)
+            convert_recording(recorder.output, self._binary_format, self.path, recorder.binary)
         except Error:
             if exception_kind is None:  # never hide the block's own exception
                 raise

@@ -7,10 +7,13 @@ handler. The child is started in a session of its own (a Ctrl-C at the terminal 
 it) through ``/bin/sh``, which waits for one line on its standard input before it execs the
 executable: in between, this process names the child as its tracer with
 ``prctl(PR_SET_PTRACER, child)``, which ``kernel.yama.ptrace_scope = 1`` requires before a child
-may read its parent (the pid stays the same across the exec). Statistics while recording: SIGUSR1
-makes the child write its profile and summary so far; they are read once the summary file is
-replaced. Its stderr goes to a file in the recording's temporary folder; when the child fails,
-its own sentence (the line starting ``spyglass: ``) is the error.
+may read its parent (the pid stays the same across the exec). The child writes Spyglass's lossless
+recording (``--format spyglass``) and a summary (``--summary-json``, written after it); statistics
+while recording: SIGUSR1 makes it write both so far, read once the summary file is replaced. When a
+spyglass command fails it writes a JSON report to the file ``SPYGLASS_ERROR_FILE`` names (its error
+kind, its sentence, its exit status), which is the Error raised here; the "permission denied" kind
+gets advice on what to do. Files are rendered by the executable too: ``convert_profile`` writes a
+recording and runs ``spyglass convert`` on it.
 
 This module must import on Python 2.7 (nothing here runs there).
 """
@@ -19,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 
 import errno
 import io
+import json
 import os
 import shutil
 import signal
@@ -27,11 +31,45 @@ import sys
 import tempfile
 import time
 
-__all__ = ["Error", "Recorder", "binary_path", "permission_advice"]
+__all__ = ["Error", "Recorder", "binary_path", "convert_profile", "convert_recording", "permission_advice",
+           "read_error_report"]
 
 
 class Error(Exception):
-    """A profiler failure: the sentence says what happened and what to do."""
+    """A profiler failure: the sentence says what happened and what to do. `kind` is the
+    executable's stable name for it (``permission_denied``, ``no_such_process``, …) when it came
+    from the executable, else None."""
+
+    def __init__(self, message, kind=None):
+        Exception.__init__(self, message)
+        self.kind = kind
+
+
+#: The environment variable a spyglass command writes its failure report to.
+ERROR_FILE_VARIABLE = "SPYGLASS_ERROR_FILE"
+
+
+def read_error_report(path):
+    """The report a failed spyglass command wrote: (kind, message, exit code), or None when there
+    is none (the command did not fail, or died before it could write one)."""
+    try:
+        with io.open(path, "rb") as handle:
+            report = json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError, ValueError):
+        return None
+    if not isinstance(report, dict) or not isinstance(report.get("message"), str):
+        return None
+    kind = report.get("kind") if isinstance(report.get("kind"), str) else "failure"
+    code = report.get("exit_code") if isinstance(report.get("exit_code"), int) else 1
+    return kind, report["message"], code
+
+
+def error_from_report(report):
+    """The Error of a failure report, with advice where the kernel refused access."""
+    kind, message, _ = report
+    if kind == "permission_denied":
+        message += " " + permission_advice()
+    return Error(message, kind)
 
 
 _PR_SET_PTRACER = 0x59616D61
@@ -131,19 +169,19 @@ class Recorder(object):
     """One ``spyglass record --pid <this process>`` child and its files."""
 
     def __init__(self, rate=100, native=False, idle=False, gil=False, subprocesses=False, nonblocking=True,
-                 output=None, format=None, weight_cpu=True, start_timeout=30.0):
+                 weight_cpu=True, start_timeout=30.0):
         rate_text = _number(rate)
         self.owner = os.getpid()
         self.binary = binary_path()
         self.directory = tempfile.mkdtemp(prefix="spyglass-")
-        self.output = output or os.path.join(self.directory, "profile.pb.gz")
-        self.format = format or "pprof"
+        self.output = os.path.join(self.directory, "recording.spyglass")
         self.summary_path = os.path.join(self.directory, "summary.json")
         self.stderr_path = os.path.join(self.directory, "stderr.txt")
+        self.error_path = os.path.join(self.directory, "error.json")
         self.process = None
         self.last = None
         arguments = [self.binary, "record", "--pid", str(self.owner), "--rate", rate_text,
-                     "--format", self.format, "--output", self.output, "--summary-json", self.summary_path]
+                     "--format", "spyglass", "--output", self.output, "--summary-json", self.summary_path]
         if weight_cpu:
             arguments += ["--weight", "cpu"]
         if native:
@@ -160,6 +198,7 @@ class Recorder(object):
         self.rate = float(rate_text)
         environment = dict(os.environ)
         environment["NO_COLOR"] = "1"
+        environment[ERROR_FILE_VARIABLE] = self.error_path
         try:
             self._start(environment, start_timeout)
         except BaseException:
@@ -198,7 +237,7 @@ class Recorder(object):
                 time.sleep(min(1.0 / self.rate + 0.01, 0.5))
                 return
             if not self._running():
-                raise Error(self.failure())
+                raise self.failure()
             if _now() > deadline:
                 raise Error("The spyglass recorder did not start sampling within %d seconds%s" % (
                     timeout, self._last_words(": ")))
@@ -235,30 +274,18 @@ class Recorder(object):
         return prefix + lines[-1].rstrip(".") if lines else ""
 
     def failure(self):
-        """Why the child ended (or failed): its own sentence where it said one."""
-        lines = self.stderr_text().splitlines()
-        sentence = None
-        for line in reversed(lines):
-            if line.startswith("spyglass: "):
-                sentence = line[len("spyglass: "):].strip()
-                break
-        if sentence is None:
-            for line in reversed(lines):
-                if line.startswith("Error: "):
-                    sentence = line[len("Error: "):].strip()
-                    break
-        if sentence is None:
-            code = self.process.returncode if self.process is not None else None
-            if code is None:
-                how = "is not responding"
-            elif code < 0:
-                how = "was killed by signal %d" % -code
-            else:
-                how = "exited with status %d" % code
-            sentence = "The spyglass recorder (pid %s) %s%s." % (self.pid, how, self._last_words(": "))
-        if "Permission denied reading process" in sentence:
-            sentence += " " + permission_advice()
-        return sentence
+        """Why the child ended (or failed): the Error of its report, or how it ended."""
+        report = read_error_report(self.error_path)
+        if report is not None:
+            return error_from_report(report)
+        code = self.process.returncode if self.process is not None else None
+        if code is None:
+            how = "is not responding"
+        elif code < 0:
+            how = "was killed by signal %d" % -code
+        else:
+            how = "exited with status %d without saying why" % code
+        return Error("The spyglass recorder (pid %s) %s." % (self.pid, how))
 
     def _summary_stamp(self):
         try:
@@ -268,14 +295,10 @@ class Recorder(object):
         return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def read(self):
-        """The profile and summary as last written (ValueError/IOError when unreadable)."""
+        """The recording as last written (ValueError/IOError when unreadable)."""
         from spyglass._profile import read_recording
 
-        with io.open(self.output, "rb") as handle:
-            blob = handle.read()
-        with io.open(self.summary_path, "rb") as handle:
-            summary = handle.read().decode("utf-8")
-        profile = read_recording(blob, summary)
+        profile = read_recording(self.output)
         profile.title = _command_line(self.owner)
         return profile
 
@@ -293,7 +316,7 @@ class Recorder(object):
             if stamp is not None and stamp != before:
                 break
             if not self._running():
-                raise Error(self.failure())
+                raise self.failure()
             if _now() > deadline:
                 raise Error("The spyglass recorder (pid %d) did not write its statistics within %d seconds%s" % (
                     self.process.pid, timeout, self._last_words(": ")))
@@ -316,7 +339,7 @@ class Recorder(object):
 
     def stop(self, timeout=60.0):
         """Ends the recording (SIGTERM: the child writes everything and exits) and returns the
-        final profile, or None when it was not asked to write one that can be read back."""
+        final profile."""
         if self.process is None or os.getpid() != self.owner:
             return None
         if self._running():
@@ -334,9 +357,7 @@ class Recorder(object):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.02)
         if self.process.returncode != 0:
-            raise Error(self.failure())
-        if self.format != "pprof":
-            return None
+            raise self.failure()
         self.last = self._read_or_fail()
         return self.last
 
@@ -356,6 +377,52 @@ class Recorder(object):
             pass
         if os.getpid() == self.owner:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def convert_recording(recording, kind, path, binary=None):
+    """Runs ``spyglass convert RECORDING -f KIND -o PATH`` (`kind` the executable's format name);
+    raises Error with the executable's own sentence when it fails."""
+    binary = binary or binary_path()
+    directory = tempfile.mkdtemp(prefix="spyglass-convert-")
+    error_path = os.path.join(directory, "error.json")
+    environment = dict(os.environ)
+    environment["NO_COLOR"] = "1"
+    environment[ERROR_FILE_VARIABLE] = error_path
+    try:
+        with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out:
+            try:
+                process = subprocess.Popen([binary, "convert", recording, "--format", kind, "--output", path],
+                                           stdin=null_in, stdout=null_out, stderr=null_out, close_fds=True,
+                                           env=environment)
+            except OSError as error:
+                raise Error("Could not start %s: %s." % (binary, os.strerror(error.errno or 0)))
+            process.wait()
+        if process.returncode != 0:
+            report = read_error_report(error_path)
+            if report is not None:
+                raise error_from_report(report)
+            how = ("was killed by signal %d" % -process.returncode if process.returncode < 0
+                   else "exited with status %d" % process.returncode)
+            raise Error("spyglass convert %s without saying why." % how)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return path
+
+
+def convert_profile(profile, kind, path, version=""):
+    """Writes `profile` as a recording to a temporary file and renders it to `path` as `kind` (the
+    executable's format name) with ``spyglass convert``."""
+    binary = binary_path()
+    directory = tempfile.mkdtemp(prefix="spyglass-save-")
+    try:
+        recording = os.path.join(directory, "profile.spyglass")
+        try:
+            profile.write(recording, version)
+        except (IOError, OSError) as error:
+            raise Error("Could not write the recording to convert (%s): %s." % (recording, error))
+        return convert_recording(recording, kind, path, binary)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _command_line(pid):

@@ -12,11 +12,8 @@ This module must import on Python 2.7 (nothing here runs there).
 from __future__ import absolute_import, division, print_function
 
 import collections
-import io
 import os
 import sys
-
-from spyglass import _writers
 
 __all__ = ["FuncStat", "FuncStats", "ThreadStat", "ThreadStats"]
 
@@ -98,12 +95,15 @@ class FuncStats(_Stats):
     def __init__(self, profile, items=None, version=""):
         self._profile = profile
         self._version = version
+        self._short_names = {}
         if items is None:
-            items = _function_stats(profile)
+            items = _function_stats(profile, self._short_names)
         _Stats.__init__(self, items)
 
     def _subset(self, items):
-        return FuncStats(self._profile, items, self._version)
+        subset = FuncStats(self._profile, items, self._version)
+        subset._short_names = self._short_names
+        return subset
 
     @property
     def total_samples(self):
@@ -115,10 +115,11 @@ class FuncStats(_Stats):
         rows = self._items if limit is None else self._items[:limit]
         total = self._profile.total_samples
         out.write("\nFunction stats (CPU seconds; %d samples at %s Hz over %.2f s)\n\n" % (
-            total, _writers._fixed(self._profile.rate, 1), self._profile.duration_ns / 1e9))
+            total, _rate(self._profile.rate), self._profile.duration))
         name_width = max([len("name")] + [len(row.name) for row in rows])
         name_width = min(name_width, 48)
-        locations = ["%s:%d" % (_writers.short_filename(row.module), row.lineno) for row in rows]
+        locations = ["%s:%d" % (self._short_names.get((row.name, row.module), row.module), row.lineno)
+                     for row in rows]
         location_width = min(max([len("location")] + [len(text) for text in locations]), 48)
         out.write("%-*s  %-*s  %9s  %10s  %10s\n" % (
             name_width, "name", location_width, "location", "nsamples", "tsub", "ttot"))
@@ -129,15 +130,18 @@ class FuncStats(_Stats):
 
     def save(self, path, type=None):
         """Writes the whole recording (every function, whatever this sequence holds) to `path` as
-        `type`: flamegraph, speedscope, chrometrace, raw, pprof, pstat or callgrind (default: from
-        the file name, as ``spyglass record`` names its files)."""
-        kind = type or _writers.format_for_path(path)
+        `type`: flamegraph, speedscope, chrometrace, raw, pprof, pstat, callgrind or spyglass (the
+        recording itself; default: from the file name, as ``spyglass record`` names its files).
+        The bundled executable writes the file (``spyglass convert``), exactly as ``spyglass
+        record`` writes that format."""
+        from spyglass import _formats
+        from spyglass._recorder import convert_profile
+
+        kind = type or _formats.format_for_path(path)
         if kind is None:
             raise ValueError("cannot tell the format from %r; pass type= one of %s" % (
-                path, ", ".join(_writers.FORMATS)))
-        kind = {"ystat": "pstat", "pstats": "pstat", "pprof.gz": "pprof", "svg": "flamegraph"}.get(kind, kind)
-        data = _writers.render(self._profile, kind, self._version)
-        _write_file(path, data)
+                path, ", ".join(_formats.FORMATS)))
+        convert_profile(self._profile, _formats.binary_format(kind), path, self._version)
         return path
 
 
@@ -171,13 +175,35 @@ def _cut(text, width, keep_end=False):
     return ".." + text[-(width - 2):] if keep_end else text[:width - 2] + ".."
 
 
-def _function_stats(profile):
-    functions, _ = _writers.function_totals(profile)
+def function_totals(profile):
+    """Per function (name, filename, first line): [samples on stack, weight on stack, weight as
+    leaf], weights in nanoseconds. A function counts once per sample however often it recurses.
+    Pseudo-frames (threads, processes, tasks) are left out."""
+    functions = {}
+    real_stacks = {}
+    for (_, stack), (count, weight) in profile.totals().items():
+        real = real_stacks.get(stack)
+        if real is None:
+            real = real_stacks[stack] = [profile.frames[frame].function for frame in profile.stacks[stack]
+                                         if not profile.frames[frame].is_pseudo]
+        if not real:
+            continue
+        for function in set(real):
+            entry = functions.setdefault(function, [0, 0, 0])
+            entry[0] += count
+            entry[1] += weight
+        functions[real[-1]][2] += weight
+    return functions
+
+
+def _function_stats(profile, short_names):
+    functions = function_totals(profile)
     lowest_line = {}
-    for (_, stack), _value in profile.samples.items():
-        for frame in stack:
-            if frame.line and (frame.function not in lowest_line or frame.line < lowest_line[frame.function]):
-                lowest_line[frame.function] = frame.line
+    for frame in profile.frames:
+        function = frame.function
+        short_names.setdefault((frame.name, frame.filename), frame.short_filename)
+        if frame.line and (function not in lowest_line or frame.line < lowest_line[function]):
+            lowest_line[function] = frame.line
     stats = []
     for function, (count, weight, own) in functions.items():
         name, filename, first_line = function
@@ -189,8 +215,9 @@ def _function_stats(profile):
 
 def _thread_stats(profile):
     weights = {}
-    for (thread, _), (count, weight) in profile.samples.items():
+    for (thread, _), (count, weight) in profile.totals().items():
         weights[thread] = weights.get(thread, 0) + weight
+    samples = profile.samples_per_thread()
     # Where the recorder could not tell a thread's OS id, a live thread of this process knows its own
     # (threading's native_id, 3.8+).
     native_ids = {}
@@ -203,25 +230,14 @@ def _thread_stats(profile):
     except Exception:
         pass
     stats = []
-    for key, info in profile.threads.items():
-        cpu = info.cpu_ns if info.cpu_ns is not None else weights.get(key, 0)
+    for index, info in enumerate(profile.threads):
+        cpu = info.cpu_ns if info.cpu_ns is not None else weights.get(index, 0)
         tid = info.os_thread_id if info.os_thread_id is not None else native_ids.get((info.pid, info.thread_id))
-        stats.append(ThreadStat(info.name, info.thread_id, tid, cpu / 1e9, info.samples, info.pid))
+        stats.append(ThreadStat(info.name, info.thread_id, tid, cpu / 1e9, samples.get(index, 0), info.pid))
     stats.sort(key=lambda stat: (-stat.ttot, -stat.nsamples, stat.pid, stat.tid or 0))
     return stats
 
 
-def _write_file(path, data):
-    """Writes beside and renames over, so a failed write never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, ".%s.spyglass-%d.tmp" % (os.path.basename(path), os.getpid()))
-    try:
-        with io.open(temporary, "wb") as handle:
-            handle.write(data)
-        os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+def _rate(rate):
+    """Samples a second as the command line prints them: 100, 0.5."""
+    return str(int(rate)) if float(rate).is_integer() else ("%.1f" % rate)

@@ -57,6 +57,10 @@ int spy_terminal_size(int fd, int *rows, int *cols);
 int spy_gzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *output_len);
 /// An upper bound for the gzip output of `input_len` bytes.
 size_t spy_gzip_bound(size_t input_len);
+/// Decompress one gzip member of `input` into `output` (capacity `*output_len`, set to the bytes
+/// written); `*consumed` is set to the input bytes the member took. 0: the whole member was
+/// decoded; 1: `output` is too small; 2: the input ends inside the member; -1: not gzip, or corrupt.
+int spy_gunzip(const uint8_t *input, size_t input_len, uint8_t *output, size_t *output_len, size_t *consumed);
 
 /// getdents64(2) on an open directory: fills `buffer` with linux_dirent64 records. Bytes or -1/errno.
 long spy_getdents64(int fd, void *buffer, size_t length);

@@ -6,7 +6,7 @@ full: thread "starter" calls spyglass.start(); a worker burns CPU in `heavy` and
 its own thread CPU clock, in chunks of random length (so the split cannot lock onto the kernel's
 tick); thread "reader" reads function and thread stats while the worker runs (and the recording
 goes on); thread "stopper" stops the recording once the worker is done. Then every save type is
-written, the pstat file is loaded by pstats, clear_stats is checked on a running recording, the
+written (by the bundled executable, from a recording), the pstat file is loaded by pstats, clear_stats is checked on a running recording, the
 recorder is killed to check that the failure stays inside the profiler, and profile() is used as a
 context manager and as a decorator. If start() is refused, the error is reported instead.
 
@@ -160,7 +160,7 @@ def full(out):
     saved = {}
     for kind, name in [("flamegraph", "stats.svg"), ("speedscope", "stats.speedscope.json"),
                        ("chrometrace", "stats.trace.json"), ("raw", "stats.txt"), ("pprof", "stats.pb.gz"),
-                       ("pstat", "stats.prof"), ("callgrind", "callgrind.out.stats")]:
+                       ("pstat", "stats.prof"), ("callgrind", "callgrind.out.stats"), ("spyglass", "stats.spyglass")]:
         path = os.path.join(out, name)
         funcs.save(path, type=kind)
         saved[kind] = path
