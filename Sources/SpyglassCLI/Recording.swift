@@ -63,8 +63,8 @@ struct Recording {
       "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and write \(outputPath)."
     )
     let start = monotonicSeconds()
-    var lastProgress = start
-    var lastLagWarning = -10.0
+    var progress = Throttle(seconds: 0.25)
+    var lagWarning = Throttle(seconds: 1)
     let sampleWeight = UInt64(1e9 / options.rate.hertz)
     // Plain copies of the options the loop reads (an argument parser property is not a plain load).
     let dropsIdleThreads = !options.idle && !options.gil
@@ -128,15 +128,13 @@ struct Recording {
         if !weightsByCPU { cpu.refreshIfDue() }
         let lag = status.lag
         let now = monotonicSeconds()
-        if lag > 1, now - start - lastLagWarning > 1 {
-          lastLagWarning = now - start
+        if lag > 1, lagWarning.ready() {
           printError(
             "spyglass> \(formatSeconds(lag)) behind in sampling, results may be inaccurate. Try reducing the sampling rate."
           )
         }
-        if showProgress && now - lastProgress > 0.25 {
-          lastProgress = now
-          let elapsed = lastProgress - start
+        if showProgress && progress.ready() {
+          let elapsed = now - start
           let line =
             "\rspyglass> \(builder.profile.totalSamples) samples, \(status.errors) errors, \(formatSeconds(elapsed))"
             + (duration.map { " of \(formatSeconds($0))" } ?? "") + "   "

@@ -116,7 +116,7 @@ struct TopSession {
 
     let start = monotonicSeconds()
     var nextRefresh = start + delay
-    var lastSizeCheck = start
+    var sizeCheck = Throttle(seconds: 0.1)
     var size = Terminal.size(1)
     var intervalLag = 0.0
     var lastIntervalLag = 0.0
@@ -183,8 +183,7 @@ struct TopSession {
         if case .screen(let keys) = mode {
           let overall = stats.overall.samples
           if overall == 10 || overall == 100 || overall == 500 { redraw = true }
-          if now - lastSizeCheck >= 0.1 {
-            lastSizeCheck = now
+          if sizeCheck.ready() {
             let newSize = Terminal.size(1)
             if newSize?.rows != size?.rows || newSize?.columns != size?.columns {
               size = newSize

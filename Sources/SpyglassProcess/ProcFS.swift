@@ -85,7 +85,8 @@ package final class TaskList {
   private let file: FileDescriptor
   private var fd: Int32 { file.rawValue }
   private var buffer = [UInt8](repeating: 0, count: 32768)
-  private var listedAt: UInt64 = 0
+  /// A kept list is listed again at least this often (see `refresh`).
+  private var relist = Throttle(seconds: Double(TaskList.keptListNanoseconds) / 1e9)
 
   package init?(pid: Int32) {
     guard let file = try? FileDescriptor(reading: "/proc/\(pid)/task", directory: true) else { return nil }
@@ -111,12 +112,9 @@ package final class TaskList {
   /// the kept list is still the process's, so the list is re-listed only when the count changed
   /// or the listing is older than `keptListNanoseconds`.
   package func refresh(_ list: inout [Int32]) {
-    let now = monotonicNanoseconds()
-    if !list.isEmpty, now &- listedAt < Self.keptListNanoseconds, threadCount() == list.count {
-      return
-    }
+    if !list.isEmpty, !relist.isDue(), threadCount() == list.count { return }
     threadIDs(into: &list)
-    listedAt = now
+    _ = relist.ready()
   }
 
   /// The process's thread ids now (empty when the process is gone).
