@@ -47,13 +47,7 @@ package struct Convert: ParsableCommand {
       let path = output ?? defaultOutputName()
       try OutputFile(path).checkingWritable()
       let profile = try Self.readRecording(input)
-      let bytes: [UInt8]
-      do {
-        bytes = try format.render(profile, options: WriterOptions(profile.info.frameOptions))
-      } catch {
-        throw SpyglassError.renderFailed(format: format.name, reason: "\(error)")
-      }
-      try OutputFile(path).writing(bytes)
+      try format.write(profile, to: path)
       printError(
         "spyglass> Wrote \(format.name) data to '\(path)'. Samples: \(profile.totalSamples) Errors: \(profile.info.errorCount)"
       )

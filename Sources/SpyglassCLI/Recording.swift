@@ -175,18 +175,8 @@ struct Recording {
 
   /// Writes the output file and, with --save-recording, the recording, from the same profile.
   func write(_ profile: Profile) throws {
-    try write(profile, as: format, to: outputPath)
-    if let recordingPath { try write(profile, as: .recording, to: recordingPath) }
-  }
-
-  private func write(_ profile: Profile, as format: OutputFormat, to path: String) throws {
-    let bytes: [UInt8]
-    do {
-      bytes = try format.render(profile, options: WriterOptions(profile.info.frameOptions))
-    } catch {
-      throw SpyglassError.renderFailed(format: format.name, reason: "\(error)")
-    }
-    try OutputFile(path).writing(bytes)
+    try format.write(profile, to: outputPath)
+    if let recordingPath { try OutputFormat.recording.write(profile, to: recordingPath) }
   }
 
   func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {

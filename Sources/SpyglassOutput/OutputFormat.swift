@@ -78,6 +78,13 @@ package struct OutputFormat: Sendable, Hashable, CustomStringConvertible {
     try writer.render(profile, options: options)
   }
 
+  /// Renders `profile` as its frame options say and writes it at `path` (`OutputFile`: a
+  /// temporary file renamed over the old one).
+  package func write(_ profile: Profile, to path: String) throws(SpyglassError) {
+    let bytes = try render(profile, options: WriterOptions(profile.info.frameOptions))
+    do { try OutputFile(path).write(bytes) } catch { throw .outputWriteFailed(path: path, errno: error.rawValue) }
+  }
+
   package static func == (a: OutputFormat, b: OutputFormat) -> Bool { a.name == b.name }
   package func hash(into hasher: inout Hasher) { hasher.combine(name) }
 }
