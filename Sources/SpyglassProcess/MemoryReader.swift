@@ -9,6 +9,11 @@
 /// An address in the target process. Never dereferenced locally.
 package typealias RemoteAddress = UInt64
 
+/// A range of target memory to read: where, and how many bytes. (Build arrays of these with the
+/// labels, or annotate them: an array of unlabelled pairs passed where these are wanted is
+/// converted element by element at run time.)
+package typealias ReadRange = (address: RemoteAddress, count: Int)
+
 /// Why a read of target memory failed. Routine while sampling a live process, so it is a small
 /// value type thrown with typed throws.
 package enum ReadFault: Error, Equatable, Sendable {

@@ -41,7 +41,7 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
   private var expected: [(address: RemoteAddress, count: Int)] = []
   private var expectedBytes = 0
   /// Reused for each batch's ranges and readable flags.
-  private var ranges: [(address: RemoteAddress, count: Int)] = []
+  private var ranges: [ReadRange] = []
   private var readable: [Bool] = []
 
   package init(
@@ -65,7 +65,9 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
     ranges.append(contentsOf: extra)
     if !expected.isEmpty { expected.removeAll(keepingCapacity: true) }
     expectedBytes = 0
-    readBatch()
+    // In address order: the batch reader merges neighbours, and these blocks are searched by address.
+    ranges.sort { $0.address < $1.address }
+    readBatch(searchable: true)
     return ranges.count
   }
 
@@ -76,11 +78,15 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
     expectedBytes += count
   }
 
-  /// Reads `wanted` now, in one batch, as blocks of this round.
-  package func prefetch(_ wanted: [(address: RemoteAddress, count: Int)]) {
+  /// Reads `wanted` now, in one batch, as blocks of this round; returns the batch. Its blocks are
+  /// found by the range's index in `wanted` (`cached(range:inBatch:)`), not by address: the
+  /// caller that asked for them knows which it wants, and no sort is spent on them.
+  @discardableResult
+  package func prefetch(_ wanted: [ReadRange]) -> Int {
     ranges.removeAll(keepingCapacity: true)
     ranges.append(contentsOf: wanted)
-    readBatch()
+    readBatch(searchable: false)
+    return table.batchCount - 1
   }
 
   /// Forgets every block (the round is over). What was expected stays for the next round.
@@ -92,11 +98,9 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
     expectedBytes = 0
   }
 
-  private func readBatch() {
+  private func readBatch(searchable: Bool) {
     if ranges.isEmpty { return }
-    // In address order: the batch reader merges neighbours, and the blocks are searched by address.
-    ranges.sort { $0.address < $1.address }
-    table.addBatch { buffer in
+    table.addBatch(searchable: searchable) { buffer in
       base.readMany(ranges, into: &buffer, readable: &readable)
       return (ranges, readable)
     }
@@ -113,6 +117,9 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
 
   /// The `count` bytes at `address` when a block of this round holds them all.
   package func cached(at address: RemoteAddress, count: Int) -> ByteView? { table.view(at: address, count: count) }
+
+  /// Range `index` of the ranges batch `batch` (`prefetch`'s) read, nil when it could not be read.
+  package func cached(range index: Int, inBatch batch: Int) -> ByteView? { table.view(range: index, inBatch: batch) }
 
   package func read(at address: RemoteAddress, into buffer: UnsafeMutableRawBufferPointer) throws(ReadFault) {
     let count = buffer.count
@@ -169,8 +176,11 @@ package final class BlockTable {
 
   /// Every block, batch after batch (each batch's in address order), then the misses.
   private var blocks: [Block] = []
-  /// Each batch's blocks: `blocks[segments[i].lowerBound..<segments[i].upperBound]`.
-  private var segments: [Range<Int>] = []
+  /// Each batch's blocks: `blocks[segments[i].lowerBound..<segments[i].upperBound]`, and whether
+  /// they are in address order (searched by address; else found by index only).
+  private var segments: [(blocks: Range<Int>, searchable: Bool)] = []
+  /// Each batch's blocks by the index of the range asked for (-1: not read), pooled.
+  private var rangeBlocks: [[Int32]] = []
   /// The batches' buffers (kept between rounds and reused), then the misses' (dropped).
   private var buffers: [[UInt8]] = []
   private var batchesInUse = 0
@@ -197,24 +207,29 @@ package final class BlockTable {
   }
 
   /// Reads a batch into the next pooled buffer (`read` fills it and says which ranges it read)
-  /// and adds its readable ranges as blocks.
-  func addBatch(
-    _ read: (inout [UInt8]) -> (ranges: [(address: RemoteAddress, count: Int)], readable: [Bool])
-  ) {
-    if batchesInUse == buffers.count { buffers.append([]) }
+  /// and adds its readable ranges as blocks (`searchable`: the ranges are in address order).
+  func addBatch(searchable: Bool, _ read: (inout [UInt8]) -> (ranges: [ReadRange], readable: [Bool])) {
+    if batchesInUse == buffers.count {
+      buffers.append([])
+      rangeBlocks.append([])
+    }
     let index = batchesInUse
     batchesInUse += 1
     let (ranges, readable) = read(&buffers[index])
+    resize(&rangeBlocks[index], to: ranges.count, filling: -1)
     let first = blocks.count
     var offset = 0
     for position in 0..<Swift.min(ranges.count, readable.count) {
       let count = batchedByteCount(ranges[position].count)
       if readable[position] && count > 0 {
+        rangeBlocks[index][position] = Int32(blocks.count)
         blocks.append(Block(start: ranges[position].address, buffer: index, offset: offset, count: count))
+      } else {
+        rangeBlocks[index][position] = -1
       }
       offset += count
     }
-    segments.append(first..<blocks.count)
+    segments.append((first..<blocks.count, searchable))
   }
 
   func addMiss(_ start: RemoteAddress, _ bytes: [UInt8]) {
@@ -239,25 +254,42 @@ package final class BlockTable {
       hint += 1
       return view(blocks[hint], address, count)
     }
-    for segment in segments.reversed() {
-      // The last block starting at or before the address, then a few before it (ranges overlap).
-      var low = segment.lowerBound
-      var high = segment.upperBound
-      while low < high {
-        let middle = (low + high) / 2
-        if blocks[middle].start <= address { low = middle + 1 } else { high = middle }
-      }
-      var index = low - 1
-      while index >= segment.lowerBound && index >= low - 8 {
-        if contains(blocks[index], address, count) {
-          hint = index
-          return view(blocks[index], address, count)
-        }
-        index -= 1
-      }
+    for segment in segments.reversed() where segment.searchable {
+      if let found = find(address, count, in: segment.blocks) { return found }
     }
     for (index, block) in misses.enumerated() where contains(block, address, count) {
       return ByteView(missBuffers[index], base: Int(address &- block.start), count: count)
+    }
+    return nil
+  }
+
+  /// How many batches this round has read.
+  var batchCount: Int { segments.count }
+
+  /// Range `range` (its index as asked) of batch `batch`, nil when it was not read.
+  package func view(range: Int, inBatch batch: Int) -> ByteView? {
+    guard batch >= 0, batch < segments.count, range >= 0, range < rangeBlocks[batch].count else { return nil }
+    let block = Int(rangeBlocks[batch][range])
+    guard block >= 0, block < blocks.count else { return nil }
+    return ByteView(buffers[blocks[block].buffer], base: blocks[block].offset, count: blocks[block].count)
+  }
+
+  /// The last block of `segment` starting at or before the address, then a few before it (ranges
+  /// overlap), when one holds the bytes.
+  private func find(_ address: RemoteAddress, _ count: Int, in segment: Range<Int>) -> ByteView? {
+    var low = segment.lowerBound
+    var high = segment.upperBound
+    while low < high {
+      let middle = (low + high) / 2
+      if blocks[middle].start <= address { low = middle + 1 } else { high = middle }
+    }
+    var index = low - 1
+    while index >= segment.lowerBound && index >= low - 8 {
+      if contains(blocks[index], address, count) {
+        hint = index
+        return view(blocks[index], address, count)
+      }
+      index -= 1
     }
     return nil
   }

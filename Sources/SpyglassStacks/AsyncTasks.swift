@@ -123,9 +123,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
   /// Whether C task objects may be read: always before 3.14, and on 3.14+ when the target's
   /// `.AsyncioDebug` section agrees with the generated task layout (or there is none to check).
   package let cTasksReadable: Bool
-  var objects: ObjectReader<ReadAhead<Memory>> { walker.objects }
-  /// Reads go through the walker's read-ahead: the round the threads were walked in.
-  var memory: ReadAhead<Memory> { walker.reader }
+  var objects: ObjectReader<Memory> { walker.objects }
+  /// Single reads go straight to the memory underneath; batches go through the walker's
+  /// read-ahead (`readBatch`), in the round the threads were walked in.
+  var memory: Memory { walker.memory }
 
   enum Kind: Equatable {
     case cTask, cFuture, pythonTask, pythonFuture, coroutine, generator, futureIter, method, string, integer, other
@@ -197,6 +198,8 @@ package final class AsyncioReader<Memory: MemoryReader> {
   private var caches = Caches()
   /// Each task list's tasks at the previous look (3.14+): read in one batch, then checked link by link.
   private var listGuesses: [RemoteAddress: [RemoteAddress]] = [:]
+  /// The read-ahead's batch `batchView` looks in.
+  private var lastBatch = 0
 
   /// Where the Python-level registries are, each event loop's thread, gather() children and
   /// TaskGroup parents, task name texts, whether the instruction after a 3.11/3.12 frame's last
@@ -231,13 +234,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var currentTasks: RemoteAddress?
   }
 
-  /// Reads `ranges` in one batch, as blocks of the walker's read-ahead round.
-  private func readBatch(_ ranges: [(address: RemoteAddress, count: Int)]) { walker.reader.prefetch(ranges) }
-
-  /// A range of the last batches, nil when it could not be read.
-  private func batchView(_ range: (address: RemoteAddress, count: Int)) -> ByteView? {
-    walker.reader.cached(at: range.address, count: batchedByteCount(range.count))
+  /// Reads `ranges` in one batch, as blocks of the walker's read-ahead round; `batchView(i)` then
+  /// gives range i of it.
+  private func readBatch(_ ranges: [ReadRange]) {
+    lastBatch = walker.reader.prefetch(ranges)
   }
+
+  /// Range `index` of the last batch, nil when it could not be read.
+  private func batchView(_ index: Int) -> ByteView? { walker.reader.cached(range: index, inBatch: lastBatch) }
 
   // .. the snapshot .............................................................
 
@@ -276,14 +280,14 @@ package final class AsyncioReader<Memory: MemoryReader> {
     {
       // One batch: each thread's running task and first list node, and the interpreter's first node.
       let heads = threads.map { $0.threadState &+ UInt64(headOffset) } + [walker.interpreter &+ UInt64(interpreterHead)]
-      let words = threads.map { ($0.threadState &+ UInt64(runningOffset), 8) } + heads.map { ($0, 8) }
+      let words: [ReadRange] = threads.map { ($0.threadState &+ UInt64(runningOffset), 8) } + heads.map { ($0, 8) }
       readBatch(words)
       for (position, thread) in threads.enumerated() {
-        guard let task = batchView(words[position])?.u64(0), task != 0 else { continue }
+        guard let task = batchView(position)?.u64(0), task != 0 else { continue }
         running[task] = thread.threadID
         add(task, thread: thread.threadID)
       }
-      let firsts = heads.indices.map { batchView(words[threads.count + $0])?.u64(0) }
+      let firsts = heads.indices.map { batchView(threads.count + $0)?.u64(0) }
       for (position, head) in heads.enumerated() {
         let thread = position < threads.count ? threads[position].threadID : nil
         snapshot.cut += walkTaskList(head: head, first: firsts[position]) { add($0, view: $1, thread: thread) }
@@ -294,11 +298,11 @@ package final class AsyncioReader<Memory: MemoryReader> {
     if caches.registries == nil { caches.registries = findRegistries() }
     if let registries = caches.registries {
       // One batch of the sets' and the dict's sizes: an empty one is not read further.
-      let sizes =
+      let sizes: [ReadRange] =
         registries.sets.map { ($0.set &+ UInt64(layout.setUsed ?? 0), 8) }
         + [(registries.currentTasks.map { $0 &+ UInt64(layout.dictUsed ?? 0) } ?? 0, 8)]
       readBatch(sizes)
-      let used = sizes.map { batchView($0).map { Int(clamping: $0.u64(0)) } ?? 1 }
+      let used = sizes.indices.map { batchView($0).map { Int(clamping: $0.u64(0)) } ?? 1 }
       for (position, registry) in registries.sets.enumerated() where used[position] != 0 {
         let (tasks, total) = members(of: registry.set, weak: registry.weak)
         for task in tasks { add(task) }
@@ -319,9 +323,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     // The task objects not read yet, in one batch.
     let readSize = Swift.max(layout.taskObjectSize ?? 0, 16)
     let missing = found.indices.filter { found[$0].view == nil }
-    let taskRanges = missing.map { (found[$0].address, readSize) }
+    let taskRanges: [ReadRange] = missing.map { (found[$0].address, readSize) }
     readBatch(taskRanges)
-    for (index, position) in missing.enumerated() { found[position].view = batchView(taskRanges[index]) }
+    for (index, position) in missing.enumerated() { found[position].view = batchView(index) }
 
     var reads: [TaskRead] = []
     reads.reserveCapacity(found.count)
@@ -359,10 +363,10 @@ package final class AsyncioReader<Memory: MemoryReader> {
     var waiterKinds: [RemoteAddress: Kind] = [:]
     let waiters = reads.compactMap { $0.explicitAwaiters == nil && $0.waiter != 0 ? $0.waiter : nil }
     if let typeOffset = layout.objectType {
-      let types = waiters.map { ($0 &+ UInt64(typeOffset), 8) }
+      let types: [ReadRange] = waiters.map { ($0 &+ UInt64(typeOffset), 8) }
       readBatch(types)
       for (index, waiter) in waiters.enumerated() {
-        if let type = batchView(types[index]) { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
+        if let type = batchView(index) { waiterKinds[waiter] = kind(ofType: type.u64(0)) }
       }
     }
     for read in reads {
@@ -401,7 +405,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
     guard let nodeOffset = layout.taskNode, let size = layout.taskObjectSize else { return 0 }
     let guess = listGuesses[head] ?? []
     if !guess.isEmpty {
-      readBatch(guess.map { ($0, size) })
+      readBatch(guess.map { (address: $0, count: size) })
     }
     var seen: [RemoteAddress] = []
     defer { listGuesses[head] = seen.count <= ReadLimits.tasks ? seen : [] }
@@ -413,7 +417,7 @@ package final class AsyncioReader<Memory: MemoryReader> {
       if steps > ReadLimits.taskListNodes || cycle.visit(node) { return 1 }
       let task = node &- UInt64(nodeOffset)
       var view: ByteView?
-      if seen.count < guess.count, guess[seen.count] == task { view = batchView((task, size)) }
+      if seen.count < guess.count, guess[seen.count] == task { view = batchView(seen.count) }
       if view == nil, steps <= ReadLimits.tasks { view = try? ByteView(memory.readBytes(at: task, count: size)) }
       if steps <= ReadLimits.tasks { seen.append(task) }
       visit(task, view)
@@ -448,9 +452,9 @@ package final class AsyncioReader<Memory: MemoryReader> {
     let used = (try? memory.readUInt64(at: set &+ UInt64(layout.setUsed ?? 0))).map { Int(clamping: $0) } ?? 0
     let total = Swift.min(Swift.max(used, items.count), 1 << 40)
     guard weak, let offset = layout.weakrefObject else { return (items, total) }
-    let references = items.map { ($0 &+ UInt64(offset), 8) }
+    let references: [ReadRange] = items.map { ($0 &+ UInt64(offset), 8) }
     readBatch(references)
-    return (references.compactMap { batchView($0)?.u64(0) }, total)
+    return (references.indices.compactMap { batchView($0)?.u64(0) }, total)
   }
 
   /// `asyncio.tasks`' globals, or nil when asyncio is not imported.
@@ -604,12 +608,12 @@ package final class AsyncioReader<Memory: MemoryReader> {
     for _ in 0..<ReadLimits.awaitDepth where !level.isEmpty {
       // Each object as much as it needed last time (so that neighbours do not overlap and the
       // batch merges them into few iovecs), else the generous default.
-      let objectRanges = level.map { ($0.object, caches.readSizes[$0.object] ?? size) }
+      let objectRanges: [ReadRange] = level.map { ($0.object, caches.readSizes[$0.object] ?? size) }
       readBatch(objectRanges)
       var next: [(task: Int, object: RemoteAddress)] = []
       for (position, (task, object)) in level.enumerated() {
         guard
-          var view = batchView(objectRanges[position]) ?? (try? ByteView(memory.readBytes(at: object, count: typeEnd)))
+          var view = batchView(position) ?? (try? ByteView(memory.readBytes(at: object, count: typeEnd)))
         else { continue }
         let kind = kind(ofType: view.u64(layout.objectType ?? 8))
         guard kind == .coroutine || kind == .generator else {

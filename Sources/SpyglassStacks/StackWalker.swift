@@ -31,7 +31,9 @@ package final class StackWalker<Memory: MemoryReader> {
   package let model: PythonTraits
   package let interpreter: RemoteAddress
   package let gil: GILLocation
-  package let objects: ObjectReader<ReadAhead<Memory>>
+  /// Python objects (names, strings, dicts, locals), read straight from the memory underneath:
+  /// they are seldom in a round's blocks, and a lookup would only add to each read.
+  package let objects: ObjectReader<Memory>
   /// The code objects met so far.
   package let codes: CodeCache
   /// The layout members the walk reads, checked present at attach.
@@ -70,7 +72,7 @@ package final class StackWalker<Memory: MemoryReader> {
     self.interpreter = interpreter
     self.gil = gil
     self.codeType = codeType
-    self.objects = ObjectReader(memory: reader, layout: layout, model: model)
+    self.objects = ObjectReader(memory: memory, layout: layout, model: model)
     self.codes = CodeCache()
     self.offsets = offsets
     self.chain = FrameChain(offsets.frames, model: model)
@@ -284,7 +286,8 @@ package final class StackWalker<Memory: MemoryReader> {
     var seen = Set<RemoteAddress>()
     var distinct: [(address: RemoteAddress, id: CodeID)] = []
     for entry in pending where seen.insert(entry.address).inserted { distinct.append(entry) }
-    let identities = memory.readMany(distinct.map { ($0.address &+ UInt64(offsets.code.filename), 16) })
+    let ranges: [ReadRange] = distinct.map { ($0.address &+ UInt64(offsets.code.filename), 16) }
+    let identities = memory.readMany(ranges)
     var allValid = true
     let nameDelta = offsets.code.name - offsets.code.filename
     for (entry, bytes) in zip(distinct, identities) {

@@ -64,14 +64,15 @@ package enum TaskStacks {
       shown.insert(task.address)
       result.append(stack)
     }
-    guard mode == .all, let first = threads.first else { return result }
+    guard mode == .all, !threads.isEmpty else { return result }
     for (index, task) in tasks.tasks.enumerated()
     where task.state != .done && !shown.contains(task.address) && !task.frames.isEmpty {
-      let home = threads.first { $0.threadID == task.threadID } ?? first
+      // Its loop's thread, else the first (read in place: a thread record is not small).
+      let home = threads.firstIndex { $0.threadID == task.threadID } ?? 0
       var stack = SampledThread(
-        pid: home.pid, threadState: home.threadState, threadID: home.threadID, osThreadID: home.osThreadID,
-        ownsGIL: false, frames: task.frames)
-      stack.name = home.name
+        pid: threads[home].pid, threadState: threads[home].threadState, threadID: threads[home].threadID,
+        osThreadID: threads[home].osThreadID, ownsGIL: false, frames: task.frames)
+      stack.name = threads[home].name
       stack.roots = roots(of: index, in: tasks.tasks, byAddress: byAddress)
       stack.isTaskAtRest = true
       stack.task = task.address

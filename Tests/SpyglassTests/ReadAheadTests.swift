@@ -104,17 +104,24 @@ final class CountingMemory: MemoryReader {
     #expect(last.u8(0) == 0xF8)
   }
 
-  @Test func prefetchedBatchesAnswerByAddressNewestFirst() throws {
+  @Test func prefetchedBatchesAnswerByIndex() throws {
     let memory = Self.memory()
     let reader = ReadAhead(memory)
     reader.begin(reading: [(0x10000, 8)])
-    reader.prefetch([(0x12000, 8), (0x11000, 8), (0x1F000, 8)])
+    let first = reader.prefetch([(0x12000, 8), (0x11000, 8), (0x1F000, 8)])
     reader.prefetch([(0x13000, 8)])
     #expect(memory.batches == 3)
-    #expect(reader.cached(at: 0x11000, count: 8)?.u8(0) == 0)
-    #expect(reader.cached(at: 0x13004, count: 4)?.u8(0) == 4)
-    #expect(reader.cached(at: 0x1F000, count: 8) == nil, "an unreadable range is no block")
+    #expect(reader.cached(range: 1, inBatch: first)?.u8(0) == 0)
+    #expect(reader.cached(range: 2, inBatch: first) == nil, "an unreadable range is no block")
+    #expect(reader.cached(at: 0x11000, count: 8) == nil, "a prefetched batch is found by index, not by address")
+    #expect(reader.cached(at: 0x10000, count: 8) != nil, "the round's first batch is found by address")
     #expect(throws: ReadFault.self) { try reader.view(at: 0x1F000, count: 8) }
+    // By index as asked, whatever the address order they were read in.
+    let batch = reader.prefetch([(0x12010, 4), (0x1F000, 8), (0x11020, 16)])
+    #expect(reader.cached(range: 0, inBatch: batch)?.u8(0) == 0x10)
+    #expect(reader.cached(range: 1, inBatch: batch) == nil)
+    #expect(reader.cached(range: 2, inBatch: batch)?.count == 16)
+    #expect(reader.cached(range: 3, inBatch: batch) == nil && reader.cached(range: 0, inBatch: 99) == nil)
   }
 
   @Test func whatARoundMayExpectIsBounded() {
