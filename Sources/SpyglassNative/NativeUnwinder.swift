@@ -123,7 +123,7 @@ package final class NativeUnwinder {
     guard let context, let word else { return 0 }
     // SAFETY: the context is the unwinder's `stack`, which outlives the session (see init).
     let reader = unsafe Unmanaged<ReadAhead<ProcessMemory>>.fromOpaque(context).takeUnretainedValue()
-    guard let value = try? reader.readUInt64(at: address) else { return 0 }
+    guard let value = try? reader.word(at: address) else { return 0 }
     unsafe word.pointee = value
     return 1
   }

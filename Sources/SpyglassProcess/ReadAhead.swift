@@ -131,6 +131,13 @@ package final class ReadAhead<Base: MemoryReader>: MemoryReader {
     }
   }
 
+  /// The little-endian word at `address`, without a view in between: a native unwinder's reads,
+  /// one word at a time, nearly all from the stack page the last one came from.
+  package func word(at address: RemoteAddress) throws(ReadFault) -> UInt64 {
+    if let value = table.word(at: address) { return value }
+    return try readMissing(at: address, count: 8, keeping: missPolicy == .pages).u64(0)
+  }
+
   /// Many ranges at once go to the reader underneath: their bytes are wanted fresh.
   package func readMany(
     _ ranges: [(address: RemoteAddress, count: Int)], into buffer: inout [UInt8], readable: inout [Bool]
@@ -189,6 +196,8 @@ package final class BlockTable {
   private var nextMiss = 0
   /// The block that answered last: reads come in address order more often than not.
   private var hint = 0
+  /// The miss block that answered last (a stack being unwound is read page by page).
+  private var missHint = 0
 
   private static var missLimit: Int { 64 }
 
@@ -204,6 +213,7 @@ package final class BlockTable {
     }
     nextMiss = 0
     hint = 0
+    missHint = 0
   }
 
   /// Reads a batch into the next pooled buffer (`read` fills it and says which ranges it read)
@@ -235,9 +245,11 @@ package final class BlockTable {
   func addMiss(_ start: RemoteAddress, _ bytes: [UInt8]) {
     let block = Block(start: start, buffer: 0, offset: 0, count: bytes.count)
     if misses.count < Self.missLimit {
+      missHint = misses.count
       misses.append(block)
       missBuffers.append(bytes)
     } else {
+      missHint = nextMiss
       misses[nextMiss] = block
       missBuffers[nextMiss] = bytes
       nextMiss = (nextMiss + 1) % Self.missLimit
@@ -258,9 +270,21 @@ package final class BlockTable {
       if let found = find(address, count, in: segment.blocks) { return found }
     }
     for (index, block) in misses.enumerated() where contains(block, address, count) {
+      missHint = index
       return ByteView(missBuffers[index], base: Int(address &- block.start), count: count)
     }
     return nil
+  }
+
+  /// The little-endian word at `address` when a block holds it: the last miss block first.
+  package func word(at address: RemoteAddress) -> UInt64? {
+    if missHint < misses.count, contains(misses[missHint], address, 8) {
+      let offset = Int(address &- misses[missHint].start)
+      return missBuffers[missHint].withUnsafeBytes {
+        UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+      }
+    }
+    return view(at: address, count: 8)?.u64(0)
   }
 
   /// How many batches this round has read.
