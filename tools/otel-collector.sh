@@ -97,9 +97,9 @@ in_root /bin/sh -c 'cd /build/otelcol-spyglass && env HOME=/root GOCACHE=/root/.
   GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 \
   go build -trimpath -ldflags="-s -w" -o /build/otelcol-spyglass.bin .' >>"$buildlog" 2>&1 || fail "go build"
 
-cp "$root/build/otelcol-spyglass.bin" "$BIN.new"
-"$BIN.new" --version >>"$buildlog" 2>&1 || fail "the built binary does not run on this host"
-mv "$BIN.new" "$BIN"
+cp "$root/build/otelcol-spyglass.bin" "$BIN.new.$$"
+"$BIN.new.$$" --version >>"$buildlog" 2>&1 || { rm -f "$BIN.new.$$"; fail "the built binary does not run on this host"; }
+mv "$BIN.new.$$" "$BIN"
 echo "$want" >"$stamp"
 if [ "$KEEP_ROOT" != 1 ]; then
   log "deleting the build root ($(du -sh "$root" 2>/dev/null | cut -f1))"
