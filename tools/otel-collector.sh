@@ -102,7 +102,7 @@ cp "$root/build/otelcol-spyglass.bin" "$BIN.new.$$"
 mv "$BIN.new.$$" "$BIN"
 echo "$want" >"$stamp"
 if [ "$KEEP_ROOT" != 1 ]; then
-  log "deleting the build root ($(du -sh "$root" 2>/dev/null | cut -f1))"
+  log "deleting the build root (about 3 GB)"
   rm -rf "$root"
   trap - EXIT
 fi
