@@ -16,6 +16,8 @@
 //   SpyglassOutput   the output seam: one writer per format behind one registry (flamegraph SVG,
 //                    speedscope, chrome trace, raw, pprof, pstats, callgrind, the lossless
 //                    recording), its reader, and the dump writers
+//   SpyglassExport   continuous profiling: interval profiles encoded for Pyroscope's Push API and
+//                    OTLP profiles, uploaded beside the sampling loop (async-http-client)
 //   Spyglass         the library product: Config, PythonSpy, PythonCoreDump, Sampler (py-spy's
 //                    embedding API), ProfileRecorder, and the one sampling loop (session, timer,
 //                    CPU accounting, profile builder)
@@ -65,6 +67,9 @@ let package = Package(
     // Without its default traits: BinaryDelimitedStreams imports all of Foundation (and with it ICU),
     // which Spyglass does not use; the rest of SwiftProtobuf needs only FoundationEssentials.
     .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+    // The uploads' HTTP client (HTTP/1.1 and 2, TLS through BoringSSL, pooled connections,
+    // timeouts): SwiftNIO's, well kept and statically linkable.
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
   ],
   targets: [
     .target(
@@ -112,6 +117,17 @@ let package = Package(
       ],
       swiftSettings: pure + functionSections
     ),
+    // Continuous profiling: each interval's profile encoded for Pyroscope's Push API or OTLP
+    // profiles, and sent beside the sampling loop through a bounded queue.
+    .target(
+      name: "SpyglassExport",
+      dependencies: [
+        "SpyglassModel", "SpyglassProfile", "SpyglassOutput",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      ],
+      swiftSettings: functionSections
+    ),
     // The library: py-spy's embedding API in Swift (Config, PythonSpy, Sampler) and the one
     // sampling loop record, top and Sampler share.
     .target(
@@ -125,7 +141,7 @@ let package = Package(
       name: "SpyglassCLI",
       dependencies: [
         "Spyglass", "SpyglassProcess", "SpyglassLayouts", "SpyglassModel", "SpyglassStacks", "SpyglassProfile",
-        "SpyglassOutput", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "SpyglassOutput", "SpyglassExport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: pure + samplingPath + functionSections
     ),
@@ -159,7 +175,7 @@ let package = Package(
       name: "SpyglassTests",
       dependencies: [
         "TestSupport", "SpyglassProcess", "SpyglassELF", "SpyglassNative", "SpyglassLayouts", "SpyglassModel",
-        "SpyglassStacks", "SpyglassProfile", "SpyglassOutput", "SpyglassCLI", "Spyglass",
+        "SpyglassStacks", "SpyglassProfile", "SpyglassOutput", "SpyglassExport", "SpyglassCLI", "Spyglass",
       ],
       resources: [.copy("Fixtures")]
     ),
