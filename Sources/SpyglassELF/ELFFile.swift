@@ -34,6 +34,29 @@ package final class ELFFile: Sendable {
   private let symbolTables: [SymbolTableLocation]
   private let symbolIndex = Mutex<SymbolIndex?>(nil)
 
+  /// The file at `path`, opened once per file however many processes map it: every process
+  /// running the same interpreter binary shares its mapping and its symbol index (the agent attaches
+  /// to dozens of them). A file is kept while something uses it.
+  package static func shared(path: String) throws(ELFError) -> ELFFile {
+    guard let identity = FileIdentity(path: path) else { return try ELFFile(path: path) }
+    if let file = openFiles.withLock({ $0[identity]?.file }) { return file }
+    let file = try ELFFile(path: path)
+    openFiles.withLock { files in
+      files = files.filter { $0.value.file != nil }
+      files[identity] = SharedFile(file)
+    }
+    return file
+  }
+
+  /// The files `shared` opened, held weakly.
+  private static let openFiles = Mutex<[FileIdentity: SharedFile]>([:])
+
+  private final class SharedFile: @unchecked Sendable {
+    // SAFETY: read and written only under `openFiles`' lock.
+    weak var file: ELFFile?
+    init(_ file: ELFFile) { self.file = file }
+  }
+
   /// Opens and maps the file at `path`.
   package convenience init(path: String) throws(ELFError) {
     let mapped: MappedFile

@@ -79,6 +79,8 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case recordingUnreadable(path: String, errno: Int32)
   /// A recording file that is not one, is damaged, cut short or from a newer Spyglass.
   case badRecording(path: String, problem: RecordingProblem)
+  /// A regular expression (the agent's `--match` / `--exclude`) that does not compile.
+  case invalidPattern(pattern: String, reason: String)
 
   public var description: String {
     switch self {
@@ -88,7 +90,7 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Process \(pid) exited before it could be profiled."
     case .permissionDenied(let pid):
       let hint =
-        ProcessIdentity.isRoot
+        Privileges.isRoot
         ? "Spyglass runs as root but lacks CAP_SYS_PTRACE (in Docker, start the container with --cap-add SYS_PTRACE; check kernel.yama.ptrace_scope)"
         : "run it again with sudo, or give it CAP_SYS_PTRACE (in Docker: --cap-add SYS_PTRACE), or allow tracing with `sysctl kernel.yama.ptrace_scope=0`"
       return "Permission denied reading process \(pid): \(hint)."
@@ -158,6 +160,8 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Cannot read the recording '\(path)': \(Errno(rawValue: code))."
     case .badRecording(let path, let problem):
       return "Cannot read the recording '\(path)': \(problem)."
+    case .invalidPattern(let pattern, let reason):
+      return "'\(pattern)' is not a regular expression Spyglass can use (\(reason))."
     }
   }
 
@@ -196,6 +200,7 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .threadStartFailed: "thread_start_failed"
     case .recordingUnreadable: "recording_unreadable"
     case .badRecording(_, let problem): problem.kind
+    case .invalidPattern: "invalid_pattern"
     }
   }
 

@@ -46,3 +46,24 @@ package final class MappedFile: @unchecked Sendable {
     return withUnsafeBytes { Array($0[offset..<(offset + length)]) }
   }
 }
+
+/// What tells one file from another on this host: its device and inode, and its size and
+/// modification time (a file replaced in place is another file).
+package struct FileIdentity: Hashable, Sendable {
+  package var device: UInt64
+  package var inode: UInt64
+  package var size: Int64
+  package var modified: Int64
+  package var modifiedNanoseconds: Int64
+
+  /// The identity of the file at `path` (links followed), nil when it cannot be stat'ed.
+  package init?(path: String) {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    device = UInt64(info.st_dev)
+    inode = UInt64(info.st_ino)
+    size = Int64(info.st_size)
+    modified = Int64(info.st_mtim.tv_sec)
+    modifiedNanoseconds = Int64(info.st_mtim.tv_nsec)
+  }
+}

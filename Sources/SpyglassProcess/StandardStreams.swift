@@ -44,6 +44,13 @@ package enum WallClock {
   /// Seconds since the Unix epoch.
   package static func unixSeconds() -> UInt64 { UInt64(max(0, time(nil))) }
 
+  /// Nanoseconds since the Unix epoch (CLOCK_REALTIME).
+  package static func unixNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(max(0, now.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, now.tv_nsec))
+  }
+
   /// Local time for a file name, as py-spy writes it (`%Y-%m-%dT%H-%M-%S%z`):
   /// 2026-11-22T10-32-48+0000. No colons, so the name works on every file system and in scp.
   package static func fileNameTimestamp() -> String {
@@ -58,7 +65,7 @@ package enum WallClock {
   }
 }
 
-package enum ProcessIdentity {
+package enum Privileges {
   /// Whether Spyglass runs as root (effective uid 0).
   package static var isRoot: Bool { geteuid() == 0 }
 }

@@ -341,7 +341,7 @@ package enum LocatedInterpreter {
     guard !ownMaps.isEmpty else { return nil }
     let candidates = [fileOverride, ProcFS.pathInTarget(pid, path), path].compactMap { $0 }
     for candidate in candidates {
-      guard let file = try? ELFFile(path: candidate) else { continue }
+      guard let file = try? ELFFile.shared(path: candidate) else { continue }
       guard let bias = file.loadBias(for: ownMaps) else { continue }
       return MappedBinary(path: path, file: file, bias: bias, maps: ownMaps)
     }

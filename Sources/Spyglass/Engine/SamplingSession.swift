@@ -6,6 +6,11 @@
 // multiprocessing pool, a shell that starts Python later); a non-Python process is re-checked when
 // it execs something else. Processes that exit are dropped; the session ends when none is left.
 //
+// With a host scope (the agent) there is no root: every second it lists the host's processes and
+// attaches to each new one that runs Python and passes the filter; a process it looked at and left
+// alone (not Python, filtered out, refused) is not looked at again until it execs something else
+// or exits, and a process that exits is dropped. The session never ends by itself.
+//
 //===----------------------------------------------------------------------===//
 
 import SpyglassModel
@@ -26,6 +31,9 @@ package struct SessionOptions: Sendable {
   package var wantNames = true
   /// How long a launched program may take to show a Python interpreter.
   package var launchWait = 10.0
+  /// The agent's scope: every Python process on the host (nil: `pid` or `command` and, with
+  /// subprocesses, their descendants).
+  package var host: HostFilter?
 
   package init(pid: Int32?, command: [String] = [], config: Config = Config()) {
     self.pid = pid
@@ -36,6 +44,28 @@ package struct SessionOptions: Sendable {
 
   /// `--async-aware`: task-shaped stacks in this mode; nil for thread stacks.
   var asyncMode: AsyncMode? { config.asyncAware ? config.asyncMode : nil }
+}
+
+/// Which of the host's processes the agent samples: those whose command line (its arguments
+/// joined by spaces) `match` finds something in and `exclude` does not (regular expressions).
+package struct HostFilter: Sendable {
+  package var match: String?
+  package var exclude: String?
+  package init(match: String? = nil, exclude: String? = nil) {
+    self.match = match
+    self.exclude = exclude
+  }
+}
+
+/// What happened to a host-scope session's processes since its client last asked.
+package enum SessionEvent: Sendable, Equatable {
+  /// Attached: sampled from the next tick on.
+  case attached(pid: Int32)
+  /// Looked at and left alone, for this reason (it is not looked at again while it runs the same
+  /// executable). Processes that are plainly not Python are left alone silently.
+  case skipped(pid: Int32, reason: SpyglassError)
+  /// Gone (exited, or its memory can no longer be read).
+  case exited(pid: Int32)
 }
 
 /// One process a session, a `PythonSpy` or a core dump reads: where its stacks come from, and
@@ -81,6 +111,12 @@ package struct SamplingSession {
   package private(set) var nativeFailures: [Int32: String] = [:]
   /// The process tree is re-read at most every 100 ms.
   private var treeScan = Throttle(seconds: 0.1)
+  /// Host scope: the filter's expressions, the processes looked at and left alone (by the
+  /// executable they ran then), the scan's throttle and what happened since `takeEvents`.
+  private var hostMatch: HostMatch?
+  private var passedOver: [Int32: String] = [:]
+  private var hostScan = Throttle(seconds: 1)
+  private var events: [SessionEvent] = []
   private var timer: SampleTimer
   package private(set) var ticks = 0
   package private(set) var errors = 0
@@ -100,6 +136,13 @@ package struct SamplingSession {
       onlyGILHolder: config.gilOnly, wantNames: options.wantNames, walkingIdleThreads: config.includeIdle)
     self.followsSubprocesses = config.subprocesses
     self.timer = SampleTimer(rate: options.rate)
+    if let host = options.host {
+      rootPID = 0
+      launched = nil
+      hostMatch = try HostMatch(host)
+      discoverHostProcesses(force: true)
+      return
+    }
     if let pid = options.pid {
       rootPID = pid
       launched = nil
@@ -195,11 +238,71 @@ package struct SamplingSession {
     }
   }
 
+  /// Host scope: attaches to the host's new Python processes (every second, or now with `force`).
+  mutating func discoverHostProcesses(force: Bool = false) {
+    guard let hostMatch else { return }
+    if force { hostScan.reset() }
+    guard hostScan.ready() else { return }
+    let own = ProcFS.ownPID
+    let pids = ProcFS.allPIDs()
+    if !passedOver.isEmpty {
+      let present = Set(pids)
+      passedOver = passedOver.filter { present.contains($0.key) }
+    }
+    for pid in pids where pid != own && processes[pid] == nil {
+      // A process left alone is looked at again only once it runs another executable.
+      let executable = (try? ProcFS.executable(pid)) ?? ""
+      if let seen = passedOver[pid], seen == executable { continue }
+      passedOver[pid] = nil
+      let commandLine = ProcFS.commandLine(pid)
+      // Kernel threads and zombies have no command line; their executable cannot be read.
+      if commandLine.isEmpty || executable.isEmpty {
+        passedOver[pid] = executable
+        continue
+      }
+      if !hostMatch.admits(commandLine.joined(separator: " ")) || !ProcFS.mapsMentionPython(pid) {
+        passedOver[pid] = executable
+        continue
+      }
+      do {
+        let target = try LiveTarget.attach(pid: pid, waitingUpTo: 0)
+        add(target, parent: nil)
+        record(.attached(pid: pid))
+      } catch {
+        switch error {
+        case .notPython: passedOver[pid] = executable
+        case .permissionDenied, .unsupportedVersion, .freeThreaded, .unknownDebugOffsets:
+          passedOver[pid] = executable
+          record(.skipped(pid: pid, reason: error))
+        case .noSuchProcess, .processExited: break
+        default:
+          // An interpreter still starting: looked at again next scan while the process is young.
+          if let age = ProcFS.age(pid), age < 10 { continue }
+          passedOver[pid] = executable
+          record(.skipped(pid: pid, reason: error))
+        }
+      }
+    }
+  }
+
+  /// Notes a host-scope event (at most 10,000 kept until the client takes them).
+  private mutating func record(_ event: SessionEvent) {
+    guard hostMatch != nil, events.count < 10_000 else { return }
+    events.append(event)
+  }
+
+  /// What happened to the host's processes since the last call.
+  package mutating func takeEvents() -> [SessionEvent] {
+    defer { events.removeAll(keepingCapacity: true) }
+    return events
+  }
+
   /// Sleeps until the next tick (`start` is the recording's start on the monotonic clock);
   /// returns how far behind schedule the sampler is (0 when on time).
   package mutating func waitForTick(start: Double) -> Double {
     timer.advance()
     if followsSubprocesses { scanForChildren() }
+    if hostMatch != nil { discoverHostProcesses() }
     let elapsed = monotonicSeconds() - start
     let lag = elapsed - timer.nextTick
     if lag <= 0 {
@@ -247,7 +350,9 @@ package struct SamplingSession {
     for pid in exited {
       processes[pid] = nil
       order.removeAll { $0 == pid }
+      record(.exited(pid: pid))
     }
+    if hostMatch != nil { return .sampled }
     if processes.isEmpty {
       if options.config.subprocesses, ProcFS.processExists(rootPID), !isZombie(rootPID) {
         scanForChildren(force: true)
@@ -300,5 +405,26 @@ package struct SamplingSession {
       status.tickErrors = tickErrors
       afterTick(status)
     }
+  }
+}
+
+/// A host filter's expressions, compiled.
+private struct HostMatch {
+  let match: Regex<AnyRegexOutput>?
+  let exclude: Regex<AnyRegexOutput>?
+
+  init(_ filter: HostFilter) throws(SpyglassError) {
+    func compile(_ pattern: String?) throws(SpyglassError) -> Regex<AnyRegexOutput>? {
+      guard let pattern else { return nil }
+      do { return try Regex(pattern) } catch { throw .invalidPattern(pattern: pattern, reason: "\(error)") }
+    }
+    match = try compile(filter.match)
+    exclude = try compile(filter.exclude)
+  }
+
+  func admits(_ commandLine: String) -> Bool {
+    if let match, commandLine.firstMatch(of: match) == nil { return false }
+    if let exclude, commandLine.firstMatch(of: exclude) != nil { return false }
+    return true
   }
 }
