@@ -199,17 +199,6 @@ package enum PprofBuilder {
     let byThread = profile.totalsByThread()
     for thread in byThread.keys.sorted() {
       let info = profile.threads[Int(thread)]
-      let labels = zip(labelKeys, shape.labels(info, multiProcess)).compactMap {
-        key, value -> Perftools_Profiles_Label? in
-        guard let value else { return nil }
-        var label = Perftools_Profiles_Label()
-        label.key = key
-        switch value {
-        case .string(let text): label.str = string(text)
-        case .number(let number): label.num = number
-        }
-        return label
-      }
       // The thread's stacks as location lists, leaf first. With every frame kept, each (thread,
       // stack) is its own sample; with synthetic frames dropped, stacks that become the same list
       // are one sample, and a stack left empty is no sample.
@@ -226,6 +215,19 @@ package enum PprofBuilder {
           sampleOfLocations[locations] = samples.count
           samples.append((locations, entry.total))
         }
+      }
+      // The thread's labels, once it is known to have a sample (their strings go in the table then).
+      if samples.isEmpty { continue }
+      let labels = zip(labelKeys, shape.labels(info, multiProcess)).compactMap {
+        key, value -> Perftools_Profiles_Label? in
+        guard let value else { return nil }
+        var label = Perftools_Profiles_Label()
+        label.key = key
+        switch value {
+        case .string(let text): label.str = string(text)
+        case .number(let number): label.num = number
+        }
+        return label
       }
       for (locations, total) in samples {
         var sample = Perftools_Profiles_Sample()
