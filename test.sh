@@ -2,7 +2,7 @@
 # Runs Spyglass's whole test suite on a fresh machine of this kind: installs what the tests need
 # (py-spy 0.4.3 as the differential oracle, pystack for the --native tests, Python's protobuf and jsonschema packages to check pprof
 # and speedscope files, numpy in pyenv's 3.9+ for the locals tests, Debian's chromium to render flame
-# graphs), makes the Debian roots the containerised interpreters run in, checks formatting, then
+# graphs, PyPI's opentelemetry-proto and a real OpenTelemetry Collector for the upload tests), makes the Debian roots the containerised interpreters run in, checks formatting, then
 # runs `swift test`. The CPython
 # interpreters under test are pyenv's 2.7 and 3.6–3.13, Debian's /usr/bin/python3.11, and Debian
 # trixie's python3.13 and sid's python3.14 and python3.15 chrooted in their roots
@@ -19,13 +19,26 @@ PY=python3
 # The py-spy the tests will find (PYSPY_BIN, else the one on PATH) must be the pinned version: the
 # tests write down where 0.4.3 and Spyglass are known to differ.
 pyspy_version() { "${PYSPY_BIN:-py-spy}" --version 2>/dev/null || true; }
+# The upload tests' receivers (Tests/SpyglassTests/Fixtures/otlp_sink.py) decode OTLP profiles with
+# PyPI's opentelemetry-proto 1.45, generated from opentelemetry-proto 1.10.0, the protocol version
+# Spyglass sends; they run on this same python3 (the first on PATH).
+OTEL_PROTO='opentelemetry-proto>=1.45,<1.46'
+otel_proto_ok() {
+  $PY -c 'import importlib.metadata as m, sys
+from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2
+sys.exit(not m.version("opentelemetry-proto").startswith("1.45."))' 2>/dev/null
+}
 if ! $PY -c 'import jsonschema, google.protobuf' 2>/dev/null || [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ] \
-  || ! command -v pystack >/dev/null 2>&1; then
-  log "installing Python test helpers (py-spy==$PYSPY_VERSION, protobuf, jsonschema, pystack for the --native tests)"
-  $PY -m pip install --quiet --disable-pip-version-check "py-spy==$PYSPY_VERSION" protobuf jsonschema pystack
+  || ! command -v pystack >/dev/null 2>&1 || ! otel_proto_ok; then
+  log "installing Python test helpers (py-spy==$PYSPY_VERSION, protobuf, jsonschema, pystack for the --native tests, $OTEL_PROTO for the upload tests)"
+  $PY -m pip install --quiet --disable-pip-version-check "py-spy==$PYSPY_VERSION" protobuf jsonschema pystack "$OTEL_PROTO"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
   if [ "$(pyspy_version)" != "py-spy $PYSPY_VERSION" ]; then
     echo "py-spy $PYSPY_VERSION is needed; ${PYSPY_BIN:-py-spy} --version says: '$(pyspy_version)'" >&2
+    exit 1
+  fi
+  if ! otel_proto_ok; then
+    echo "$OTEL_PROTO is needed in $(command -v $PY) (the upload tests' OTLP receiver) and could not be installed" >&2
     exit 1
   fi
 fi
@@ -76,6 +89,17 @@ export SPYGLASS_ROOTS
 SPYGLASS_ROOTS=$(tools/debian-roots.sh --print)
 log "Debian roots for python3.13 (trixie), 3.14 and 3.15 (sid) in $SPYGLASS_ROOTS"
 as_root env SPYGLASS_ROOTS="$SPYGLASS_ROOTS" tools/debian-roots.sh
+
+# A real OpenTelemetry Collector (0.152, profiles support) for the upload tests: built once from
+# Debian's packaged Go sources (about 7 minutes) and cached; the tests find it through
+# SPYGLASS_OTELCOL and fail, saying so, without it.
+log "OpenTelemetry Collector for the upload tests (tools/otel-collector.sh; cached once built)"
+export SPYGLASS_OTELCOL
+SPYGLASS_OTELCOL=$(as_root tools/otel-collector.sh | tail -n 1)
+if [ ! -x "$SPYGLASS_OTELCOL" ]; then
+  echo "tools/otel-collector.sh did not leave a collector binary (it printed '$SPYGLASS_OTELCOL')" >&2
+  exit 1
+fi
 
 log "checking formatting (swift format lint --strict)"
 swift format lint --strict --recursive Sources Tests Package.swift Examples

@@ -131,7 +131,7 @@ func gzip(_ input: [UInt8], format: String) throws(SpyglassError) -> [UInt8] {
 
 extension Frame {
   /// The frame as the options show it: line dropped when line numbers are off.
-  func shown(_ options: WriterOptions) -> Frame {
+  package func shown(_ options: WriterOptions) -> Frame {
     if options.showLineNumbers || line == 0 { return self }
     var copy = self
     copy.line = 0
@@ -229,7 +229,7 @@ extension Profile {
   }
 
   /// Aggregated (stack, total) entries of each thread, sorted by stack id for determinism.
-  func totalsByThread() -> [ThreadIndex: [(stack: StackID, total: StackTotal)]] {
+  package func totalsByThread() -> [ThreadIndex: [(stack: StackID, total: StackTotal)]] {
     var result: [ThreadIndex: [(stack: StackID, total: StackTotal)]] = [:]
     for (key, total) in totals where total.count > 0 {
       result[key.thread, default: []].append((key.stack, total))

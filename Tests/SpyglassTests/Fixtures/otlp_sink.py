@@ -3,6 +3,7 @@
 
 Usage: otlp_sink.py RECORDS.jsonl [--port N] [--status CODE [--fail-count N] [--retry-after S]]
                     [--hang] [--down-for SECONDS] [--verbose]
+       otlp_sink.py --decode BODY.bin     (one body from a file, its record printed: upload_server.py)
 
 Serves `POST /v1development/profiles` (Content-Type application/x-protobuf, or application/json;
 Content-Encoding gzip or none), decodes the ExportProfilesServiceRequest with PyPI's
@@ -380,7 +381,18 @@ def failure(status, message):
     return upload_server.Answer(status, "application/x-protobuf", upload_server.rpc_status(RPC_CODES.get(status, 2), message))
 
 
+def decode_body(body, args):
+    """--decode: the record of one protobuf request body (content_type application/x-protobuf)."""
+    request = profiles_service_pb2.ExportProfilesServiceRequest()
+    request.ParseFromString(body)
+    record = Checker(request).run()
+    record["content_type"] = "application/x-protobuf"
+    return record
+
+
 def main():
+    if "--decode" in sys.argv[1:]:
+        sys.exit(upload_server.decode_command("OTLP/HTTP profiles test sink", decode_body))
     args = upload_server.arguments("OTLP/HTTP profiles test sink").parse_args()
     upload_server.serve(args, handle, failure)
 

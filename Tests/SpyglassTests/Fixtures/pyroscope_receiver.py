@@ -3,6 +3,10 @@
 
 Usage: pyroscope_receiver.py RECORDS.jsonl [--port N] [--status CODE [--fail-count N]
                              [--retry-after S]] [--hang] [--down-for SECONDS] [--verbose]
+       pyroscope_receiver.py --decode BODY.bin [--profiles DIR]
+                             (one body from a file, its record printed: upload_server.py; with
+                             --profiles, each raw_profile is also written, as sent, to
+                             DIR/SERIES-SAMPLE.pprof, its path in the profile's `file`)
 
 Serves `POST /push.v1.PusherService/Push` the way a Connect server does (Content-Type
 application/proto, Content-Encoding gzip or none; success: 200, application/proto, an empty
@@ -18,7 +22,9 @@ messages come from pprof_decode.py beside this file.
 What a Pyroscope distributor would refuse (its default limits) is listed in `violations`: a
 series without labels, without a valid `__name__` or a non-empty `service_name`, more than 30
 labels, a label name longer than 1024 bytes or not [a-zA-Z_][a-zA-Z0-9_]*, a value longer than
-2048, a repeated label name; a profile that is not pprof, larger than 4 MiB uncompressed, with
+2048, a repeated label name, more than 30 labels once the distributor has added a sample's string
+labels to its series' labels (it does so before checking the limits: `extractSampleSeries`), a
+sample string label whose key is not a valid label name; a profile that is not pprof, larger than 4 MiB uncompressed, with
 more than 16000 samples or a sample with more than 100 labels, a zero or repeated location or
 function id, a reference to a missing id or string, string_table[0] != "", a sample type
 containing "-", a sample whose number of values differs from the number of sample types.
@@ -55,6 +61,8 @@ MAX_PROFILE_BYTES = 4 * 1024 * 1024
 MAX_SAMPLES = 16000
 MAX_SAMPLE_LABELS = 100
 MAX_DEPTH = 1000
+# Sample labels the distributor does not move into the series' labels.
+SAMPLE_ONLY_LABELS = {"span_id", "profile_id"}
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
@@ -236,6 +244,26 @@ def decode_pprof(raw, where, violations, warnings):
     return out
 
 
+def check_sample_labels(pairs, profile, where, violations):
+    """Pyroscope's distributor adds each sample's string labels to its series' labels (a name the
+    series has already keeps the series' value), splits the profile by the label sets that makes,
+    and only then checks the label limits: each such set must pass them too. span_id (and
+    profile_id, which it renames span_id) stays a sample label."""
+    names = set(name for name, _ in pairs) | SAMPLE_ONLY_LABELS
+    most = 0
+    invalid = set()
+    for sample in profile.get("samples", []):
+        added = [key for key, value in sample["labels"].items()
+                 if isinstance(key, str) and isinstance(value, str) and value and key not in names]
+        invalid.update(key for key in added if not LABEL_NAME.match(key) or len(key) > MAX_NAME)
+        most = max(most, len(added))
+    if len(pairs) + most > MAX_LABELS:
+        violations.append("%s: %d labels once the distributor adds the samples' string labels, more than %d"
+                          % (where, len(pairs) + most, MAX_LABELS))
+    for key in sorted(invalid):
+        violations.append("%s: sample label %r is not a valid label name" % (where, key))
+
+
 def decode_push(body):
     request = PushRequest()
     request.ParseFromString(body)
@@ -252,6 +280,7 @@ def decode_push(body):
         for p, raw in enumerate(raw_series.samples):
             profile = decode_pprof(raw.raw_profile, "%s.samples[%d]" % (where, p), violations, warnings)
             profile["id"] = raw.ID
+            check_sample_labels(pairs, profile, "%s.samples[%d]" % (where, p), violations)
             profiles.append(profile)
         series.append({"labels": dict(pairs), "label_pairs": [list(pair) for pair in pairs], "profiles": profiles})
     return {"series": series, "violations": violations, "warnings": warnings}
@@ -296,7 +325,26 @@ def failure(status, message):
     return connect_error(status, message)
 
 
+def decode_body(body, args):
+    """--decode: the record of one PushRequest body; --profiles DIR saves each raw_profile."""
+    record = decode_push(body)
+    if args.profiles:
+        request = PushRequest()
+        request.ParseFromString(body)
+        for s, raw_series in enumerate(request.series):
+            for p, raw in enumerate(raw_series.samples):
+                path = os.path.join(args.profiles, "%d-%d.pprof" % (s, p))
+                with open(path, "wb") as file:
+                    file.write(raw.raw_profile)
+                record["series"][s]["profiles"][p]["file"] = path
+    return record
+
+
 def main():
+    if "--decode" in sys.argv[1:]:
+        sys.exit(upload_server.decode_command(
+            "Pyroscope Push API test receiver", decode_body,
+            lambda parser: parser.add_argument("--profiles", metavar="DIR", help="write each raw_profile here")))
     args = upload_server.arguments("Pyroscope Push API test receiver").parse_args()
     upload_server.serve(args, handle, failure)
 

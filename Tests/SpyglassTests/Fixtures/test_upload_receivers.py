@@ -10,6 +10,7 @@ import gzip
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,6 +98,18 @@ def otlp_request():
     profile.period_type.type_strindex, profile.period_type.unit_strindex = 1, 2
     profile.samples.add(stack_index=1, attribute_indices=[2, 3], link_index=1, values=[7])
     return request
+
+
+def decode_with(script, body, *flags):
+    """Runs RECEIVER.py --decode on `body` written to a file: (exit status, printed JSON)."""
+    with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as file:
+        file.write(body)
+    try:
+        result = subprocess.run([sys.executable, os.path.join(HERE, script), "--decode", file.name, *flags],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.unlink(file.name)
+    return result.returncode, json.loads(result.stdout)
 
 
 class OTLPSinkTests(unittest.TestCase):
@@ -213,6 +226,19 @@ class OTLPSinkTests(unittest.TestCase):
         self.assertEqual([r["status"] for r in records], [200, 415, 404, 400, 400])
         self.assertEqual(records[0]["profiles"][0]["samples"][0]["stack"], "<module>;work")
         self.assertIn("undecodable", records[3]["error"])
+
+    def test_decode_mode_prints_the_record_of_a_body_file(self):
+        status, record = decode_with("otlp_sink.py", otlp_request().SerializeToString())
+        self.assertEqual(status, 0)
+        self.assertEqual((record["violations"], record["warnings"]), ([], []))
+        self.assertEqual(record["content_type"], "application/x-protobuf")
+        [profile] = record["profiles"]
+        self.assertEqual(profile["samples"][0]["stack"], "<module>;work")
+        self.assertEqual(profile["samples"][0]["attributes"], {"thread.name": "MainThread", "thread.id": 4242})
+        self.assertNotIn("seq", record)
+        status, record = decode_with("otlp_sink.py", b"\xff\xff\xff")
+        self.assertEqual(status, 1)
+        self.assertIn("undecodable", record["error"])
 
     def test_status_fail_count_and_retry_after(self):
         sink = self.start("--status", "503", "--fail-count", "1", "--retry-after", "2")
@@ -347,6 +373,37 @@ class PyroscopeReceiverTests(unittest.TestCase):
             "raw_profile is not valid gzip",
         ]:
             self.assertIn(expected, violations)
+
+    def test_sample_string_labels_count_toward_the_series_limit(self):
+        # pprof_profile's samples have the string labels thread_name and span_id (which Pyroscope
+        # keeps on the samples) and the numeric thread_id (which it ignores): one label is added.
+        labels = LABELS + [("extra_%02d" % i, "x") for i in range(26)]
+        self.assertEqual(len(labels), 29)
+        status, record = decode_with("pyroscope_receiver.py", push_request(labels, [pprof_profile()]))
+        self.assertEqual((status, record["violations"]), (0, []))
+        labels.append(("extra_26", "x"))
+        status, record = decode_with("pyroscope_receiver.py", push_request(labels, [pprof_profile()]))
+        self.assertEqual(record["violations"], [
+            "series[0].samples[0]: 31 labels once the distributor adds the samples' string labels, more than 30"])
+
+    def test_decode_mode_saves_the_raw_profiles(self):
+        raw = gzip.compress(pprof_profile())
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        status, record = decode_with("pyroscope_receiver.py", push_request(LABELS, [raw, pprof_profile()]),
+                                     "--profiles", folder)
+        self.assertEqual((status, record["violations"], record["warnings"]), (0, [], []))
+        [series] = record["series"]
+        self.assertEqual(series["label_pairs"], [list(pair) for pair in LABELS])
+        first, second = series["profiles"]
+        self.assertEqual(first["samples"][0]["stack"], "<module>;work")
+        with open(first["file"], "rb") as saved:
+            self.assertEqual(saved.read(), raw)
+        with open(second["file"], "rb") as saved:
+            self.assertEqual(saved.read(), pprof_profile())
+        status, record = decode_with("pyroscope_receiver.py", b"\x0a\x05\x0a")
+        self.assertEqual(status, 1)
+        self.assertIn("undecodable", record["error"])
 
     def test_connect_errors_and_failure_modes(self):
         receiver = self.start("--status", "429", "--fail-count", "1")

@@ -20,6 +20,12 @@ Failure modes, for testing a client's retries and timeouts:
   --down-for SECS     for the first SECS seconds the port is bound but not listening, so a
                       connection is refused (ECONNREFUSED); then serve. The port is printed at once.
 --bodies DIR saves each request body (after Content-Encoding) as DIR/SEQ.bin, for a closer look.
+
+Without a server: `RECEIVER.py --decode BODY.bin` decodes one request body read from a file (as
+the server would, after Content-Encoding), prints what the server would record about it as one
+JSON object (the receiver's own fields, without the HTTP ones) and exits 0; it exits 1, printing
+{"error": ...}, when the body is not the receiver's request message. This is how the Swift tests
+have Spyglass's encoded bodies read by the receivers' decoders without sending them.
 """
 
 import argparse
@@ -229,6 +235,25 @@ def serve(args, handle, failure):
         pass
     finally:
         server.server_close()
+
+
+def decode_command(description, decode, add_arguments=None, argv=None):
+    """Runs `--decode BODY`: decode(body, args) -> record (raising ValueError or a DecodeError for
+    a body that is not the request); prints the record as JSON. Returns the exit status."""
+    parser = argparse.ArgumentParser(description=description + ": decode one request body from a file")
+    parser.add_argument("--decode", required=True, metavar="BODY", help="a request body (after Content-Encoding)")
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    with open(args.decode, "rb") as file:
+        body = file.read()
+    try:
+        record = decode(body, args)
+    except Exception as error:  # the receivers' decoders raise DecodeError, ValueError or their kin
+        print(json.dumps({"error": "undecodable request: %s: %s" % (type(error).__name__, error)}))
+        return 1
+    print(json.dumps(record, sort_keys=True))
+    return 0
 
 
 def varint(value):
