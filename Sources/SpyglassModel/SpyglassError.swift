@@ -79,6 +79,15 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case recordingUnreadable(path: String, errno: Int32)
   /// A recording file that is not one, is damaged, cut short or from a newer Spyglass.
   case badRecording(path: String, problem: RecordingProblem)
+  /// An upload URL (`--upload`) that cannot be used (`reason` says why). The URL is kept without
+  /// its password.
+  case invalidUploadURL(url: String, reason: String)
+  /// A header an upload would carry (a tenant, a token, an extra header) that cannot be sent.
+  case invalidUploadHeader(name: String, reason: String)
+  /// The CA bundle for HTTPS uploads cannot be read or holds no certificate.
+  case uploadCAFileUnreadable(path: String, reason: String)
+  /// The uploader's thread could not be started.
+  case uploadStartFailed(errno: Int32)
 
   public var description: String {
     switch self {
@@ -158,6 +167,14 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Cannot read the recording '\(path)': \(Errno(rawValue: code))."
     case .badRecording(let path, let problem):
       return "Cannot read the recording '\(path)': \(problem)."
+    case .invalidUploadURL(let url, let reason):
+      return "The upload URL '\(url)' cannot be used: \(reason)."
+    case .invalidUploadHeader(let name, let reason):
+      return "The upload header '\(name)' cannot be sent: \(reason)."
+    case .uploadCAFileUnreadable(let path, let reason):
+      return "Cannot read the CA file '\(path)' for HTTPS uploads: \(reason)."
+    case .uploadStartFailed(let code):
+      return "Could not start the upload thread: \(Errno(rawValue: code))."
     }
   }
 
@@ -196,6 +213,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .threadStartFailed: "thread_start_failed"
     case .recordingUnreadable: "recording_unreadable"
     case .badRecording(_, let problem): problem.kind
+    case .invalidUploadURL: "invalid_upload_url"
+    case .invalidUploadHeader: "invalid_upload_header"
+    case .uploadCAFileUnreadable: "upload_ca_file_unreadable"
+    case .uploadStartFailed: "upload_start_failed"
     }
   }
 
