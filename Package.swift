@@ -70,6 +70,10 @@ let package = Package(
     // The uploads' HTTP client (HTTP/1.1 and 2, TLS through BoringSSL, pooled connections,
     // timeouts): SwiftNIO's, well kept and statically linkable.
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    // async-http-client's own dependencies, named for the types its API takes: event loops,
+    // deadlines and headers (swift-nio), the TLS configuration and CA certificates (swift-nio-ssl).
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
   ],
   targets: [
     .target(
@@ -122,9 +126,11 @@ let package = Package(
     .target(
       name: "SpyglassExport",
       dependencies: [
-        "SpyglassModel", "SpyglassProfile", "SpyglassOutput",
+        "SpyglassProcess", "SpyglassModel", "SpyglassProfile", "SpyglassOutput",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ],
       swiftSettings: functionSections
     ),

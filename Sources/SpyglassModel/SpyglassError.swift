@@ -81,6 +81,15 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case badRecording(path: String, problem: RecordingProblem)
   /// A regular expression (the agent's `--match` / `--exclude`) that does not compile.
   case invalidPattern(pattern: String, reason: String)
+  /// An upload URL (`--upload`) that cannot be used (`reason` says why). The URL is kept without
+  /// its password.
+  case invalidUploadURL(url: String, reason: String)
+  /// A header an upload would carry (a tenant, a token, an extra header) that cannot be sent.
+  case invalidUploadHeader(name: String, reason: String)
+  /// The CA bundle for HTTPS uploads cannot be read or holds no certificate.
+  case uploadCAFileUnreadable(path: String, reason: String)
+  /// The uploader's thread could not be started.
+  case uploadStartFailed(errno: Int32)
 
   public var description: String {
     switch self {
@@ -162,6 +171,14 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Cannot read the recording '\(path)': \(problem)."
     case .invalidPattern(let pattern, let reason):
       return "'\(pattern)' is not a regular expression Spyglass can use (\(reason))."
+    case .invalidUploadURL(let url, let reason):
+      return "The upload URL '\(url)' cannot be used: \(reason)."
+    case .invalidUploadHeader(let name, let reason):
+      return "The upload header '\(name)' cannot be sent: \(reason)."
+    case .uploadCAFileUnreadable(let path, let reason):
+      return "Cannot read the CA file '\(path)' for HTTPS uploads: \(reason)."
+    case .uploadStartFailed(let code):
+      return "Could not start the upload thread: \(Errno(rawValue: code))."
     }
   }
 
@@ -201,6 +218,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .recordingUnreadable: "recording_unreadable"
     case .badRecording(_, let problem): problem.kind
     case .invalidPattern: "invalid_pattern"
+    case .invalidUploadURL: "invalid_upload_url"
+    case .invalidUploadHeader: "invalid_upload_header"
+    case .uploadCAFileUnreadable: "upload_ca_file_unreadable"
+    case .uploadStartFailed: "upload_start_failed"
     }
   }
 

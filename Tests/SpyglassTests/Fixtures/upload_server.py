@@ -26,6 +26,8 @@ the server would, after Content-Encoding), prints what the server would record a
 JSON object (the receiver's own fields, without the HTTP ones) and exits 0; it exits 1, printing
 {"error": ...}, when the body is not the receiver's request message. This is how the Swift tests
 have Spyglass's encoded bodies read by the receivers' decoders without sending them.
+--tls CERT KEY serves HTTPS with that certificate chain and key (PEM files); the handshake runs in
+the connection's own thread, and a client that refuses the certificate leaves no record.
 """
 
 import argparse
@@ -33,6 +35,7 @@ import gzip
 import json
 import os
 import select
+import ssl
 import sys
 import threading
 import time
@@ -51,6 +54,8 @@ def arguments(description):
     parser.add_argument("--hang", action="store_true", help="never answer")
     parser.add_argument("--down-for", type=float, default=0.0, help="refuse connections for this many seconds")
     parser.add_argument("--bodies", default=None, help="folder to save each request body in, decoded (SEQ.bin)")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None,
+                        help="serve HTTPS with this certificate chain and key (PEM)")
     parser.add_argument("--verbose", action="store_true", help="log each request to standard error")
     return parser
 
@@ -210,9 +215,29 @@ def serve(args, handle, failure):
                     except OSError:
                         return
 
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls[0], args.tls[1])
+
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+
+        def get_request(self):
+            connection, address = self.socket.accept()
+            if tls is not None:
+                # The handshake happens at the first read, in the connection's thread.
+                connection = tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+            return connection, address
+
+        def handle_error(self, request, client_address):
+            error = sys.exc_info()[1]
+            if isinstance(error, (ssl.SSLError, ConnectionError)):
+                if args.verbose:
+                    sys.stderr.write("%s: %s\n" % (client_address[0], error))
+                return
+            super().handle_error(request, client_address)
 
     server = Server((args.host, args.port), Handler, bind_and_activate=False)
     try:
