@@ -153,9 +153,12 @@ package struct Record: ParsableCommand {
         spyglass record -o profile.svg --pid 1234
         spyglass record -f speedscope -o profile.json -- python3 app.py
         spyglass record -o profile.svg --save-recording app.spyglass -- python3 app.py
+        spyglass record --upload http://pyroscope:4040 --pid 1234
       """)
 
   @OptionGroup var sampling: SamplingOptions
+
+  @OptionGroup(title: "Continuous profiling") var uploads: UploadOptions
 
   @Option(name: .shortAndLong, help: ArgumentHelp("Output filename", valueName: "filename"))
   var output: String?
@@ -208,8 +211,9 @@ package struct Record: ParsableCommand {
 
   package func run() throws {
     try reportingFailures {
-      let path = output ?? defaultOutputName()
-      try OutputFile(path).checkingWritable()
+      // With --upload the profile is only sent, unless -o asks for a file too.
+      let path = output ?? (uploads.enabled ? nil : defaultOutputName())
+      if let path { try OutputFile(path).checkingWritable() }
       if let summaryJSON { try OutputFile(summaryJSON).checkingWritable() }
       if let saveRecording { try OutputFile(saveRecording).checkingWritable() }
       var recording = Recording(
@@ -219,6 +223,10 @@ package struct Record: ParsableCommand {
         title: "spyglass " + CommandLine.arguments.dropFirst().joined(separator: " "))
       recording.summaryPath = summaryJSON
       recording.recordingPath = saveRecording
+      if uploads.enabled {
+        recording.upload = try ContinuousUpload(
+          options: uploads, rate: sampling.rate.hertz, weighting: weight == .cpu ? .cpu : .samples)
+      }
       try recording.run()
     }
   }

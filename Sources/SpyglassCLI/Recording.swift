@@ -14,7 +14,8 @@ import SpyglassProfile
 struct Recording {
   let options: SamplingOptions
   let format: OutputFormat
-  let outputPath: String
+  /// Where the profile goes; nil with `--upload` and no `-o` (the profile is only uploaded).
+  let outputPath: String?
   let duration: Double?
   let lineNo: LineNo
   let showThreads: Bool
@@ -27,9 +28,11 @@ struct Recording {
   /// `--save-recording`: where the lossless recording goes, written with every write of the
   /// profile, or nil.
   var recordingPath: String? = nil
+  /// `--upload`: each interval's profiles are sent while recording, or nil.
+  var upload: ContinuousUpload? = nil
 
   init(
-    options: SamplingOptions, format: OutputFormat, outputPath: String, duration: Double?, lineNo: LineNo,
+    options: SamplingOptions, format: OutputFormat, outputPath: String?, duration: Double?, lineNo: LineNo,
     showThreads: Bool, weighting: Weighting, showProgress: Bool, title: String
   ) {
     self.options = options
@@ -49,19 +52,25 @@ struct Recording {
     setTimerSlack(nanoseconds: UInt(max(1, min(50_000, 1e9 / options.rate.hertz / 20))))
     var session = try SamplingSession(
       options: options.session(
-        wantNames: showThreads || format.needsThreadNames || recordingPath != nil))
+        wantNames: showThreads || format.needsThreadNames || recordingPath != nil || upload != nil))
     var builder = ProfileBuilder(
       profile: Profile(
         info: RecordingInfo(
           title: title, rate: options.rate.hertz, pythonVersion: session.pythonVersion,
           startUnixNanoseconds: WallClock.unixSeconds() * 1_000_000_000,
           weighting: weighting == .cpu ? .cpu : .samples, frameOptions: frameOptions),
-        keepsTimeline: format.needsTimeline || recordingPath != nil),
+        keepsTimeline: (outputPath != nil && format.needsTimeline) || recordingPath != nil),
       lineNo: lineNo, showThreads: showThreads, showProcesses: options.subprocesses)
 
+    let destination = outputPath.map { "write \($0)" } ?? "upload the last profiles"
     printError(
-      "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and write \(outputPath)."
+      "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and \(destination)."
     )
+    // With --upload and no file, the whole recording is not kept: memory stays flat however long
+    // it runs.
+    let keepsProfile = outputPath != nil || recordingPath != nil || summaryPath != nil
+    var samplesTaken: UInt64 = 0
+    let upload = self.upload
     let start = monotonicSeconds()
     var progress = Throttle(seconds: 0.25)
     var lagWarning = Throttle(seconds: 1)
@@ -88,13 +97,16 @@ struct Recording {
           return true
         }
         if Signals.takeFlushRequest() {
-          finish(&builder, cpu: &cpu, errors: status.errors, start: start)
-          do {
-            try write(builder.profile)
-            try writeSummary(builder.profile, final: false)
-          } catch { printError("spyglass> \(error)") }
-          printError(
-            "spyglass> Wrote the profile so far to '\(outputPath)' (\(builder.profile.totalSamples) samples).")
+          if let outputPath {
+            finish(&builder, cpu: &cpu, errors: status.errors, start: start)
+            do {
+              try write(builder.profile)
+              try writeSummary(builder.profile, final: false)
+            } catch { printError("spyglass> \(error)") }
+            printError(
+              "spyglass> Wrote the profile so far to '\(outputPath)' (\(builder.profile.totalSamples) samples).")
+          }
+          upload?.report()
         }
         let now = monotonicSeconds() - start
         if let duration, now >= duration {
@@ -118,6 +130,11 @@ struct Recording {
               weight = cpu.delta(pid: thread.pid, tid: tid) ?? 0
             }
           }
+          upload?.add(thread, of: process, weightNanoseconds: weight, timeNanoseconds: sampleTime)
+          if !keepsProfile {
+            if !thread.frames.isEmpty { samplesTaken += 1 }
+            continue
+          }
           let firstSeen = builder.add(
             thread, resolver: process.source.resolver, processLabels: process.labels, weightNanoseconds: weight,
             timeNanoseconds: sampleTime)
@@ -126,6 +143,7 @@ struct Recording {
       },
       afterTick: { status in
         if !weightsByCPU { cpu.refreshIfDue() }
+        upload?.sendIfDue()
         let lag = status.lag
         let now = monotonicSeconds()
         if lag > 1, lagWarning.ready() {
@@ -136,7 +154,7 @@ struct Recording {
         if showProgress && progress.ready() {
           let elapsed = now - start
           let line =
-            "\rspyglass> \(builder.profile.totalSamples) samples, \(status.errors) errors, \(formatSeconds(elapsed))"
+            "\rspyglass> \(keepsProfile ? builder.profile.totalSamples : samplesTaken) samples, \(status.errors) errors, \(formatSeconds(elapsed))"
             + (duration.map { " of \(formatSeconds($0))" } ?? "") + "   "
           writeAll(fd: 2, Array(line.utf8))
         }
@@ -147,7 +165,9 @@ struct Recording {
     finish(&builder, cpu: &cpu, errors: session.errors, start: start)
     session.endLaunchedProgram()
     printError("spyglass> Stopped sampling because \(stopReason).")
-    if targetsExited && builder.profile.totalSamples == 0 {
+    if !keepsProfile { samplesTaken = Swift.max(samplesTaken, builder.profile.totalSamples) }
+    upload?.finish(within: 10)
+    if targetsExited && (keepsProfile ? builder.profile.totalSamples : samplesTaken) == 0 {
       // Like a program that ended before Spyglass attached (which of the two happens to a program
       // that exits at once is a race): an error, and no empty profile in place of one.
       throw SpyglassError.exitedBeforeAnySample(
@@ -156,7 +176,9 @@ struct Recording {
     }
     try write(builder.profile)
     try writeSummary(builder.profile, final: true)
-    summarize(builder.profile, session: session, elapsed: builder.profile.info.durationSeconds)
+    summarize(
+      builder.profile, samples: keepsProfile ? builder.profile.totalSamples : samplesTaken, session: session,
+      elapsed: builder.profile.info.durationSeconds)
   }
 
   func finish(_ builder: inout ProfileBuilder, cpu: inout CPUTimes, errors: Int, start: Double) {
@@ -175,16 +197,19 @@ struct Recording {
 
   /// Writes the output file and, with --save-recording, the recording, from the same profile.
   func write(_ profile: Profile) throws {
-    try format.write(profile, to: outputPath)
+    if let outputPath { try format.write(profile, to: outputPath) }
     if let recordingPath { try OutputFormat.recording.write(profile, to: recordingPath) }
   }
 
-  func summarize(_ profile: Profile, session: SamplingSession, elapsed: Double) {
-    let samples = profile.totalSamples
+  func summarize(_ profile: Profile, samples: UInt64, session: SamplingSession, elapsed: Double) {
     let ticks = session.ticks
     let errorRate = ticks > 0 ? Double(session.errors) / Double(ticks) * 100 : 0
-    printError(
-      "spyglass> Wrote \(format.name) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
+    if let outputPath {
+      printError(
+        "spyglass> Wrote \(format.name) data to '\(outputPath)'. Samples: \(samples) Errors: \(session.errors)")
+    } else {
+      printError("spyglass> Samples: \(samples) Errors: \(session.errors)")
+    }
     printError(
       "spyglass> \(formatSeconds(elapsed)) recorded: \(ticks) ticks at \(formatRate(Double(ticks) / max(elapsed, 1e-9))) Hz achieved (asked \(formatRate(options.rate.hertz)) Hz), error rate \(formatPercent(errorRate))"
         + (session.maxLag > 0.05 ? ", fell behind by up to \(formatSeconds(session.maxLag))" : ""))

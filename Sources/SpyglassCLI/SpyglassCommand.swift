@@ -1,8 +1,8 @@
 //===--- SpyglassCommand.swift - the `spyglass` command line --------------===//
 //
 // py-spy's commands and option names, so a py-spy user needs no new habits: record, top, dump
-// (and their unique prefixes r, t, d), plus `convert` (a recording into any format) and
-// `completions`.
+// (and their unique prefixes r, t, d), plus `convert` (a recording into any format), `agent`
+// (continuous profiling of a whole host) and `completions`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +23,7 @@ package struct SpyglassCommand: ParsableCommand {
       import) and rebuilds every thread's Python stack. Supports CPython \(PythonTraits.supportedVersionsDescription).
       """,
     version: "spyglass \(version)",
-    subcommands: [Record.self, Convert.self, Top.self, Dump.self, Completions.self]
+    subcommands: [Record.self, Convert.self, Top.self, Dump.self, Agent.self, Completions.self]
   )
 
   package init() {}
@@ -67,7 +67,7 @@ package struct SpyglassCommand: ParsableCommand {
 
   static func expandingPrefix(_ arguments: [String]) -> [String] {
     guard let first = arguments.first, !first.hasPrefix("-") else { return arguments }
-    let names = ["record", "top", "dump", "completions", "help"]
+    let names = ["record", "top", "dump", "agent", "completions", "help"]
     let matches = names.filter { $0.hasPrefix(first) }
     guard matches.count == 1, matches[0] != first else { return arguments }
     return [matches[0]] + arguments.dropFirst()

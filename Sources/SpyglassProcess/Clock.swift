@@ -38,10 +38,23 @@ package func naturalLog(_ x: Double) -> Double { log(x) }
 /// interval has passed since it last said yes. The one shape every such time gate takes.
 package struct Throttle: Sendable {
   /// The interval, in nanoseconds.
-  package let interval: UInt64
+  package private(set) var interval: UInt64
+  private let baseInterval: UInt64
   private var last: UInt64?
 
-  package init(seconds: Double) { interval = UInt64(Swift.max(0, seconds) * 1e9) }
+  package init(seconds: Double) {
+    interval = UInt64(Swift.max(0, seconds) * 1e9)
+    baseInterval = interval
+  }
+
+  /// Doubles the interval, to at most `maximum` seconds: work that found nothing new waits longer
+  /// each time.
+  package mutating func backOff(upTo maximum: Double) {
+    interval = Swift.min(Swift.max(interval, 1) &* 2, UInt64(Swift.max(0, maximum) * 1e9))
+  }
+
+  /// The interval it was made with again.
+  package mutating func restoreInterval() { interval = baseInterval }
 
   /// Whether the work is due at `now` (monotonic nanoseconds); if so, it counts as done now.
   package mutating func ready(now: UInt64 = monotonicNanoseconds()) -> Bool {

@@ -25,9 +25,12 @@ package final class ProcessSampler: StackSource {
 
   /// The process's threads as the OS sees them.
   private var threads: OSThreads
-  /// Thread names, read from `threading` at most every quarter second.
+  /// Thread names, read from `threading` at most every quarter second while a thread has none;
+  /// a thread that stays unnamed (threading never imported, a thread started from C) makes the
+  /// reads back off to every 8 s, until a thread not seen before shows up.
   private var names: [UInt64: String] = [:]
   private var namesThrottle = Throttle(seconds: 0.25)
+  private var unnamedAfterRead: Set<UInt64> = []
   /// ≤3.10: the struct pthread tid offset search, retried every quarter second until it succeeds
   /// (it fails when a thread is starting or exiting at that moment).
   private var pthreadOffsetThrottle = Throttle(seconds: 0.25)
@@ -121,8 +124,15 @@ package final class ProcessSampler: StackSource {
 
   /// Names, OS ids (checked against the process) and whether each thread is active.
   private func finish(_ sampled: inout [SampledThread], request: SampleRequest, pause: ProcessPause?) {
-    if request.wantNames && sampled.contains(where: { names[$0.threadID] == nil }) && namesThrottle.ready() {
-      if let fresh = try? walker.threadNames() { names = fresh }
+    if request.wantNames && sampled.contains(where: { names[$0.threadID] == nil }) {
+      if sampled.contains(where: { names[$0.threadID] == nil && !unnamedAfterRead.contains($0.threadID) }) {
+        namesThrottle.restoreInterval()
+      }
+      if namesThrottle.ready() {
+        if let fresh = try? walker.threadNames() { names = fresh }
+        unnamedAfterRead = Set(sampled.lazy.map(\.threadID).filter { self.names[$0] == nil })
+        if !unnamedAfterRead.isEmpty { namesThrottle.backOff(upTo: 8) }
+      }
     }
     let tidFromPthread = target.layout.tstateNativeThreadID == nil
     if tidFromPthread && walker.pthreadTIDOffset == nil { discoverPthreadOffset(sampled) }

@@ -37,7 +37,10 @@ package struct IntervalProfiles {
     _ thread: SampledThread, of process: AttachedProcess, weightNanoseconds: UInt64, timeNanoseconds: UInt64
   ) {
     let pid = process.pid
-    if builders[pid] == nil {
+    // Through the entry's index, in place: `builders[pid]?.add` would copy the builder (and with
+    // it every table of its profile) on each sample.
+    var slot = builders.index(forKey: pid)
+    if slot == nil {
       builders[pid] = ProfileBuilder(
         profile: Profile(
           info: RecordingInfo(
@@ -46,8 +49,10 @@ package struct IntervalProfiles {
             frameOptions: FrameOptions(lineNo: lineNo, fullFilenames: true)),
           keepsTimeline: false),
         lineNo: lineNo, showThreads: false, showProcesses: false)
+      slot = builders.index(forKey: pid)
     }
-    builders[pid]?.add(
+    guard let slot else { return }
+    builders.values[slot].add(
       thread, resolver: process.source.resolver, processLabels: [], weightNanoseconds: weightNanoseconds,
       timeNanoseconds: timeNanoseconds)
   }

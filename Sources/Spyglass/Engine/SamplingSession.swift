@@ -385,6 +385,10 @@ package struct SamplingSession {
     package var errors: Int
     /// The latest tick's errors, one per process that could not be read.
     package var tickErrors: [SpyglassError] = []
+    /// How many processes are being sampled.
+    package var processCount = 0
+    /// Host scope: what happened to the host's processes since the last tick.
+    package var events: [SessionEvent] = []
   }
 
   /// The one sampling loop: until `shouldStop` (asked before every tick) says so or every target
@@ -403,6 +407,8 @@ package struct SamplingSession {
       status.ticks = ticks
       status.errors = errors
       status.tickErrors = tickErrors
+      status.processCount = processes.count
+      status.events = takeEvents()
       afterTick(status)
     }
   }
