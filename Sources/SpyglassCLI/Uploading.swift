@@ -37,7 +37,8 @@ struct UploadOptions: ParsableArguments {
       valueName: "url"))
   var urls: [String] = []
 
-  @Option(name: .customLong("upload-format"), help: "The backends' protocol: Pyroscope's Push API, or OTLP/HTTP profiles")
+  @Option(
+    name: .customLong("upload-format"), help: "The backends' protocol: Pyroscope's Push API, or OTLP/HTTP profiles")
   var format: UploadFormat = .pyroscope
 
   @Option(
@@ -156,8 +157,9 @@ final class ContinuousUpload {
     for count in counts {
       var line =
         "spyglass> Uploads to \(count.url): \(count.sentProfiles) profiles sent in \(count.sentRequests) requests"
-      line += final ? ", \(count.queuedRequests) not sent" : ", \(count.queuedRequests) queued (\(count.queuedBytes) bytes)"
-      if count.droppedProfiles > 0 { line += ", \(count.droppedProfiles) profiles dropped" }
+      // At the end what was still queued has been counted as dropped (`finish`).
+      if !final { line += ", \(count.queuedRequests) requests queued (\(count.queuedBytes) bytes)" }
+      if count.droppedProfiles > 0 { line += ", \(count.droppedProfiles) profiles dropped (never sent)" }
       if count.failedAttempts > 0 { line += ", \(count.failedAttempts) failed attempts" }
       if let error = count.lastError { line += "; last error: \(terminalSafe(error))" }
       printError(line + ".")

@@ -157,11 +157,18 @@ def _current():
     return (_state.kept or _empty()).plus(live.minus(_state.baseline))
 
 
-def start(rate=100, native=False, idle=False, gil=False, subprocesses=False, nonblocking=True):
+def start(rate=100, native=False, idle=False, gil=False, subprocesses=False, nonblocking=True, upload=None,
+          upload_format=None, upload_interval=None, labels=None, service_name=None):
     """Starts sampling this process `rate` times a second (from any thread). `idle` keeps threads
     that sleep, `gil` only the thread holding the GIL, `subprocesses` adds child processes,
     `nonblocking` (the default) reads without pausing the threads. Does nothing when already
-    running. Raises Error with the recorder's own sentence when it cannot attach."""
+    running. Raises Error with the recorder's own sentence when it cannot attach.
+
+    Continuous profiling: with `upload` (a URL, or a list of them) every `upload_interval` seconds
+    (10) of samples are also sent to a Pyroscope server (`upload_format="pyroscope"`, the default)
+    or an OpenTelemetry Collector (`"otlp"`), with `labels` ({key: value}) and `service_name` (by
+    default this process's OTEL_SERVICE_NAME, PYROSCOPE_APPLICATION_NAME or script name); the
+    stats stay available as without it."""
     _require_api()
     from spyglass._recorder import Recorder
 
@@ -171,7 +178,8 @@ def start(rate=100, native=False, idle=False, gil=False, subprocesses=False, non
             return
         _raise_pending()
         options = dict(rate=rate, native=native, idle=idle, gil=gil, subprocesses=subprocesses,
-                       nonblocking=nonblocking)
+                       nonblocking=nonblocking, upload=upload, upload_format=upload_format,
+                       upload_interval=upload_interval, labels=labels, service_name=service_name)
         _state.recorder = Recorder(**options)
         _state.options = options
         _state.baseline = None

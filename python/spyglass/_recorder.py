@@ -165,12 +165,46 @@ def binary_path():
 _SHIM = 'read _ || exit 97; exec "$@" </dev/null'
 
 
+def upload_options(upload, upload_format=None, upload_interval=None, labels=None, service_name=None):
+    """The `record` options of continuous profiling: `upload` is a backend's URL or a list of them
+    (each interval's profile is sent there while recording), `upload_format` "pyroscope" (the
+    default) or "otlp", `upload_interval` seconds, `labels` a {key: value} dict every uploaded profile
+    carries, `service_name` the profiles' service name. Raises ValueError on a wrong value."""
+    if upload is None:
+        if labels or upload_format or upload_interval is not None or service_name:
+            raise ValueError("upload_format, upload_interval, labels and service_name need upload=URL")
+        return []
+    urls = [upload] if isinstance(upload, (type(u""), str)) else list(upload)
+    if not urls or not all(isinstance(url, (type(u""), str)) and url for url in urls):
+        raise ValueError("upload must be a URL or a list of URLs, not %r" % (upload,))
+    arguments = []
+    for url in urls:
+        arguments += ["--upload", url]
+    if upload_format is not None:
+        if upload_format not in ("pyroscope", "otlp"):
+            raise ValueError("upload_format must be 'pyroscope' or 'otlp', not %r" % (upload_format,))
+        arguments += ["--upload-format", upload_format]
+    if upload_interval is not None:
+        arguments += ["--upload-interval", _number(upload_interval)]
+    for key, value in sorted((labels or {}).items()):
+        if not isinstance(key, (type(u""), str)) or not key or "=" in key:
+            raise ValueError("a label's key must be a non-empty string without '=', not %r" % (key,))
+        arguments += ["--label", "%s=%s" % (key, value)]
+    if service_name is not None:
+        if not service_name:
+            raise ValueError("service_name must not be empty")
+        arguments += ["--service-name", service_name]
+    return arguments
+
+
 class Recorder(object):
     """One ``spyglass record --pid <this process>`` child and its files."""
 
     def __init__(self, rate=100, native=False, idle=False, gil=False, subprocesses=False, nonblocking=True,
-                 weight_cpu=True, start_timeout=30.0):
+                 weight_cpu=True, start_timeout=30.0, upload=None, upload_format=None, upload_interval=None,
+                 labels=None, service_name=None):
         rate_text = _number(rate)
+        upload_arguments = upload_options(upload, upload_format, upload_interval, labels, service_name)
         self.owner = os.getpid()
         self.binary = binary_path()
         self.directory = tempfile.mkdtemp(prefix="spyglass-")
@@ -194,6 +228,7 @@ class Recorder(object):
             arguments.append("--subprocesses")
         if nonblocking:
             arguments.append("--nonblocking")
+        arguments += upload_arguments
         self.arguments = arguments
         self.rate = float(rate_text)
         environment = dict(os.environ)
