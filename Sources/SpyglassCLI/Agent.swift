@@ -88,6 +88,7 @@ package struct Agent: ParsableCommand {
       var options = SessionOptions(pid: nil, config: config)
       options.rate = rate.hertz
       options.host = HostFilter(match: match, exclude: exclude)
+      options.codeRevalidationSeconds = 1
       var session = try SamplingSession(options: options)
       printError(
         "spyglass> Agent sampling every Python process on this host at \(formatRate(rate.hertz)) Hz, uploading every \(formatSeconds(uploads.interval)) to \(uploads.urls.map(terminalSafe).joined(separator: ", ")). Send SIGTERM to stop."
@@ -117,7 +118,9 @@ package struct Agent: ParsableCommand {
             return true
           }
           if Signals.takeFlushRequest() {
-            printError("spyglass> Sampling \(status.processCount) processes.")
+            printError(
+              "spyglass> Sampling \(status.processCount) processes: \(status.ticks) ticks and \(processSamples) process samples so far."
+            )
             upload.report()
           }
           let now = monotonicSeconds() - start

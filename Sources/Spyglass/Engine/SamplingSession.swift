@@ -31,6 +31,11 @@ package struct SessionOptions: Sendable {
   package var wantNames = true
   /// How long a launched program may take to show a Python interpreter.
   package var launchWait = 10.0
+  /// How long a cached code object is trusted before it is checked against the target again
+  /// (nil: the walker's 100 ms). The agent trusts them for a second: a check costs a read of its
+  /// own, and a code object freed and replaced at the same address while still on a stack is rare
+  /// outside exec/compile loops; such a frame would carry the old name for at most that second.
+  package var codeRevalidationSeconds: Double?
   /// The agent's scope: every Python process on the host (nil: `pid` or `command` and, with
   /// subprocesses, their descendants).
   package var host: HostFilter?
@@ -208,6 +213,9 @@ package struct SamplingSession {
     if pythonVersion.isEmpty { pythonVersion = target.version.description }
     let labels = options.config.subprocesses ? ProcessTree.ancestry(of: pid, upTo: rootPID).map(\.label) : []
     let sampler = ProcessSampler(target: target, blocking: options.config.blocking == .lock)
+    if let seconds = options.codeRevalidationSeconds {
+      sampler.walker.codeRevalidationNanoseconds = UInt64(Swift.max(0.001, seconds) * 1e9)
+    }
     if options.config.native {
       // A process whose native stacks cannot be read keeps its Python stacks (the root's failure
       // ends the session at once, in init).
