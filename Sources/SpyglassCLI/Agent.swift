@@ -29,7 +29,9 @@ package struct Agent: ParsableCommand {
       --upload-interval seconds. Labels: service_name (the process's OTEL_SERVICE_NAME, then \
       PYROSCOPE_APPLICATION_NAME, else its script or module name), process.pid, host.name, \
       process.runtime.version, container.id (in a container), and each --label. Send SIGTERM (or \
-      Ctrl-C) to upload what was sampled and stop; SIGUSR1 prints how the uploads stand.
+      Ctrl-C) to upload what was sampled and stop; SIGUSR1 prints how the uploads stand. \
+      Environment: SPYGLASS_UPLOAD_TOKEN (a bearer token for the uploads), SPYGLASS_HOST_NAME (the \
+      host.name label; default: the kernel's node name).
 
       Examples:
         spyglass agent --upload http://pyroscope:4040

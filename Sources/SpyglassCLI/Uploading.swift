@@ -103,7 +103,9 @@ final class ContinuousUpload {
   private var gone: Set<Int32> = []
   private let serviceName: String?
   private let labels: [Label]
-  private let hostName = ProcFS.hostName()
+  /// `SPYGLASS_HOST_NAME` when set (a Kubernetes pod's UTS name is its own, not its node's: a
+  /// DaemonSet passes `spec.nodeName` there), else the kernel's node name.
+  private let hostName = Environment.value("SPYGLASS_HOST_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? ProcFS.hostName()
   private let urls: [String]
 
   init(options: UploadOptions, rate: Double, weighting: RecordingInfo.Weighting) throws(SpyglassError) {
