@@ -10,6 +10,7 @@ import Spyglass
 import SpyglassOutput
 import SpyglassProcess
 import SpyglassProfile
+import SpyglassStacks
 
 package struct Dump: ParsableCommand {
   package static let configuration = CommandConfiguration(
@@ -82,6 +83,10 @@ package struct Dump: ParsableCommand {
         let dump = try PythonCoreDump(path: core, executable: exe, root: coreRoot)
         processes = DumpedProcess.group(
           try dump.stackTraces(config: config), root: dump.processInfo, parentCommandLine: { _ in nil })
+      } else if let pid, subprocesses, let rootError = notPythonError(pid.value) {
+        // A root that is not Python (a shell, a launcher, Apache, a PyInstaller bootloader): the
+        // Python processes under it, as `record -s` samples them.
+        processes = try pythonDescendants(of: pid.value, config: config, rootError: rootError)
       } else if let pid {
         let spy = try PythonSpy(pid: pid.value, config: config)
         let traces: [StackTrace]
@@ -110,5 +115,37 @@ package struct Dump: ParsableCommand {
       }
       writeAll(fd: 1, bytes)
     }
+  }
+
+  /// The error attaching to `pid` gives when it is not a Python process (nil otherwise: Python,
+  /// or another error that attaching will report itself).
+  private func notPythonError(_ pid: Int32) -> SpyglassError? {
+    do {
+      _ = try LiveTarget.attach(pid: pid)
+      return nil
+    } catch {
+      if case .notPython = error { return error }
+      return nil
+    }
+  }
+
+  /// Every Python process under `pid` (children first found first), each read on its own; the
+  /// root's error when there is none.
+  private func pythonDescendants(of pid: Int32, config: Config, rootError: SpyglassError) throws(SpyglassError)
+    -> [DumpedProcess]
+  {
+    var childConfig = config
+    childConfig.subprocesses = false
+    var processes: [DumpedProcess] = []
+    for (child, _) in ProcessTree.descendants(of: pid) {
+      // Children that are not Python, or that end or cannot be read meanwhile, are left out.
+      guard let spy = try? PythonSpy(pid: child, config: childConfig), let traces = try? spy.stackTraces() else {
+        continue
+      }
+      processes += DumpedProcess.group(
+        traces, root: spy.processInfo, parentCommandLine: { ProcFS.commandLine($0).joined(separator: " ") })
+    }
+    if processes.isEmpty { throw rootError }
+    return processes
   }
 }

@@ -80,7 +80,16 @@ func reportingFailures(_ body: () throws -> Void) throws {
   } catch let failure as Failure {
     failure.exit()
   } catch let error as SpyglassError {
-    Failure(error).exit()
+    Failure(error.withSubprocessHint()).exit()
+  }
+}
+
+extension SpyglassError {
+  /// A process that is not Python but has Python processes under it says so, and what to do.
+  func withSubprocessHint() -> SpyglassError {
+    guard case .notPython(let pid, let executable) = self else { return self }
+    let children = ProcessTree.descendants(of: pid).map(\.pid).filter { ProcFS.mapsMentionPython($0) }
+    return children.isEmpty ? self : .notPythonButParentOf(pid: pid, executable: executable, children: children)
   }
 }
 

@@ -174,6 +174,12 @@ struct Recording {
         program: session.launched != nil ? options.command.first : nil, pid: session.rootPID,
         idleLeftOut: !(options.idle || options.gil))
     }
+    let samplesKept = keepsProfile ? builder.profile.totalSamples : samplesTaken
+    if samplesKept == 0, session.errors > 0, let lastError = session.lastError {
+      // Nothing to show and failures to explain: say why instead of writing an empty profile.
+      throw SpyglassError.everySampleFailed(
+        errors: session.errors, samples: session.ticks, lastError: lastError.description)
+    }
     try write(builder.profile)
     try writeSummary(builder.profile, final: true)
     summarize(

@@ -23,6 +23,9 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   case permissionDenied(pid: Int32)
   /// The process runs no CPython interpreter Spyglass can find.
   case notPython(pid: Int32, executable: String)
+  /// A process that is not Python, with Python processes under it (a shell, a launcher, a server's
+  /// parent): `children` are some of them.
+  case notPythonButParentOf(pid: Int32, executable: String, children: [Int32])
   /// A CPython version Spyglass does not support.
   case unsupportedVersion(pid: Int32, version: String)
   /// A free-threaded (`Py_GIL_DISABLED`) build.
@@ -67,6 +70,9 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
   /// A recording whose targets all exited before any sample was taken (`program` for a launched
   /// one; `idleLeftOut` when idle threads were left out).
   case exitedBeforeAnySample(program: String?, pid: Int32, idleLeftOut: Bool)
+  /// A recording that kept no sample and had errors: `errors` of its `samples` failed (the others,
+  /// if any, found every thread idle). `lastError` is the last failure's sentence.
+  case everySampleFailed(errors: Int, samples: Int, lastError: String)
   /// An output file that cannot be created or opened for writing (found before sampling starts).
   case outputNotWritable(path: String, errno: Int32)
   /// Writing an output file failed.
@@ -105,6 +111,10 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Permission denied reading process \(pid): \(hint)."
     case .notPython(let pid, let executable):
       return "Process \(pid) (\(executable)) is not a Python program: no CPython interpreter was found in it."
+    case .notPythonButParentOf(let pid, let executable, let children):
+      let list = children.prefix(5).map(String.init).joined(separator: ", ") + (children.count > 5 ? ", …" : "")
+      return
+        "Process \(pid) (\(executable)) is not a Python program, but Python runs under it (process\(children.count == 1 ? "" : "es") \(list)): add --subprocesses (-s) to read \(children.count == 1 ? "it" : "them"), or give a Python process's pid."
     case .unsupportedVersion(let pid, let version):
       return
         "Process \(pid) runs Python \(version), which Spyglass does not support (supported: \(PythonTraits.supportedVersionsDescription))."
@@ -153,6 +163,13 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
       return "Could not read the native stacks of the core file \(path) (\(reason))."
     case .inCore(let path, let error):
       return "Core file \(path): " + error.description
+    case .everySampleFailed(let errors, let samples, let lastError):
+      let reason = lastError.hasSuffix(".") ? String(lastError.dropLast()) : lastError
+      if errors >= samples {
+        return "Every sample failed (\(errors) errors), so no profile was written; the last error: \(reason)."
+      }
+      return
+        "No sample was kept, so no profile was written: \(errors) of \(samples) samples failed and the others found every thread idle (--idle keeps idle threads); the last error: \(reason)."
     case .exitedBeforeAnySample(let program, let pid, let idleLeftOut):
       let who = program.map { "The program '\($0)'" } ?? "Process \(pid)"
       let hint = idleLeftOut ? " (idle threads are left out without --idle)" : ""
@@ -190,6 +207,7 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .processExited: "process_exited"
     case .permissionDenied: "permission_denied"
     case .notPython: "not_python"
+    case .notPythonButParentOf: "not_python"
     case .unsupportedVersion: "unsupported_version"
     case .freeThreaded: "free_threaded"
     case .unknownDebugOffsets: "unknown_debug_offsets"
@@ -211,6 +229,7 @@ public enum SpyglassError: Error, Sendable, Equatable, CustomStringConvertible {
     case .coreNativeUnavailable: "core_native_unavailable"
     case .inCore(_, let error): error.kind
     case .exitedBeforeAnySample: "exited_before_any_sample"
+    case .everySampleFailed: "every_sample_failed"
     case .outputNotWritable: "output_not_writable"
     case .outputWriteFailed: "output_write_failed"
     case .renderFailed: "render_failed"

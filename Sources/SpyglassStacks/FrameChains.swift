@@ -73,14 +73,17 @@ struct FrameObjectChain {
 
   var frameBytes: Int { Swift.max(back, code, lasti) + 8 }
 
+  /// Walks from the first frame; true when it stopped at `ReadLimits.frames` with more to go.
   func walk<Source: FrameSource>(
     from first: RemoteAddress, source: Source, into frames: inout [SampledFrame]
-  ) throws(ReadFault) {
+  ) throws(ReadFault) -> Bool {
     var cursor = first
     var cycle = CycleDetector()
+    var steps = 0
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
-      guard frames.count < ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
+      steps += 1
+      if steps > ReadLimits.frames { return true }
       let frame = try source.frame(at: cursor)
       if let id = try source.code(at: frame.u64(code)) {
         let offset = Int(frame.i32(lasti)) &* lastiUnit
@@ -89,6 +92,7 @@ struct FrameObjectChain {
       }
       cursor = frame.u64(back)
     }
+    return false
   }
 }
 
@@ -116,17 +120,18 @@ struct InterpreterFrameChain {
 
   var frameBytes: Int { Swift.max(previous, code, instrPtr, owner, isEntry ?? 0) + 8 }
 
-  /// Walks from the first frame; the addresses of the shims skipped go to `shims`.
+  /// Walks from the first frame; the addresses of the shims skipped go to `shims`. True when it
+  /// stopped at `ReadLimits.frames` with more to go.
   func walk<Source: FrameSource>(
     from first: RemoteAddress, source: Source, into frames: inout [SampledFrame], shims: inout [RemoteAddress]
-  ) throws(ReadFault) {
+  ) throws(ReadFault) -> Bool {
     var cursor = first
     var cycle = CycleDetector()
     var steps = 0
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
       steps += 1
-      guard steps <= ReadLimits.frames else { throw .implausible("more than \(ReadLimits.frames) frames") }
+      if steps > ReadLimits.frames { return true }
       let frame = try source.frame(at: cursor)
       let next = frame.u64(previous)
       defer { cursor = next }
@@ -149,6 +154,7 @@ struct InterpreterFrameChain {
       frames.append(.python(code: id, line: line, address: cursor, isEntry: entry))
     }
     if let last = frames.indices.last { frames[last] = frames[last].entered() }
+    return false
   }
 
   /// One frame on its own (3.11+: the frame a coroutine or generator embeds), from its bytes

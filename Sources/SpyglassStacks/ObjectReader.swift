@@ -16,8 +16,15 @@ package enum ReadLimits {
   package static let dictEntries = 1 << 16
   /// Most threads walked in one interpreter.
   package static let threads = 4096
-  /// Most frames walked in one thread.
-  package static let frames = 4096
+  /// Most frames walked in one thread: far above any real stack (a 5,000-deep recursion under
+  /// `sys.setrecursionlimit(10000)` is ordinary; 3.11+ recurses in Python without the C stack), so
+  /// it only bounds a chain that does not end. A deeper stack keeps its innermost frames under a
+  /// `<stack cut: …>` root (`cutRoot`); a chain that loops is an error.
+  package static let frames = 100_000
+  /// The root a thread's stack gets when its walk stopped at `frames`.
+  package static let cutRoot = "<stack cut: deeper than 100000 frames>"
+  /// Most frames a walk reserves room for from the previous sample's depth.
+  package static let reservedFrames = 4096
   /// Largest line table read.
   package static let lineTableBytes = 1 << 16
   /// Most ranges a sample's first read guesses from the previous sample (the kernel takes 1024

@@ -212,6 +212,7 @@ package final class StackWalker<Memory: MemoryReader> {
     var frames: [SampledFrame] = []
     frames.reserveCapacity(walk.recentDepth)
     var shims: [RemoteAddress] = []
+    var cut = false
     for attempt in 0..<2 {
       frames.removeAll(keepingCapacity: true)
       shims.removeAll(keepingCapacity: true)
@@ -219,7 +220,7 @@ package final class StackWalker<Memory: MemoryReader> {
       walk.deferValidation = attempt == 0
       switch chain {
       case .objects(let objects):
-        try objects.walk(from: state.u64(offsets.tstateFrame), source: self, into: &frames)
+        cut = try objects.walk(from: state.u64(offsets.tstateFrame), source: self, into: &frames)
       case .interpreter(let interpreterChain):
         var first = state.u64(offsets.tstateFrame)
         if let cframeCurrentFrame = interpreterChain.cframeCurrentFrame {
@@ -229,18 +230,19 @@ package final class StackWalker<Memory: MemoryReader> {
           first = try reader.view(at: slot, count: 8).u64(0)
           if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateBytes)) { reader.expect(slot, 8) }
         }
-        try interpreterChain.walk(from: first, source: self, into: &frames, shims: &shims)
+        cut = try interpreterChain.walk(from: first, source: self, into: &frames, shims: &shims)
       }
       if try validatePending() { break }
     }
     walk.flushStrayFrames(to: reader)
-    walk.recentDepth = Swift.max(8, Swift.min(frames.count + 4, ReadLimits.frames))
+    walk.recentDepth = Swift.max(8, Swift.min(frames.count + 4, ReadLimits.reservedFrames))
     if chain.framesOnHeap {
       // Frame objects live anywhere on the heap: each is read where it was next time.
       for frame in frames.prefix(ReadLimits.guessedFrameObjects) { reader.expect(frame.address, chain.frameBytes) }
     }
     thread.frames = frames
     thread.shimAddresses = shims
+    if cut { thread.roots = [ReadLimits.cutRoot] }
     return thread
   }
 

@@ -127,6 +127,8 @@ package struct SamplingSession {
   package private(set) var errors = 0
   /// The errors of the last tick, one per process that could not be read.
   package private(set) var tickErrors: [SpyglassError] = []
+  /// The most recent sampling error (what a recording in which every sample failed says).
+  package private(set) var lastError: SpyglassError?
   package private(set) var maxLag = 0.0
   package private(set) var pythonVersion = ""
   /// Asked while sleeping between ticks (in slices of at most 50 ms): true ends the sleep early,
@@ -352,6 +354,7 @@ package struct SamplingSession {
         } else {
           errors += 1
           tickErrors.append(error)
+          lastError = error
         }
       }
     }
