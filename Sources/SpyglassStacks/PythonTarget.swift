@@ -172,10 +172,15 @@ extension PythonTarget where Memory == ProcessMemory {
         // one dump in a few thousand saw every attempt torn for half a second): from the second
         // attempt on, a torn walk is tried again at once, a few times, before waiting. The first
         // attempt tries once, so an interpreter still starting up (torn too) is given its 20 ms.
+        //
+        // An interpreter read whole whose threads hold no frame is still starting up, unless the
+        // process is older than a second: an embedded interpreter (gdb's, a uWSGI master's) can
+        // sit idle with no Python code running at all, a valid state to read.
         let walker = target.makeWalker()
         for _ in 0..<(attempts == 1 ? 1 : 16) {
           guard let threads = try? walker.sample() else { continue }
           if threads.contains(where: { !$0.frames.isEmpty }) { return target }
+          if !threads.isEmpty, let age = ProcFS.age(pid), age >= 1 { return target }
           break  // read whole, but no frame yet: still starting
         }
         lastError = .interpreterNotFound(pid: pid, version: target.version.description)

@@ -9,7 +9,8 @@
 //     walk, and a recording in which nothing could be kept exits 1 with the reason, writing no
 //     file;
 //   - a shell with Python processes under it: `dump -s` dumps them, `dump` and `record` without
-//     `-s` say to add it.
+//     `-s` say to add it;
+//   - an embedded interpreter with no frame at all (gdb's, idle) is attached and dumped.
 //
 //===----------------------------------------------------------------------===//
 
@@ -116,6 +117,34 @@ private enum Deep {
     // dump fails in one sentence, promptly: the walk is bounded.
     let dump = try SpyglassRunner.run(["dump", "--pid", "\(target.pid)"], timeout: .seconds(30))
     #expect(dump.exitCode == 1 && dump.stderr.split(separator: "\n").count == 1, "\(dump)")
+  }
+
+  /// gdb's embedded Python, idle: no thread holds a frame, which is a valid state to read
+  /// (attaching used to wait for a frame and give up with "may still be starting up").
+  @Test func idleEmbeddedInterpreter() throws {
+    let gdb = try #require(findOnPath("gdb"), "gdb is not installed (test.sh installs it)")
+    let child = try ChildProcess(
+      executable: gdb, arguments: ["-nx", "-batch", "-ex", "python import sys", "-ex", "shell sleep 60"],
+      environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    defer {
+      for pid in ProcessTree.descendants(of: child.pid).map(\.pid) { kill(pid, SIGKILL) }
+      child.stop()
+    }
+    // gdb has run its Python command once it has started the shell.
+    var started = false
+    for _ in 0..<100 {
+      started = ProcessTree.descendants(of: child.pid).contains {
+        ProcFS.commandLine($0.pid).joined(separator: " ").contains("sleep 60")
+      }
+      if started { break }
+      usleep(100_000)
+    }
+    try #require(started, "gdb did not start its shell")
+    let result = try SpyglassRunner.run(["dump", "--pid", "\(child.pid)", "--json"], timeout: .seconds(30))
+    try #require(result.exitCode == 0, "\(result)")
+    let threads = try DumpJSON.decode(result.stdout)
+    #expect(threads.count == 1 && threads.allSatisfy { $0.frames.isEmpty && !$0.active }, "\(threads)")
+    #expect(threads.first?.osThreadID == Int(child.pid))
   }
 
   /// A shell running two Pythons: `dump -s` reads both; without `-s`, dump and record say to add it.
