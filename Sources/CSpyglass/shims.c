@@ -172,3 +172,5 @@ long spy_getdents64(int fd, void *buffer, size_t length) { return syscall(SYS_ge
 int spy_errno(void) { return errno; }
 
 int spy_set_timer_slack(unsigned long nanoseconds) { return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0); }
+
+int spy_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -63,6 +63,12 @@ struct Recording {
       lineNo: lineNo, showThreads: showThreads, showProcesses: options.subprocesses)
 
     let destination = outputPath.map { "write \($0)" } ?? "upload the last profiles"
+    if session.followsLauncher, let program = options.command.first {
+      let pythons = session.order.map(String.init).joined(separator: ", ")
+      printError(
+        "spyglass> '\(terminalSafe(program))' is not Python: sampling the Python processes it starts (\(pythons) so far), as --subprocesses does."
+      )
+    }
     printError(
       "spyglass> Sampling process \(session.rootPID) at \(formatRate(options.rate.hertz)) Hz. Press Control-C to stop and \(destination)."
     )

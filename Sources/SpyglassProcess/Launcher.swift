@@ -48,9 +48,13 @@ package enum Launcher {
     return (uid, gid)
   }
 
-  /// Starts `arguments[0]` (searched on PATH) with the rest as its arguments.
+  /// Starts `arguments[0]` (searched on PATH) with the rest as its arguments. Spyglass becomes a
+  /// child subreaper first: a process the program starts and leaves behind (a shell's background
+  /// job, a launcher that exits) is reparented to Spyglass instead of init, so it stays among
+  /// Spyglass's descendants and `endTree` ends it too.
   package static func launch(_ arguments: [String], asInvokingUser: Bool = true) throws(Errno) -> LaunchedProcess {
     precondition(!arguments.isEmpty)
+    _ = spy_set_child_subreaper()
     let user = asInvokingUser ? invokingUser() : nil
     var cStrings: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
     cStrings.append(nil)
@@ -60,6 +64,41 @@ package enum Launcher {
     }
     if pid < 0 { throw Errno.current }
     return LaunchedProcess(pid: pid)
+  }
+}
+
+extension LaunchedProcess {
+  /// Ends the program and every process under Spyglass (the program's children and the orphans
+  /// reparented to Spyglass as their subreaper): SIGTERM (or `signal`) to each, then SIGKILL to
+  /// those still there after `grace` seconds; reaps the orphans (the program itself is reaped by
+  /// `exitStatus`/`wait`, so its status is kept).
+  package func endTree(signal first: Int32 = Signal.terminate, grace: Double = 1) {
+    let own = ProcFS.ownPID
+    func family() -> [Int32] {
+      ProcessTree.descendants(of: own).map(\.pid).filter { pid in ProcStat.read(pid: pid)?.state != UInt8(ascii: "Z") }
+    }
+    var members = family()
+    if exitStatus() == nil, !members.contains(pid) { members.append(pid) }
+    for member in members { kill(member, first) }
+    let deadline = monotonicSeconds() + grace
+    while !members.isEmpty && monotonicSeconds() < deadline {
+      sleepSeconds(0.01)
+      _ = exitStatus()
+      reapOrphans()
+      members = family()
+    }
+    for member in family() { kill(member, Signal.kill) }
+    _ = wait(timeout: 1)
+    reapOrphans()
+  }
+
+  /// Collects the exit of every zombie child of Spyglass but the program itself.
+  private func reapOrphans() {
+    for (child, _) in ProcessTree.descendants(of: ProcFS.ownPID) where child != pid {
+      guard ProcStat.read(pid: child)?.state == UInt8(ascii: "Z") else { continue }
+      var status: Int32 = 0
+      _ = waitpid(child, &status, WNOHANG)
+    }
   }
 }
 

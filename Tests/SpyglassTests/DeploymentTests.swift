@@ -10,7 +10,9 @@
 //     file;
 //   - a shell with Python processes under it: `dump -s` dumps them, `dump` and `record` without
 //     `-s` say to add it;
-//   - an embedded interpreter with no frame at all (gdb's, idle) is attached and dumped.
+//   - an embedded interpreter with no frame at all (gdb's, idle) is attached and dumped;
+//   - `record -- bash -c …`: the launcher is followed to its Python, and nothing it started is
+//     left running afterwards.
 //
 //===----------------------------------------------------------------------===//
 
@@ -145,6 +147,38 @@ private enum Deep {
     let threads = try DumpJSON.decode(result.stdout)
     #expect(threads.count == 1 && threads.allSatisfy { $0.frames.isEmpty && !$0.active }, "\(threads)")
     #expect(threads.first?.osThreadID == Int(child.pid))
+  }
+
+  /// `record -- bash -c '…'`: a launcher that is not Python is followed to the Python it starts
+  /// (as `-s` does), said at once, and nothing it started is left behind at the end, an orphan it
+  /// left running included.
+  @Test func launcherIsFollowedAndNothingIsLeftBehind() throws {
+    let python = try interpreter("3.12.1")
+    let directory = try makeTemporaryDirectory("spyglass-launcher")
+    defer { removeDirectory(directory) }
+    let marker = "launcher-\(UUID().uuidString.prefix(8))"
+    defer { for pid in processes(withArgument: marker) { kill(pid, SIGKILL) } }
+    let cases = [
+      // The shell waits for Python, then prints: Python is its child.
+      ("waits", "\(python.path) \(Fixture.path("hot.py")) \(marker); echo done", ["-d", "3"]),
+      // The shell leaves Python running in the background and exits at once: an orphan.
+      ("leaves", "\(python.path) \(Fixture.path("hot.py")) \(marker) & exit 0", ["-d", "3"]),
+      // The shell outlives the recording, Python running under it.
+      ("outlives", "\(python.path) \(Fixture.path("hot.py")) \(marker) & sleep 100 # \(marker)", ["-d", "3"]),
+    ]
+    for (name, script, options) in cases {
+      let output = directory + "/\(name).txt"
+      let result = try SpyglassRunner.run(
+        ["record"] + options + ["-f", "raw", "-o", output, "--", "/bin/bash", "-c", script], timeout: .seconds(60))
+      #expect(result.exitCode == 0, "\(name): \(result)")
+      #expect(
+        result.stderr.contains("'/bin/bash' is not Python: sampling the Python processes it starts"),
+        "\(name): \(result)")
+      let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+      #expect(text.contains("hot_function (hot.py:9)"), "\(name): \(text)")
+      usleep(200_000)
+      #expect(processes(withArgument: marker).isEmpty, "\(name): left behind: \(processes(withArgument: marker))")
+    }
   }
 
   /// A shell running two Pythons: `dump -s` reads both; without `-s`, dump and record say to add it.

@@ -24,6 +24,8 @@ long spy_ptrace_detach(pid_t tid, int sig);
 long spy_ptrace_cont(pid_t tid, int sig);
 /// PTRACE_GETREGS into 27 u64 words (x86_64 user_regs_struct). 0 or -1/errno.
 long spy_ptrace_getregs(pid_t tid, uint64_t *regs, size_t count);
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are reparented to the caller.
+int spy_set_child_subreaper(void);
 /// prctl(PR_SET_TIMERSLACK) for the calling thread (prctl is variadic, so not callable from Swift).
 int spy_set_timer_slack(unsigned long nanoseconds);
 /// For a thread in a ptrace stop: 1 when the stop interrupted a system call that was sleeping

@@ -102,11 +102,14 @@ package struct SamplingSession {
     case allExited
   }
 
-  package let options: SessionOptions
+  package private(set) var options: SessionOptions
   /// What every tick asks of each process, and whether it is made into task stacks.
   private let request: SampleRequest
   private let asyncMode: AsyncMode?
-  private let followsSubprocesses: Bool
+  private var followsSubprocesses: Bool
+  /// The program launched is not Python (a shell, `uv`, a launcher): its Python descendants are
+  /// sampled as with `--subprocesses`.
+  package private(set) var followsLauncher = false
   package let rootPID: Int32
   package let launched: LaunchedProcess?
   package private(set) var processes: [Int32: AttachedProcess] = [:]
@@ -166,8 +169,14 @@ package struct SamplingSession {
     }
     let waitLimit = launched != nil ? options.launchWait : 1.0
     do {
-      let target = try LiveTarget.attach(pid: rootPID, waitingUpTo: config.subprocesses ? 0.3 : waitLimit)
-      add(target, parent: nil)
+      if launched != nil && !config.subprocesses {
+        // A launched program may be a launcher (bash -c, uv run, env): wait for it to become
+        // Python itself (exec) or to start a Python process, whichever comes first.
+        try attachLaunchedProgram(waitingUpTo: waitLimit)
+      } else {
+        let target = try LiveTarget.attach(pid: rootPID, waitingUpTo: config.subprocesses ? 0.3 : waitLimit)
+        add(target, parent: nil)
+      }
     } catch {
       if !config.subprocesses { throw failure(for: error) }
       // A shell or launcher that starts Python later: look for Python descendants for a while.
@@ -184,15 +193,15 @@ package struct SamplingSession {
       }
     }
     if config.native && config.blocking != .lock {
-      launched?.send(Signal.kill)
+      launched?.endTree(signal: Signal.kill)
       throw .nativeNeedsBlocking
     }
     if let reason = nativeFailures[rootPID] {
-      launched?.send(Signal.kill)
+      launched?.endTree(signal: Signal.kill)
       throw .nativeUnavailable(pid: rootPID, reason: reason)
     }
     if options.asyncMode != nil, let root = processes[rootPID], !root.source.supportsTasks {
-      launched?.send(Signal.kill)
+      launched?.endTree(signal: Signal.kill)
       throw .asyncUnsupported(pid: rootPID, version: root.source.version.description)
     }
   }
@@ -201,13 +210,47 @@ package struct SamplingSession {
   private func failure(for error: SpyglassError) -> SpyglassError {
     if let launched, let program = options.command.first {
       if let status = launched.exitStatus() ?? (ProcFS.processExists(rootPID) ? nil : 0) {
+        launched.endTree()  // what it left behind
         return .programExited(program: program, status: status)
       }
-      launched.send(Signal.kill)
-      _ = launched.wait(timeout: 1)
+      launched.endTree(signal: Signal.kill)
       if case .notPython = error { return .programNotPython(program: program) }
     }
     return error
+  }
+
+  /// Attaches to the launched program once it is Python, or, while it is not (a launcher),
+  /// follows the first Python processes it starts, as `--subprocesses` does. Throws the last
+  /// attach error when neither happens within `timeout` seconds or the program ends first.
+  private mutating func attachLaunchedProgram(waitingUpTo timeout: Double) throws(SpyglassError) {
+    let deadline = monotonicSeconds() + timeout
+    var lastError = SpyglassError.noSuchProcess(pid: rootPID)
+    while true {
+      do throws(SpyglassError) {
+        add(try LiveTarget.attach(pid: rootPID, waitingUpTo: 0), parent: nil)
+        return
+      } catch {
+        lastError = error
+        if case .permissionDenied = error { throw error }
+        // Not Python, or already gone (`bash -c 'python app.py &'`): its Python descendants,
+        // orphans included (Spyglass is their subreaper).
+        let exited = launched?.exitStatus() != nil
+        var notPython = false
+        if case .notPython = error { notPython = true }
+        if exited || notPython {
+          scanForChildren(force: true)
+          if !processes.isEmpty {
+            followsLauncher = true
+            followsSubprocesses = true
+            options.config.subprocesses = true
+            return
+          }
+        }
+        if exited { throw lastError }
+      }
+      if monotonicSeconds() >= deadline { throw lastError }
+      sleepSeconds(0.02)
+    }
   }
 
   private mutating func add(_ target: LiveTarget, parent: Int32?) {
@@ -231,7 +274,9 @@ package struct SamplingSession {
   mutating func scanForChildren(force: Bool = false) {
     if force { treeScan.reset() }
     guard treeScan.ready() else { return }
-    for (pid, parent) in ProcessTree.descendants(of: rootPID) where processes[pid] == nil {
+    // A launched program's tree is Spyglass's own (its subreaper keeps the orphans in it).
+    let base = launched != nil ? ProcFS.ownPID : rootPID
+    for (pid, parent) in ProcessTree.descendants(of: base) where processes[pid] == nil && pid != rootPID {
       let executable = (try? ProcFS.executable(pid)) ?? ""
       if executable.isEmpty { continue }  // zombie or gone
       if notPython[pid] == executable { continue }
@@ -376,15 +421,11 @@ package struct SamplingSession {
 
   private func isZombie(_ pid: Int32) -> Bool { ProcStat.read(pid: pid)?.state == UInt8(ascii: "Z") }
 
-  /// Stops the program Spyglass launched, if it still runs (as py-spy does at the end of record).
+  /// Stops the program Spyglass launched and every process it started (as py-spy stops the
+  /// program at the end of record; its children too, so none is left behind): SIGTERM, then
+  /// SIGKILL after a second.
   package func endLaunchedProgram() {
-    guard let launched else { return }
-    if launched.exitStatus() != nil { return }
-    launched.send(Signal.terminate)
-    if launched.wait(timeout: 1) == nil {
-      launched.send(Signal.kill)
-      _ = launched.wait(timeout: 1)
-    }
+    launched?.endTree()
   }
 
   /// Where a recording stands, handed to the clients of `run` (which cannot read the session
