@@ -134,7 +134,7 @@ done
 # test at a time in phase 2, on a machine left to them; everything else runs in parallel first.
 # On 2 cores, running them beside the parallel suites made them fail now and then for reasons
 # that had nothing to do with Spyglass.
-timing_sensitive='SpyglassTests\.(RecordTests|ContinuousProfilingTests|AsyncRecordTests|TopTests|TargetSafetyTests|PySpyCompatibilityTests|WheelTests)'
+timing_sensitive='SpyglassTests\.(RecordTests|ContinuousProfilingTests|UploaderTests|AsyncRecordTests|TopTests|TargetSafetyTests|PySpyCompatibilityTests|WheelTests)'
 log "phase 1: tests in parallel"
 set +e
 swift test --skip-build --skip "$timing_sensitive" 2>&1 | tee .build/test-output.txt

@@ -5,7 +5,9 @@
 // (--status, --fail-count, --retry-after, --hang, --down-for, --tls) play the failing backends.
 // The encoder is a fake of the tests' own: a small valid PushRequest whose service name says which
 // batch it carries, so order and content can be read back from the receiver's records. Every
-// wait is bounded, and the settings' timeouts are short so that the suite takes seconds.
+// wait is bounded, and the settings' timeouts are short so that the suite takes seconds. Those
+// short timeouts and the retries' delays are measured, so the receivers' suite runs in test.sh's
+// timing-sensitive phase, one test at a time (under phase 1's load a 1-second bound was missed).
 //
 //===----------------------------------------------------------------------===//
 
