@@ -8,8 +8,10 @@ python async_tasks.py tree [--pure]
     numbers) and the tasks awaiting it, as `READY <json>`, then sleeps.
 python async_tasks.py sleepers [--pure]
     Twenty tasks "sleeper-NN" each in its own asyncio.sleep, and a task "spinner" that spins in
-    busy() for 20 ms and sleeps 20 ms, over and over. Prints READY, then every 0.25 s
-    `STAT busy=<seconds in busy()> wall=<seconds>` (the target's own measurement of its share).
+    busy() and sleeps, over and over, each for a random 12-28 ms (random, so that no sampling rate
+    keeps meeting the same phase of a fixed cycle: 20 + 20 ms at 200 Hz is 8 samples a cycle, and
+    the share a record measured then depended on where its ticks fell). Prints READY, then every
+    0.1 s `STAT busy=<seconds in busy()> wall=<seconds>` (the target's own measurement of its share).
 
 python async_tasks.py many N [--pure]
     N tasks "many-N" each in asyncio.sleep; prints READY when they all wait (and `ready PID`).
@@ -25,6 +27,7 @@ if "--pure" in sys.argv:
 import asyncio
 import json
 import os
+import random
 import threading
 import time
 
@@ -153,8 +156,8 @@ def busy(seconds):
 
 async def spinner():
     while True:
-        busy(0.02)
-        await asyncio.sleep(0.02)  # SPINNER-AWAIT
+        busy(random.uniform(0.012, 0.028))
+        await asyncio.sleep(random.uniform(0.012, 0.028))  # SPINNER-AWAIT
 
 
 async def sleeper():
@@ -163,7 +166,7 @@ async def sleeper():
 
 async def report(start):
     while True:
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.1)
         print("STAT busy=%.6f wall=%.6f" % (BUSY[0], time.perf_counter() - start), flush=True)
 
 
