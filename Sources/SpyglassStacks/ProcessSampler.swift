@@ -90,7 +90,13 @@ package final class ProcessSampler: StackSource {
     do {
       return try ProcessPause(pid: pid, threads: tasks, notingIdleThreads: !request.onlyGILHolder)
     } catch {
-      if error == .noSuchProcess { throw .processExited(pid: pid) }
+      // Every thread listed to hold exited meanwhile (short-lived workers, while the others slept
+      // and were not listed): the process itself may well live on, and this sample is read
+      // without a pause, as the threads too new to be held are.
+      if error == .noSuchProcess {
+        if ProcFS.processExists(pid) { return nil }
+        throw .processExited(pid: pid)
+      }
       if error.isPermissionDenied { throw .permissionDenied(pid: pid) }
       throw .pauseFailed(pid: pid, errno: error.rawValue)
     }
