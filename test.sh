@@ -82,6 +82,13 @@ if ! command -v gcore >/dev/null 2>&1; then
   as_root apt-get update -qq >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdb >/dev/null
 fi
+# Debian's uWSGI with its Python 3 plugin: the deployment tests dump a master and the workers it
+# forks from C (DeploymentTests.uwsgiMasterAndWorkers).
+if ! command -v uwsgi >/dev/null 2>&1 || [ ! -e /usr/lib/uwsgi/plugins/python3_plugin.so ]; then
+  log "installing uWSGI and its Python 3 plugin (the deployment tests)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq uwsgi-core uwsgi-plugin-python3 >/dev/null
+fi
 
 # The Debian roots (made once, reused, made anew when a week old). The tests ask the same script
 # where they are; exporting the folder keeps a `sudo`ed run and the tests on the same one.

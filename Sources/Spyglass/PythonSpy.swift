@@ -33,6 +33,13 @@ public final class PythonSpy: @unchecked Sendable {
   private let lock = Lock()
   private var processes: [AttachedProcess]
 
+  /// Thread states found so far holding an OS thread id their process does not have (a process
+  /// forked without its interpreter being told, as uWSGI's workers are), and what each was
+  /// matched to: the stacks carry the matched id.
+  package var threadIDCorrections: [ThreadIDCorrection] {
+    lock.withLock { processes.flatMap(\.source.threadIDCorrections) }
+  }
+
   /// Attaches to `pid`. Throws when the process does not exist, is not Python, runs a version
   /// Spyglass does not support, or may not be read (see `SpyglassError`).
   public init(pid: Int32, config: Config) throws(SpyglassError) {

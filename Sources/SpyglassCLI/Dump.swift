@@ -79,6 +79,7 @@ package struct Dump: ParsableCommand {
       // One path for a live process and a core file: their traces, grouped by process.
       let processes: [DumpedProcess]
       var tasks: (list: [TaskTrace], pid: Int32, cut: Int)?
+      var corrections: [ThreadIDCorrection] = []
       if let core {
         let dump = try PythonCoreDump(path: core, executable: exe, root: coreRoot)
         processes = DumpedProcess.group(
@@ -86,7 +87,8 @@ package struct Dump: ParsableCommand {
       } else if let pid, subprocesses, let rootError = notPythonError(pid.value) {
         // A root that is not Python (a shell, a launcher, Apache, a PyInstaller bootloader): the
         // Python processes under it, as `record -s` samples them.
-        processes = try pythonDescendants(of: pid.value, config: config, rootError: rootError)
+        processes = try pythonDescendants(
+          of: pid.value, config: config, rootError: rootError, corrections: &corrections)
       } else if let pid {
         let spy = try PythonSpy(pid: pid.value, config: config)
         let traces: [StackTrace]
@@ -100,6 +102,7 @@ package struct Dump: ParsableCommand {
         processes = DumpedProcess.group(
           traces, root: spy.processInfo,
           parentCommandLine: { ProcFS.commandLine($0).joined(separator: " ") })
+        corrections = spy.threadIDCorrections
       } else {
         return
       }
@@ -114,6 +117,7 @@ package struct Dump: ParsableCommand {
         }
       }
       writeAll(fd: 1, bytes)
+      for line in threadIDNotes(corrections) { printError(line) }
     }
   }
 
@@ -131,9 +135,9 @@ package struct Dump: ParsableCommand {
 
   /// Every Python process under `pid` (children first found first), each read on its own; the
   /// root's error when there is none.
-  private func pythonDescendants(of pid: Int32, config: Config, rootError: SpyglassError) throws(SpyglassError)
-    -> [DumpedProcess]
-  {
+  private func pythonDescendants(
+    of pid: Int32, config: Config, rootError: SpyglassError, corrections: inout [ThreadIDCorrection]
+  ) throws(SpyglassError) -> [DumpedProcess] {
     var childConfig = config
     childConfig.subprocesses = false
     var processes: [DumpedProcess] = []
@@ -144,6 +148,7 @@ package struct Dump: ParsableCommand {
       }
       processes += DumpedProcess.group(
         traces, root: spy.processInfo, parentCommandLine: { ProcFS.commandLine($0).joined(separator: " ") })
+      corrections += spy.threadIDCorrections
     }
     if processes.isEmpty { throw rootError }
     return processes

@@ -20,6 +20,7 @@ import ArgumentParser
 import Spyglass
 import SpyglassOutput
 import SpyglassProcess
+import SpyglassStacks
 
 /// A failure with the sentence to show.
 struct Failure: Error, CustomStringConvertible {
@@ -102,5 +103,17 @@ extension OutputFile {
   /// `write`, its failure said as the one error family says it.
   func writing(_ bytes: [UInt8]) throws(SpyglassError) {
     do { try write(bytes) } catch { throw .outputWriteFailed(path: path, errno: error.rawValue) }
+  }
+}
+
+/// One line per thread state that held an OS thread id its process does not have (said once, at
+/// the end of a recording or a dump).
+func threadIDNotes(_ corrections: [ThreadIDCorrection]) -> [String] {
+  corrections.map { correction in
+    let found =
+      correction.real.map { "it is shown as thread \($0), the process's own" }
+      ?? "its OS thread could not be told, so it is shown without one"
+    return
+      "spyglass> Process \(correction.pid): a Python thread's state names OS thread \(correction.claimed), which is not one of the process's threads (it was forked without its interpreter being told, as uWSGI forks its workers); \(found)."
   }
 }

@@ -10,6 +10,7 @@ import Spyglass
 import SpyglassOutput
 import SpyglassProcess
 import SpyglassProfile
+import SpyglassStacks
 
 struct Recording {
   let options: SamplingOptions
@@ -234,6 +235,7 @@ struct Recording {
       printError("spyglass> CPU time per thread: " + parts.joined(separator: ", ") + (timed.count > 16 ? ", …" : ""))
     }
     if options.native { summarizeNative(session) }
+    for line in threadIDNotes(session.processes.values.flatMap(\.source.threadIDCorrections)) { printError(line) }
   }
 
   /// `--native`: how the native stacks went (merge failures are counted, never fatal).

@@ -46,6 +46,11 @@ package enum ProcFS {
     }.dropLast(bytes.last == 0 ? 1 : 0).map { $0 }
   }
 
+  /// Whether `tid` is a thread of process `pid`.
+  package static func threadExists(pid: Int32, tid: Int32) -> Bool {
+    access("/proc/\(pid)/task/\(tid)", F_OK) == 0
+  }
+
   /// The ids of the process's threads (entries of /proc/PID/task).
   package static func threadIDs(_ pid: Int32) -> [Int32] {
     numericEntries(of: "/proc/\(pid)/task")

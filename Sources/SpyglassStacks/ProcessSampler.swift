@@ -34,6 +34,10 @@ package final class ProcessSampler: StackSource {
   /// ≤3.10: the struct pthread tid offset search, retried every quarter second until it succeeds
   /// (it fails when a thread is starting or exiting at that moment).
   private var pthreadOffsetThrottle = Throttle(seconds: 0.25)
+  /// 3.11+: the OS thread ids read from thread states that are known to be the process's own
+  /// (checked once each), and the corrections made for those that were not, in the order found.
+  private var confirmedThreadIDs = Set<Int32>()
+  package private(set) var threadIDCorrections: [ThreadIDCorrection] = []
   /// The asyncio tasks of the last sample taken `readingTasks` (nil when they could not be read).
   package private(set) var lastTasks: AsyncSnapshot?
   private var asyncio: AsyncioReader<ProcessMemory>?
@@ -72,6 +76,7 @@ package final class ProcessSampler: StackSource {
         sampled[index].locals = sampled[index].frames.map { walker.locals(of: $0, budget: request.localsBudget) }
       }
     }
+    checkThreadIDs(&sampled)
     if request.readingTasks { lastTasks = readTasks(sampled) }
     if let native, let pause { mergeNativeStacks(&sampled, native: native, pause: pause) }
     pause?.resume()
@@ -177,6 +182,54 @@ package final class ProcessSampler: StackSource {
     }
   }
 
+  /// 3.11+: checks, once per id, that the OS thread id each thread state holds is a thread of this
+  /// process. After a fork the interpreter was not told of (uWSGI forks its workers from C; so does
+  /// `os.fork` on an embedded interpreter, or `fork()` through ctypes) the surviving thread state
+  /// still holds the forking thread's id, a thread of another process: its run state, CPU time,
+  /// pause and native stack would all be another thread's. The real id is the one glibc's struct
+  /// pthread at the thread's pthread_t holds (the child's copy is updated by fork), else the one
+  /// task of the process no other thread state claims; until it is found the thread has no OS id.
+  private func checkThreadIDs(_ sampled: inout [SampledThread]) {
+    guard target.layout.tstateNativeThreadID != nil else { return }
+    var unconfirmed: [Int] = []
+    for (index, thread) in sampled.enumerated() {
+      guard let tid = thread.osThreadID, !confirmedThreadIDs.contains(tid) else { continue }
+      if ProcFS.threadExists(pid: pid, tid: tid) {
+        if confirmedThreadIDs.count >= 65536 { confirmedThreadIDs.removeAll() }
+        confirmedThreadIDs.insert(tid)
+      } else {
+        unconfirmed.append(index)
+      }
+    }
+    if unconfirmed.isEmpty { return }
+    let tasks = Set(ProcFS.threadIDs(pid))
+    if tasks.isEmpty { return }
+    var claimed = Set(sampled.compactMap { $0.osThreadID }.filter { tasks.contains($0) })
+    let pthreadOffset =
+      walker.pthreadTIDOffset
+      ?? PthreadTIDOffset.discover(
+        memory: target.memory, pthreads: unconfirmed.map { sampled[$0].threadID }, tasks: tasks)
+    for index in unconfirmed {
+      guard let stale = sampled[index].osThreadID else { continue }
+      var real: Int32?
+      if let pthreadOffset, sampled[index].threadID != 0,
+        let value = try? target.memory.readUInt32(at: sampled[index].threadID &+ UInt64(pthreadOffset)),
+        value < UInt32(Int32.max), tasks.contains(Int32(value)), !claimed.contains(Int32(value))
+      {
+        real = Int32(value)
+      } else if unconfirmed.count == 1 {
+        let free = tasks.subtracting(claimed)
+        if free.count == 1 { real = free.first }
+      }
+      if let real { claimed.insert(real) }
+      sampled[index].osThreadID = real
+      walker.threadIDCorrections[stale] = real ?? 0
+      if threadIDCorrections.count < 64 {
+        threadIDCorrections.append(ThreadIDCorrection(pid: pid, claimed: stale, real: real))
+      }
+    }
+  }
+
   /// Searches for struct pthread's tid offset (≤3.10), at most every quarter second.
   private func discoverPthreadOffset(_ sampled: [SampledThread]) {
     guard pthreadOffsetThrottle.ready() else { return }
@@ -210,6 +263,15 @@ package final class ProcessSampler: StackSource {
     }
     return try? asyncio?.snapshot(threads: sampled.map { ($0.threadState, $0.threadID) })
   }
+}
+
+/// A thread state whose OS thread id is not one of its process's threads (`ProcessSampler`).
+package struct ThreadIDCorrection: Sendable, Equatable {
+  package let pid: Int32
+  /// The id the thread state holds.
+  package let claimed: Int32
+  /// The process's own thread it was matched to, nil when none could be.
+  package let real: Int32?
 }
 
 /// py-spy's idle heuristic for a leaf frame: waiting in threading, selectors or a poll loop.

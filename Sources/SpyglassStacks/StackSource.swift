@@ -59,9 +59,14 @@ package protocol StackSource: AnyObject {
   var supportsTasks: Bool { get }
   /// `--native` statistics and the unwinder, when native stacks are read.
   var native: NativeStacks? { get }
+  /// Thread states found holding an OS thread id the process does not have (a live process
+  /// forked without its interpreter being told), and what each was matched to.
+  var threadIDCorrections: [ThreadIDCorrection] { get }
 }
 
 extension StackSource {
+  package var threadIDCorrections: [ThreadIDCorrection] { [] }
+
   /// Every thread's stack as the library hands it out (all of them, idle ones included, with
   /// their `active` flag; only the GIL holder with `Config.gilOnly`).
   package func stackTraces(config: Config, parent: Int32? = nil) throws(SpyglassError) -> [StackTrace] {

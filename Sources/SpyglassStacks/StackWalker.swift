@@ -42,6 +42,11 @@ package final class StackWalker<Memory: MemoryReader> {
   /// Where glibc's struct pthread holds the kernel tid, for versions whose thread state does not
   /// (found by `PthreadTIDOffset.discover`); nil when unknown.
   package var pthreadTIDOffset: Int?
+  /// 3.11+: OS thread ids a thread state claims that the process does not have, and the process's
+  /// own id for that thread (0: unknown). A process forked without the interpreter being told (a
+  /// uWSGI worker, a fork from C) keeps the forking thread's `native_thread_id`; the live process's
+  /// sampler finds the real one (`ProcessSampler.checkThreadIDs`).
+  package var threadIDCorrections: [Int32: Int32] = [:]
   /// `PyCode_Type`, when the binary exports it: frames whose code is not a code object are skipped.
   let codeType: RemoteAddress?
   /// What one walk keeps while it runs (reset for each thread).
@@ -195,6 +200,9 @@ package final class StackWalker<Memory: MemoryReader> {
     if let nativeOffset = offsets.tstateNativeThreadID {
       let value = state.u64(nativeOffset)
       if value > 0 && value < UInt64(Int32.max) { native = Int32(value) }
+      if !threadIDCorrections.isEmpty, let stale = native, let real = threadIDCorrections[stale] {
+        native = real == 0 ? nil : real
+      }
     }
     if native == nil, let offset = pthreadTIDOffset, threadID != 0 {
       // Before 3.11 the kernel tid is only in glibc's struct pthread: read with the next round too.

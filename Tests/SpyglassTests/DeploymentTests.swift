@@ -12,7 +12,10 @@
 //     `-s` say to add it;
 //   - an embedded interpreter with no frame at all (gdb's, idle) is attached and dumped;
 //   - `record -- bash -c …`: the launcher is followed to its Python, and nothing it started is
-//     left running afterwards.
+//     left running afterwards;
+//   - a process forked from C, the interpreter never told (ctypes here, on every interpreter;
+//     Debian's uWSGI for real): its thread is the process's own (id, idle state, native frames,
+//     CPU time), not the forking parent's, and Spyglass says once what it corrected.
 //
 //===----------------------------------------------------------------------===//
 
@@ -215,4 +218,151 @@ private enum Deep {
       for pid in children { #expect(result.stderr.contains("\(pid)"), "\(result)") }
     }
   }
+
+  /// ctypes' fork() in the target: the child's thread state still names the parent's thread (on
+  /// 3.11+ its `native_thread_id`). The child's thread is shown as the child's own, idle in its
+  /// sleep, with its native frames under `--native`; 3.11+ says what it corrected.
+  @Test("A process forked from C is read as its own threads", arguments: PythonInterpreter.all())
+  func forkedFromC(_ python: PythonInterpreter) throws {
+    let parent = try PythonProcess(
+      python, script: Fixture.path("raw_fork.py"), isReady: { $0.hasPrefix("child ") }, timeout: .seconds(20))
+    defer { parent.stop() }
+    let line = parent.readyLine
+    let child = try #require(Int32(line.split(separator: " ").last ?? ""), "\(python.label): \(line)")
+    defer { kill(child, SIGKILL) }
+    // Asleep in child_sleeps.
+    var asleep = false
+    for _ in 0..<100 {
+      if ProcStat.read(pid: child)?.state == UInt8(ascii: "S") {
+        asleep = true
+        break
+      }
+      usleep(50_000)
+    }
+    try #require(asleep, "\(python.label): the child never slept")
+    let sleepLine = try scriptLine(of: "CHILD-SLEEP", in: "raw_fork.py")
+    let dump = try SpyglassRunner.run(["dump", "--json", "--pid", "\(child)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(python.label): \(dump)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(threads.count == 1, "\(python.label): \(threads)")
+    let thread = try #require(threads.first)
+    #expect(thread.osThreadID == Int(child), "\(python.label): \(thread), parent \(parent.pid)")
+    #expect(!thread.active, "\(python.label): \(thread)")
+    #expect(
+      thread.frames.first.map { $0.name == "child_sleeps" && $0.line == sleepLine } == true,
+      "\(python.label): \(thread)")
+    if python.version.atLeast(3, 11) {
+      #expect(
+        dump.stderr.contains("Process \(child): a Python thread's state names OS thread \(parent.pid), which is not"),
+        "\(python.label): \(dump.stderr)")
+    } else {
+      // ≤3.10 finds the id in glibc's struct pthread, which fork keeps right: nothing to correct.
+      #expect(dump.stderr.isEmpty, "\(python.label): \(dump.stderr)")
+    }
+    // Held and unwound as the child's own thread: its native frames are merged.
+    let native = try SpyglassRunner.run(["dump", "--native", "--pid", "\(child)"], timeout: .seconds(30))
+    try #require(native.exitCode == 0, "\(python.label): \(native)")
+    #expect(native.stdout.contains("Thread \(child) (idle)"), "\(python.label): \(native.stdout)")
+    #expect(native.stdout.contains("(libc.so.6)"), "\(python.label): no native frame in\n\(native.stdout)")
+    #expect(native.stdout.contains("child_sleeps (raw_fork.py:\(sleepLine))"), "\(python.label): \(native.stdout)")
+  }
+
+  /// Debian's uWSGI: a master and two workers it forked from C after loading the application.
+  /// `dump -s` on the master shows all three, each worker's thread its own and idle; `record
+  /// --native` on a worker under load merges uWSGI's C frames with the application's Python
+  /// ones, and the worker's thread has its CPU time.
+  @Test func uwsgiMasterAndWorkers() throws {
+    let uwsgi = try #require(findOnPath("uwsgi"), "uWSGI is not installed (test.sh installs uwsgi-core)")
+    let port = try freeTCPPort()
+    let folder = NSTemporaryDirectory() + "spyglass-uwsgi-\(getpid())-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let master = try ChildProcess(
+      executable: uwsgi,
+      arguments: [
+        "--plugin", "python3", "--master", "--processes", "2", "--wsgi-file", Fixture.path("uwsgi_app.py"),
+        "--http-socket", "127.0.0.1:\(port)", "--die-on-term", "--logto", folder + "/uwsgi.log",
+      ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    defer {
+      for pid in ProcessTree.descendants(of: master.pid).map(\.pid) { kill(pid, SIGKILL) }
+      master.stop()
+    }
+    var workers: [Int32] = []
+    for _ in 0..<200 {
+      workers = ProcessTree.descendants(of: master.pid).map(\.pid).sorted()
+      if workers.count == 2,
+        (try? String(contentsOfFile: folder + "/uwsgi.log", encoding: .utf8))?.contains(
+          "spawned uWSGI worker 2") == true
+      {
+        break
+      }
+      usleep(50_000)
+    }
+    let log = (try? String(contentsOfFile: folder + "/uwsgi.log", encoding: .utf8)) ?? ""
+    try #require(workers.count == 2, "uWSGI did not start two workers: \(workers)\n\(log)")
+    usleep(500_000)
+    let dump = try SpyglassRunner.run(["dump", "-s", "--json", "--pid", "\(master.pid)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(dump)\n\(log)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(Set(threads.map(\.pid)) == Set([Int(master.pid)] + workers.map(Int.init)), "\(threads)")
+    for worker in workers {
+      let own = threads.filter { $0.pid == Int(worker) }
+      #expect(own.count == 1 && own.allSatisfy { $0.osThreadID == Int(worker) && !$0.active }, "\(worker): \(own)")
+      #expect(own.first?.threadName?.hasPrefix("uWSGIWorker") == true, "\(own)")
+      #expect(
+        dump.stderr.contains("Process \(worker): a Python thread's state names OS thread \(master.pid)"),
+        "\(dump.stderr)")
+    }
+    // Under load (a client looping on requests), a worker recorded with --native.
+    let client = try ChildProcess(
+      executable: "/usr/bin/python3",
+      arguments: [
+        "-c",
+        "import urllib.request\nwhile True:\n    urllib.request.urlopen('http://127.0.0.1:\(port)/').read()",
+      ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    defer { client.stop() }
+    let output = folder + "/worker.txt"
+    let summary = folder + "/summary.json"
+    let worker = workers[0]
+    let record = try SpyglassRunner.run(
+      [
+        "record", "--native", "-d", "3", "-r", "100", "-f", "raw", "-o", output, "--summary-json", summary, "--pid",
+        "\(worker)",
+      ], timeout: .seconds(60))
+    try #require(record.exitCode == 0, "\(record)\n\(log)")
+    let raw = try String(contentsOfFile: output, encoding: .utf8)
+    let hotLine = try scriptLine(of: "UWSGI-HOT", in: "uwsgi_app.py")
+    let merged = raw.split(separator: "\n").filter {
+      $0.contains("_plugin.so);") && $0.contains("hot (uwsgi_app.py:\(hotLine))")
+    }
+    #expect(!merged.isEmpty, "no stack with uWSGI's C frames and hot():\n\(raw.prefix(2000))")
+    let json = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary))) as? [String: Any])
+    let timed = (json["threads"] as? [[String: Any]] ?? []).filter {
+      ($0["os_thread_id"] as? Int) == Int(worker) && ($0["cpu_nanoseconds"] as? Int ?? 0) > 0
+    }
+    #expect(timed.count == 1, "\(json)")
+    #expect(record.stderr.contains("names OS thread \(master.pid)"), "\(record.stderr)")
+  }
+}
+
+/// The line of `# MARKER` in a fixture script.
+private func scriptLine(of marker: String, in script: String) throws -> Int {
+  let text = try String(contentsOfFile: Fixture.path(script), encoding: .utf8)
+  for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+  where line.contains("# " + marker) {
+    return index + 1
+  }
+  throw TestSupportError("no \(marker) in \(script)")
+}
+
+/// A TCP port on 127.0.0.1 nothing listens on now.
+private func freeTCPPort() throws -> Int {
+  let result = try runCommand(
+    "/usr/bin/python3",
+    ["-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+  guard result.exitCode == 0, let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+    throw TestSupportError("no free port: \(result)")
+  }
+  return port
 }
