@@ -3,6 +3,7 @@
 
     python3 bench/fleet.py compare [--processes 50] [--seconds 30] [--rate 100]
     python3 bench/fleet.py churn [--processes 50] [--minutes 60] [--rate 100]
+    python3 bench/fleet.py ab --spyglass A --spyglass-b B [--rounds 3] [--processes 50] [--seconds 20]
 
 compare: starts --processes CPU-bound targets (bench/harness/workloads/cpu_stack.py, a 10-deep
 stack) on --python, then one after the other:
@@ -22,6 +23,10 @@ production. Needs py-spy on PATH and cc.
 churn: --processes mostly idle targets (light_stack.py, busy 1% of the time) on the
 interpreters given with --python (repeatable), 5 of them replaced by new ones every --churn-every
 seconds; the agent samples them for --minutes and its RSS is printed every minute.
+
+ab: the agent measurement of `compare` alone (no py-spy), for two spyglass executables in turn on
+the same targets, --rounds times (A, B, A, B, ...): a change on the sampling path's A/B. Prints each
+run and the medians.
 
 The spyglass executable: --spyglass, else .build/release/spyglass (swift build -c release).
 """
@@ -304,6 +309,36 @@ def compare(arguments):
         print("   ", line)
 
 
+def ab(arguments):
+    directory = tempfile.mkdtemp(prefix="spyglass-fleet-ab-")
+    receiver = NullReceiver()
+    targets = Targets()
+    binaries = {"A": spyglass_binary(arguments), "B": arguments.spyglass_b}
+    if not binaries["B"] or not os.access(binaries["B"], os.X_OK):
+        raise SystemExit("ab needs --spyglass-b PATH (an executable)")
+    runs = {"A": [], "B": []}
+    try:
+        for _ in range(arguments.processes):
+            targets.start(arguments.python[0], "cpu_stack.py", ["--seconds", "100000"])
+        time.sleep(3)
+        for round_ in range(arguments.rounds):
+            for name in ("A", "B"):
+                arguments.spyglass = binaries[name]
+                result = measure_agent(arguments, targets, receiver, directory)
+                runs[name].append(result)
+                print("round %d %s: %.2f µs per process-sample, %.2f%% of a core, %.1f Hz per process, %.1f MiB" % (
+                    round_ + 1, name, result["cpu_us_per_sample"], 100 * result["core_share"],
+                    result["achieved_hz"], result["rss"]), flush=True)
+    finally:
+        targets.stop_all()
+        receiver.stop()
+    print()
+    for name in ("A", "B"):
+        values = sorted(run["cpu_us_per_sample"] for run in runs[name])
+        print("%s (%s): median %.2f µs per process-sample over %d runs (%s)" % (
+            name, binaries[name], values[len(values) // 2], len(values), ", ".join("%.2f" % v for v in values)))
+
+
 def churn(arguments):
     spyglass = spyglass_binary(arguments)
     directory = tempfile.mkdtemp(prefix="spyglass-churn-")
@@ -356,7 +391,7 @@ def churn(arguments):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["compare", "churn"])
+    parser.add_argument("mode", choices=["compare", "churn", "ab"])
     parser.add_argument("--processes", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--minutes", type=float, default=60)
@@ -365,10 +400,14 @@ def main():
     parser.add_argument("--python", action="append", help="interpreter(s) of the targets (default /usr/bin/python3.11)")
     parser.add_argument("--spyglass")
     parser.add_argument("--py-spy", default="py-spy")
+    parser.add_argument("--spyglass-b", help="ab: the other spyglass executable")
+    parser.add_argument("--rounds", type=int, default=3, help="ab: runs of each executable")
     arguments = parser.parse_args()
     arguments.python = arguments.python or ["/usr/bin/python3.11"]
     if arguments.mode == "compare":
         compare(arguments)
+    elif arguments.mode == "ab":
+        ab(arguments)
     else:
         churn(arguments)
 
