@@ -77,6 +77,8 @@ struct Recording {
     // it runs.
     let keepsProfile = outputPath != nil || recordingPath != nil || summaryPath != nil
     var samplesTaken: UInt64 = 0
+    // Samples kept with a stack that was read incomplete even on a second look.
+    var incompleteKept: UInt64 = 0
     let upload = self.upload
     let start = monotonicSeconds()
     var progress = Throttle(seconds: 0.25)
@@ -138,6 +140,7 @@ struct Recording {
             }
           }
           upload?.add(thread, of: process, weightNanoseconds: weight, timeNanoseconds: sampleTime)
+          if thread.incomplete && !thread.frames.isEmpty { incompleteKept += 1 }
           if !keepsProfile {
             if !thread.frames.isEmpty { samplesTaken += 1 }
             continue
@@ -192,6 +195,18 @@ struct Recording {
     summarize(
       builder.profile, samples: keepsProfile ? builder.profile.totalSamples : samplesTaken, session: session,
       elapsed: builder.profile.info.durationSeconds)
+    summarizeIncomplete(kept: incompleteKept, samples: samplesKept, session: session)
+  }
+
+  /// 3.12+: how many samples caught a thread between two frames (read again at once), and how
+  /// many kept an incomplete stack all the same (its outer frames missing).
+  func summarizeIncomplete(kept: UInt64, samples: UInt64, session: SamplingSession) {
+    let retried = session.processes.values.reduce(0) { $0 + (($1.source as? ProcessSampler)?.incompleteRetries ?? 0) }
+    if retried == 0 && kept == 0 { return }
+    let share = samples > 0 ? Double(kept) / Double(samples) * 100 : 0
+    printError(
+      "spyglass> Incomplete stacks: \(retried) ticks caught a thread between two frames and read it again; \(kept) samples (\(formatPercent(share))) kept an incomplete stack (its outer frames missing)."
+    )
   }
 
   func finish(_ builder: inout ProfileBuilder, cpu: inout CPUTimes, errors: Int, start: Double) {

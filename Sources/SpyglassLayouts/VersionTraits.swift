@@ -207,6 +207,9 @@ package struct PythonTraits: Sendable, Equatable {
   /// before 3.12; 3.11 marks the first frame of each C-level evaluation with `is_entry` instead
   /// (`PythonLayout.iframeIsEntry`).
   package let shimFrameOwners: [UInt8]
+  /// Whether every thread's whole frame chain ends in a shim (3.12+: the entry frame of its
+  /// outermost evaluation, or 3.15's base frame).
+  package var stacksEndInShim: Bool { !shimFrameOwners.isEmpty }
   /// `FRAME_OWNED_BY_GENERATOR` (3.11+): a generator's frame is shown even before its first
   /// traceable instruction.
   package let generatorFrameOwner: UInt8?

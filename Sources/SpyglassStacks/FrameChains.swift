@@ -120,23 +120,27 @@ struct InterpreterFrameChain {
 
   var frameBytes: Int { Swift.max(previous, code, instrPtr, owner, isEntry ?? 0) + 8 }
 
-  /// Walks from the first frame; the addresses of the shims skipped go to `shims`. True when it
-  /// stopped at `ReadLimits.frames` with more to go.
+  /// Walks from the first frame; the addresses of the shims skipped go to `shims`. `cut`: it
+  /// stopped at `ReadLimits.frames` with more to go; `endsInShim`: the last frame it met was a
+  /// shim (on 3.12+ every thread's whole chain ends in one, the entry frame of its outermost
+  /// evaluation, so a chain that does not was read while the thread was between frames).
   func walk<Source: FrameSource>(
     from first: RemoteAddress, source: Source, into frames: inout [SampledFrame], shims: inout [RemoteAddress]
-  ) throws(ReadFault) -> Bool {
+  ) throws(ReadFault) -> (cut: Bool, endsInShim: Bool) {
     var cursor = first
     var cycle = CycleDetector()
     var steps = 0
+    var lastWasShim = false
     while cursor != 0 {
       if cycle.visit(cursor) { throw .implausible("frame chain cycles") }
       steps += 1
-      if steps > ReadLimits.frames { return true }
+      if steps > ReadLimits.frames { return (true, false) }
       let frame = try source.frame(at: cursor)
       let next = frame.u64(previous)
       defer { cursor = next }
       let ownerByte = frame.u8(owner)
-      if ownerByte < 64, shimOwners & (1 << UInt64(ownerByte)) != 0 {
+      lastWasShim = ownerByte < 64 && shimOwners & (1 << UInt64(ownerByte)) != 0
+      if lastWasShim {
         // The frame above an interpreter shim was entered from C.
         if let last = frames.indices.last { frames[last] = frames[last].entered() }
         if shims.count < ReadLimits.frames { shims.append(cursor) }
@@ -154,7 +158,7 @@ struct InterpreterFrameChain {
       frames.append(.python(code: id, line: line, address: cursor, isEntry: entry))
     }
     if let last = frames.indices.last { frames[last] = frames[last].entered() }
-    return false
+    return (false, lastWasShim)
   }
 
   /// One frame on its own (3.11+: the frame a coroutine or generator embeds), from its bytes

@@ -61,7 +61,29 @@ package final class ProcessSampler: StackSource {
   /// sleep); the pause tells which of them were asleep in a system call. Non-blocking mode needs no
   /// task list: it walks first and then reads the OS run state of the threads it found that do not
   /// hold the GIL.
+  ///
+  /// A thread read between two frames (`SampledThread.incomplete`: the few instructions in which
+  /// CPython links a frame in, entering a generator from C) is read again, once: in non-blocking
+  /// mode at once (the target ran on meanwhile), in blocking mode after letting it run for
+  /// `incompleteRetryDelay` (resumed and held again at once, a thread held in those instructions
+  /// is still in them: its CPU, halted while it was held, takes up to a few hundred microseconds to
+  /// wake on a virtual machine). What is still incomplete then is kept as read, and counted.
   package func sample(_ request: SampleRequest) throws(SpyglassError) -> [SampledThread] {
+    let sampled = try sampleOnce(request)
+    guard sampled.contains(where: { $0.incomplete }) else { return sampled }
+    incompleteRetries += 1
+    if blocking { sleepSeconds(Self.incompleteRetryDelay) }
+    return try sampleOnce(request)
+  }
+
+  /// Blocking mode: how long a target caught between two frames runs before it is read again
+  /// (it happened to about 1 tick in 2,000 of a program living in a generator expression).
+  static let incompleteRetryDelay = 0.001
+
+  /// Samples read again because a thread was read between two frames.
+  package private(set) var incompleteRetries = 0
+
+  private func sampleOnce(_ request: SampleRequest) throws(SpyglassError) -> [SampledThread] {
     let pause = blocking ? try hold(request) : nil
     var sampled: [SampledThread]
     do {

@@ -123,6 +123,10 @@ package struct SampledThread: Sendable {
   /// The walk was skipped because the thread was idle and idle threads are dropped: `frames` is
   /// empty.
   package var skippedAsIdle = false
+  /// The frame chain ended before the thread's first frame (3.12+: not in the entry shim every
+  /// whole chain ends in): the thread was read between two frames, in the few instructions where
+  /// CPython's own links are not yet consistent (entering a generator from C, say).
+  package var incomplete = false
   /// 3.12+: the addresses of the interpreter's shim frames the walk skipped, innermost first
   /// (they place the evaluations in a native stack where the interpreter is stripped).
   package var shimAddresses: [RemoteAddress] = []

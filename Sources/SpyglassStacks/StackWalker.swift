@@ -238,7 +238,9 @@ package final class StackWalker<Memory: MemoryReader> {
           first = try reader.view(at: slot, count: 8).u64(0)
           if attempt == 0 && (slot < tstate || slot >= tstate &+ UInt64(threadStateBytes)) { reader.expect(slot, 8) }
         }
-        cut = try interpreterChain.walk(from: first, source: self, into: &frames, shims: &shims)
+        let end = try interpreterChain.walk(from: first, source: self, into: &frames, shims: &shims)
+        cut = end.cut
+        thread.incomplete = model.stacksEndInShim && !frames.isEmpty && !end.cut && !end.endsInShim
       }
       if try validatePending() { break }
     }
