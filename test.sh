@@ -69,6 +69,16 @@ for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]
       || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
   fi
 done
+# Cython (and setuptools, to build with) in pyenv's 3.11: the deployment tests build a Cython
+# module and check its --native frames' .pyx lines (DeploymentTests.cythonFramesShowPyxLines).
+for interpreter in "$PYENV_VERSIONS"/3.11.*/bin/python3; do
+  [ -x "$interpreter" ] || continue
+  if ! "$interpreter" -c 'import Cython, setuptools' 2>/dev/null; then
+    log "installing Cython into $interpreter (the Cython --native test)"
+    "$interpreter" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "cython>=3" setuptools 2>/dev/null \
+      || "$interpreter" -m pip install --quiet --disable-pip-version-check "cython>=3" setuptools
+  fi
+done
 PY27="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-/root/.pyenv}")/versions/2.7.18/bin/python2.7"
 if [ -x "$PY27" ] && ! "$PY27" -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (20, 3))' 2>/dev/null; then
   log "upgrading 2.7's pip to 20.3.4 (it knows manylinux_2_17 wheels; the wheel tests install one with it)"

@@ -1,6 +1,8 @@
 // See CElfutils.h. The only code that talks to libdwfl.
 #include "CElfutils.h"
 
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
@@ -453,6 +455,45 @@ static bool has_own_line_table(Dwfl_Module *module) {
   return false;
 }
 
+/// Whether `name` is a C or C++ source file (not a header).
+static bool is_c_source(const char *name) {
+  size_t length = strlen(name);
+  return (length > 2 && strcmp(name + length - 2, ".c") == 0) || (length > 4 && strcmp(name + length - 4, ".cpp") == 0);
+}
+
+/// For a pc in code inlined from a header (Py_INCREF from object.h), the innermost place in a C
+/// source file that inlined it (the DW_AT_call_file and DW_AT_call_line of the inlined scopes, innermost
+/// first): left unchanged when the pc's own line is in a C source file already, or no scope is.
+static void innermost_c_location(Dwfl_Module *module, Dwarf_Addr pc, const char **file, int *line) {
+  if (*file && is_c_source(*file)) return;
+  Dwarf_Addr bias = 0;
+  Dwarf_Die *cu = dwfl_module_addrdie(module, pc, &bias);
+  if (!cu) return;
+  Dwarf_Die *scopes = NULL;
+  int count = dwarf_getscopes(cu, pc - bias, &scopes);
+  Dwarf_Files *files = NULL;
+  size_t file_count = 0;
+  if (count > 0 && dwarf_getsrcfiles(cu, &files, &file_count) == 0) {
+    for (int i = 0; i < count && i < 256; i++) {
+      if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+      Dwarf_Attribute attribute;
+      Dwarf_Word call_line = 0, call_file = 0;
+      if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &call_line) != 0 || call_line == 0
+          || call_line >= 1u << 30
+          || dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &call_file) != 0
+          || call_file >= file_count)
+        continue;
+      const char *name = dwarf_filesrc(files, call_file, NULL, NULL);
+      if (name && is_c_source(name)) {
+        *file = name;
+        *line = (int)call_line;
+        break;
+      }
+    }
+  }
+  free(scopes);
+}
+
 int spy_native_symbolize(spy_native *session, uint64_t pc, int want_line, spy_native_symbol *out) {
   current = session;
   memset(out, 0, sizeof *out);
@@ -513,6 +554,9 @@ int spy_native_symbolize(spy_native *session, uint64_t pc, int want_line, spy_na
       out->source_file = file;
       out->line = number;
     }
+    // A Cython function's pc inside code inlined from a header (Py_INCREF from object.h) is shown
+    // at the place in the generated C file that inlined it: that file's lines map to the .pyx.
+    if (function && strncmp(function, "__pyx_", 6) == 0) innermost_c_location(module, pc, &out->source_file, &out->line);
   }
   return 0;
 }

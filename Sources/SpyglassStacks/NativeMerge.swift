@@ -176,9 +176,13 @@ package final class NativeStacks {
   private var lastIdle: [Int32: (registers: NativeUnwinder.Registers, python: [SampledFrame], merged: [SampledFrame])] =
     [:]
 
+  /// The generated C files of Cython modules met, mapped to their .pyx lines.
+  private let cython: CythonSources
+
   package init(unwinder: NativeUnwinder, merger: NativeMerger) {
     self.unwinder = unwinder
     self.merger = merger
+    cython = CythonSources(root: unwinder.isCore ? "" : "/proc/\(unwinder.pid)/root")
   }
 
   /// One thread's merged stack, innermost first; its Python frames alone when the unwind fails.
@@ -221,6 +225,17 @@ package final class NativeStacks {
     let symbol = symbols[Int(id)]
     let name = NativeNames.pythonLevel(symbol.displayName)
     let library = symbol.libraryPath ?? "?"
+    // A Cython function in its generated C file: the .pyx line that C line was made from (as
+    // Cython's comments in the C file say), when the C file can be read.
+    if symbol.function?.hasPrefix("__pyx_") == true, let source = symbol.sourceFile,
+      let pyx = cython.pyxLocation(ofCFile: source, line: Int(line))
+    {
+      let first = cython.pyxLocation(ofCFile: source, line: symbol.line)?.line ?? pyx.line
+      return Frame(
+        name: name, filename: pyx.file, module: library,
+        shortFilename: pyx.file.split(separator: "/").last.map(String.init) ?? pyx.file, line: pyx.line,
+        firstLine: first)
+    }
     let filename = symbol.sourceFile ?? library
     // With a source file: its own name; without: the library's file name.
     let short =

@@ -124,3 +124,41 @@ struct FakeSymbols: NativeSymbolTable {
     #expect(NativeNames.pythonLevel("__pyx_pw_999x") == "__pyx_pw_999x", "a length past the name")
   }
 }
+
+/// Cython's line comments in a generated C file, mapped to .pyx lines.
+@Suite struct CythonSourceMapTests {
+  @Test func linesMapToTheLastCommentAboveThem() throws {
+    let text = """
+      #include "Python.h"
+      static int x;
+      /* "pkg/cyhot.pyx":3
+       * def cy_call(f, int n):
+       */
+      int a = 1;
+        /* "pkg/cyhot.pyx":7
+       *         result += f(i)  # <<<<<<<<<<<<<<
+       */
+      int b = 2;
+      /* "other.pxd":12
+      int c = 3;
+      /* "not-cython.txt":5
+      int d = 4;
+      /* "/abs/mod.pyx":99999999999
+      """
+    let map = try #require(CythonSourceMap(cSource: Array(text.utf8), directory: "/src"))
+    #expect(map.pyxLocation(ofCLine: 1) == nil)
+    #expect(map.pyxLocation(ofCLine: 2) == nil)
+    #expect(map.pyxLocation(ofCLine: 3).map { [$0.file, "\($0.line)"] } == ["/src/pkg/cyhot.pyx", "3"])
+    #expect(map.pyxLocation(ofCLine: 6).map { [$0.file, "\($0.line)"] } == ["/src/pkg/cyhot.pyx", "3"])
+    #expect(map.pyxLocation(ofCLine: 10).map { [$0.file, "\($0.line)"] } == ["/src/pkg/cyhot.pyx", "7"])
+    #expect(map.pyxLocation(ofCLine: 12).map { [$0.file, "\($0.line)"] } == ["/src/other.pxd", "12"])
+    // Not a Cython source name, and a line number past 9 digits: no new location.
+    #expect(map.pyxLocation(ofCLine: 14).map { [$0.file, "\($0.line)"] } == ["/src/other.pxd", "12"])
+    #expect(map.pyxLocation(ofCLine: 15).map { [$0.file, "\($0.line)"] } == ["/src/other.pxd", "12"])
+    #expect(map.pyxLocation(ofCLine: 0) == nil && map.pyxLocation(ofCLine: 1000) == nil)
+  }
+
+  @Test func aCFileWithoutCommentsIsNotCython() {
+    #expect(CythonSourceMap(cSource: Array("int main(void) { return 0; }\n/* \"x\" */\n".utf8), directory: "/") == nil)
+  }
+}
