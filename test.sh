@@ -69,6 +69,13 @@ for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]
       || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
   fi
 done
+# uv (PyPI): the deployment tests follow `record -- uv run …` to the Python it starts.
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv (the launcher tests)"
+  $PY -m pip install --quiet --disable-pip-version-check uv
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  command -v uv >/dev/null 2>&1 || { echo "uv could not be installed (the launcher tests need it)" >&2; exit 1; }
+fi
 # Cython (and setuptools, to build with) in pyenv's 3.11: the deployment tests build a Cython
 # module and check its --native frames' .pyx lines (DeploymentTests.cythonFramesShowPyxLines).
 for interpreter in "$PYENV_VERSIONS"/3.11.*/bin/python3; do

@@ -1,8 +1,8 @@
 //===--- DeploymentTests.swift - what real deployments do that the other suites do not ---===//
 //
-// Deep stacks, chains that loop, and process trees whose root is not Python, each against real
-// processes:
-//   - a 5,000-frame recursion (`sys.setrecursionlimit(10000)` territory) is read whole on every
+// Deep stacks, chains that loop, process trees whose root is not Python, forks, torn stacks and
+// Cython, each against real processes:
+//   - a 10,000-frame recursion (`sys.setrecursionlimit(20000)` territory) is read whole on every
 //     interpreter, every frame's name and line exact; one deeper than the walk's bound (100,000
 //     frames, on 3.12) keeps its innermost 100,000 frames under a `<stack cut: …>` root;
 //   - a frame chain that loops (made with ctypes in the target) fails each sample with a bounded
@@ -11,8 +11,8 @@
 //   - a shell with Python processes under it: `dump -s` dumps them, `dump` and `record` without
 //     `-s` say to add it;
 //   - an embedded interpreter with no frame at all (gdb's, idle) is attached and dumped;
-//   - `record -- bash -c …`: the launcher is followed to its Python, and nothing it started is
-//     left running afterwards;
+//   - `record -- bash -c …` and `-- uv run …`: the launcher is followed to its Python, and
+//     nothing it started is left running afterwards;
 //   - a process forked from C, the interpreter never told (ctypes here, on every interpreter;
 //     Debian's uWSGI for real): its thread is the process's own (id, idle state, native frames,
 //     CPU time), not the forking parent's, and Spyglass says once what it corrected;
@@ -48,17 +48,17 @@ private enum Deep {
 }
 
 @Suite struct DeploymentTests {
-  /// deep.py at 5,000 frames: `dump --json` gives the whole stack, exact.
-  @Test("A 5,000-frame recursion is read whole", arguments: PythonInterpreter.all())
+  /// deep.py at 10,000 frames: `dump --json` gives the whole stack, exact.
+  @Test("A 10,000-frame recursion is read whole", arguments: PythonInterpreter.all())
   func deepRecursionReadWhole(python: PythonInterpreter) throws {
-    let target = try PythonProcess(python, script: Fixture.path("deep.py"), arguments: ["5000"])
+    let target = try PythonProcess(python, script: Fixture.path("deep.py"), arguments: ["10000"])
     defer { target.stop() }
     try target.waitForCPU()
     let result = try SpyglassRunner.run(["dump", "--pid", "\(target.pid)", "--json"], timeout: .seconds(60))
     try #require(result.exitCode == 0, "\(result)")
     let threads = try DumpJSON.decode(result.stdout)
     let frames = try #require(threads.first?.frames)
-    #expect(frames.count == 5001, "\(python.label): \(frames.count) frames")
+    #expect(frames.count == 10001, "\(python.label): \(frames.count) frames")
     #expect(frames.first?.name == "deep" && frames.first?.line == Deep.spinLine, "\(String(describing: frames.first))")
     #expect(frames.last?.name == "<module>" && frames.last?.line == Deep.moduleLine)
     let callers = frames.dropFirst().dropLast()
@@ -156,9 +156,9 @@ private enum Deep {
     #expect(threads.first?.osThreadID == Int(child.pid))
   }
 
-  /// `record -- bash -c '…'`: a launcher that is not Python is followed to the Python it starts
-  /// (as `-s` does), said at once, and nothing it started is left behind at the end, an orphan it
-  /// left running included.
+  /// `record -- bash -c '…'` and `record -- uv run …`: a launcher that is not Python is followed to
+  /// the Python it starts (as `-s` does), said at once, and nothing it started is left behind at
+  /// the end, an orphan it left running included.
   @Test func launcherIsFollowedAndNothingIsLeftBehind() throws {
     let python = try interpreter("3.12.1")
     let directory = try makeTemporaryDirectory("spyglass-launcher")
@@ -173,13 +173,22 @@ private enum Deep {
       // The shell outlives the recording, Python running under it.
       ("outlives", "\(python.path) \(Fixture.path("hot.py")) \(marker) & sleep 100 # \(marker)", ["-d", "3"]),
     ]
-    for (name, script, options) in cases {
+    // uv (from PyPI; test.sh installs it) runs the script with the given interpreter as its child.
+    let uv = try #require(findOnPath("uv"), "uv is not installed (test.sh installs it from PyPI)")
+    let commands =
+      cases.map { ($0.0, ["/bin/bash", "-c", $0.1], $0.2) } + [
+        (
+          "uv run", [uv, "run", "--no-project", "--python", python.path, Fixture.path("hot.py"), marker],
+          ["-d", "3"]
+        )
+      ]
+    for (name, command, options) in commands {
       let output = directory + "/\(name).txt"
       let result = try SpyglassRunner.run(
-        ["record"] + options + ["-f", "raw", "-o", output, "--", "/bin/bash", "-c", script], timeout: .seconds(60))
+        ["record"] + options + ["-f", "raw", "-o", output, "--"] + command, timeout: .seconds(60))
       #expect(result.exitCode == 0, "\(name): \(result)")
       #expect(
-        result.stderr.contains("'/bin/bash' is not Python: sampling the Python processes it starts"),
+        result.stderr.contains("'\(command[0])' is not Python: sampling the Python processes it starts"),
         "\(name): \(result)")
       let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
       #expect(text.contains("hot_function (hot.py:9)"), "\(name): \(text)")
