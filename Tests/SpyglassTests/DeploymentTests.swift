@@ -19,7 +19,9 @@
 //   - a program living in a generator expression (3.12): no torn stack in 20,000 blocking
 //     samples, fewer than py-spy's in non-blocking mode, and the summary says how many;
 //   - a Cython module built here (Cython from PyPI): `--native` frames show its .pyx lines, as
-//     py-spy does.
+//     py-spy does;
+//   - what must keep working: `env` and `-m cProfile` launches, a venv's interpreter, a Python
+//     whose executable was deleted, 500 threads.
 //
 //===----------------------------------------------------------------------===//
 
@@ -462,6 +464,84 @@ private enum Deep {
       frames.firstIndex { $0.hasPrefix(prefix) } ?? -1
     }
     #expect(order[0] >= 0 && order[0] < order[1] && order[1] < order[2], "\(ours.stdout)")
+  }
+  /// Launch shapes that need nothing special and must keep working: `env`, `-m cProfile`, a venv's
+  /// interpreter. Each records hot.py's hot line.
+  @Test(arguments: ["env", "cProfile", "venv"]) func otherLaunchersKeepWorking(_ shape: String) throws {
+    let python = try interpreter("3.12.1")
+    let directory = try makeTemporaryDirectory("spyglass-shape")
+    defer { removeDirectory(directory) }
+    let marker = "shape-\(UUID().uuidString.prefix(8))"
+    defer { for pid in processes(withArgument: marker) { kill(pid, SIGKILL) } }
+    let script = Fixture.path("hot.py")
+    var command: [String]
+    switch shape {
+    case "env": command = ["/usr/bin/env", python.path, script, marker]
+    case "cProfile": command = [python.path, "-m", "cProfile", script, marker]
+    default:
+      let venv = try runCommand(
+        python.path, ["-m", "venv", "--without-pip", directory + "/venv"], timeout: .seconds(60))
+      try #require(venv.exitCode == 0, "\(venv)")
+      command = [directory + "/venv/bin/python", script, marker]
+    }
+    let output = directory + "/out.txt"
+    let result = try SpyglassRunner.run(
+      ["record", "-d", "2", "-f", "raw", "-o", output, "--"] + command, timeout: .seconds(60))
+    #expect(result.exitCode == 0, "\(shape): \(result)")
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    #expect(text.contains("hot_function (hot.py:9)"), "\(shape): \(text.prefix(2000))")
+    usleep(200_000)
+    #expect(processes(withArgument: marker).isEmpty, "\(shape): left behind")
+  }
+
+  /// A running Python whose executable was deleted (an upgrade replaced it): read through
+  /// /proc/PID/exe, stacks exact.
+  @Test func deletedExecutable() throws {
+    let directory = try makeTemporaryDirectory("spyglass-deleted")
+    defer { removeDirectory(directory) }
+    let copy = directory + "/python3.11"
+    try FileManager.default.copyItem(atPath: "/usr/bin/python3.11", toPath: copy)
+    let python = try interpreter("3.11-debian").withExecutable(copy)
+    let target = try PythonProcess(python, script: Fixture.path("hot.py"))
+    defer { target.stop() }
+    try FileManager.default.removeItem(atPath: copy)
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(target.pid)/exe")) ?? ""
+    try #require(exe.hasSuffix("(deleted)"), "\(exe)")
+    let dump = try SpyglassRunner.run(["dump", "--json", "--pid", "\(target.pid)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(dump)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(threads.first?.frames.map { "\($0.name):\($0.line)" } == ["hot_function:9", "<module>:14"], "\(threads)")
+  }
+
+  /// 500 threads waiting: `dump` shows all 501 with their frames, `record --nonblocking --idle`
+  /// has every thread in every sample.
+  @Test func fiveHundredThreads() throws {
+    let python = try interpreter("3.12.1")
+    let target = try PythonProcess(python, script: Fixture.path("many_waiters.py"), timeout: .seconds(60))
+    defer { target.stop() }
+    let dump = try SpyglassRunner.run(["dump", "--json", "--pid", "\(target.pid)"], timeout: .seconds(60))
+    try #require(dump.exitCode == 0, "\(dump)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(threads.count == 501, "\(threads.count) threads")
+    let waiters = threads.filter { $0.threadName?.hasPrefix("waiter-") == true }
+    #expect(waiters.count == 500 && waiters.allSatisfy { $0.frames.first?.name == "Condition.wait" && !$0.active })
+    let directory = try makeTemporaryDirectory("spyglass-500")
+    defer { removeDirectory(directory) }
+    let output = directory + "/out.txt"
+    let record = try SpyglassRunner.run(
+      [
+        "record", "--nonblocking", "--idle", "-r", "20", "-d", "2", "-f", "raw", "-o", output, "--pid", "\(target.pid)",
+      ],
+      timeout: .seconds(60))
+    try #require(record.exitCode == 0, "\(record)")
+    let ticks = record.stderr.firstMatch(of: /(\d+) ticks at/).flatMap { Int($0.1) } ?? 0
+    // The rate is a benchmark's business (the debug build the tests run keeps ~14 Hz here, the
+    // release build ~95 Hz of 100); every tick must hold every thread.
+    #expect(ticks > 0, "\(record.stderr)")
+    let samples = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").reduce(0) {
+      $0 + (Int($1.split(separator: " ").last ?? "") ?? 0)
+    }
+    #expect(samples >= 501 * ticks * 9 / 10, "\(samples) samples in \(ticks) ticks")
   }
 }
 
