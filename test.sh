@@ -69,6 +69,20 @@ for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]
       || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
   fi
 done
+# Debian's debug interpreter and gevent (PyPI, into pyenv's 3.12): deployments the tests keep working.
+if [ ! -x /usr/bin/python3.11-dbg ]; then
+  log "installing python3.11-dbg (the deployment tests)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11-dbg >/dev/null
+fi
+for interpreter in "$PYENV_VERSIONS"/3.12.*/bin/python3; do
+  [ -x "$interpreter" ] || continue
+  if ! "$interpreter" -c 'import gevent' 2>/dev/null; then
+    log "installing gevent into $interpreter (the deployment tests)"
+    "$interpreter" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore gevent 2>/dev/null \
+      || "$interpreter" -m pip install --quiet --disable-pip-version-check gevent
+  fi
+done
 # uv (PyPI): the deployment tests follow `record -- uv run …` to the Python it starts.
 if ! command -v uv >/dev/null 2>&1; then
   log "installing uv (the launcher tests)"

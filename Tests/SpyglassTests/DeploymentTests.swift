@@ -21,7 +21,7 @@
 //   - a Cython module built here (Cython from PyPI): `--native` frames show its .pyx lines, as
 //     py-spy does;
 //   - what must keep working: `env` and `-m cProfile` launches, a venv's interpreter, a Python
-//     whose executable was deleted, 500 threads.
+//     whose executable was deleted, 500 threads, Debian's python3.11-dbg, gevent's greenlets.
 //
 //===----------------------------------------------------------------------===//
 
@@ -542,6 +542,54 @@ private enum Deep {
       $0 + (Int($1.split(separator: " ").last ?? "") ?? 0)
     }
     #expect(samples >= 501 * ticks * 9 / 10, "\(samples) samples in \(ticks) ticks")
+  }
+  /// Debian's debug interpreter (`python3.11-dbg`, a Py_DEBUG build of 3.11.2): its own
+  /// layout, stacks exact.
+  @Test func debianDebugInterpreter() throws {
+    let dbg = "/usr/bin/python3.11-dbg"
+    try #require(
+      FileManager.default.isExecutableFile(atPath: dbg), "\(dbg) is missing (test.sh installs python3.11-dbg)")
+    let python = try interpreter("3.11-debian").withExecutable(dbg)
+    let target = try PythonProcess(python, script: Fixture.path("hot.py"))
+    defer { target.stop() }
+    try target.waitForCPU()
+    let dump = try SpyglassRunner.run(["dump", "--json", "--pid", "\(target.pid)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(dump)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(threads.first?.frames.map { "\($0.name):\($0.line)" } == ["hot_function:9", "<module>:14"], "\(threads)")
+    let directory = try makeTemporaryDirectory("spyglass-dbg")
+    defer { removeDirectory(directory) }
+    let record = try SpyglassRunner.run(
+      ["record", "-d", "1", "-f", "raw", "-o", directory + "/out.txt", "--pid", "\(target.pid)"], timeout: .seconds(30))
+    try #require(record.exitCode == 0, "\(record)")
+    let text = try String(contentsOfFile: directory + "/out.txt", encoding: .utf8)
+    #expect(text.contains("<module> (hot.py:14);hot_function (hot.py:9)"), "\(text)")
+  }
+
+  /// gevent (from PyPI; test.sh installs it into pyenv's 3.12): the greenlet that runs is sampled
+  /// from its own first frame, at the line it spins on.
+  @Test func geventGreenlets() throws {
+    let python = try interpreter("3.12.1")
+    let target = try PythonProcess(python, script: Fixture.path("gevent_spin.py"))
+    defer { target.stop() }
+    let directory = try makeTemporaryDirectory("spyglass-gevent")
+    defer { removeDirectory(directory) }
+    let record = try SpyglassRunner.run(
+      ["record", "-d", "2", "-f", "raw", "-o", directory + "/out.txt", "--pid", "\(target.pid)"], timeout: .seconds(30))
+    try #require(record.exitCode == 0, "\(record)")
+    let spinLine = try scriptLine(of: "GEVENT-SPIN", in: "gevent_spin.py")
+    let text = try String(contentsOfFile: directory + "/out.txt", encoding: .utf8)
+    let counts = text.split(separator: "\n").map { line -> (String, Int) in
+      let space = line.lastIndex(of: " ") ?? line.endIndex
+      return (String(line[..<space]), Int(line[line.index(after: space)...]) ?? 0)
+    }
+    let total = counts.reduce(0) { $0 + $1.1 }
+    // The loop's two lines (the `for` and its body).
+    let spinning = counts.filter {
+      $0.0.hasSuffix("spin (gevent_spin.py:\(spinLine))") || $0.0.hasSuffix("spin (gevent_spin.py:\(spinLine + 1))")
+    }.reduce(0) { $0 + $1.1 }
+    #expect(total > 50 && spinning * 2 > total, "\(spinning) of \(total) spinning:\n\(text.prefix(2000))")
+    #expect(!record.stderr.contains("Incomplete stacks"), "\(record.stderr)")
   }
 }
 
