@@ -69,7 +69,8 @@ for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]
       || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
   fi
 done
-# Debian's debug interpreter and gevent (PyPI, into pyenv's 3.12): deployments the tests keep working.
+# Debian's debug interpreter, gevent and PyInstaller (PyPI, into pyenv's 3.12): deployments the tests
+# keep working.
 if [ ! -x /usr/bin/python3.11-dbg ]; then
   log "installing python3.11-dbg (the deployment tests)"
   as_root apt-get update -qq >/dev/null
@@ -77,10 +78,10 @@ if [ ! -x /usr/bin/python3.11-dbg ]; then
 fi
 for interpreter in "$PYENV_VERSIONS"/3.12.*/bin/python3; do
   [ -x "$interpreter" ] || continue
-  if ! "$interpreter" -c 'import gevent' 2>/dev/null; then
-    log "installing gevent into $interpreter (the deployment tests)"
-    "$interpreter" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore gevent 2>/dev/null \
-      || "$interpreter" -m pip install --quiet --disable-pip-version-check gevent
+  if ! "$interpreter" -c 'import gevent, PyInstaller' 2>/dev/null; then
+    log "installing gevent and PyInstaller into $interpreter (the deployment tests)"
+    "$interpreter" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore gevent pyinstaller \
+      2>/dev/null || "$interpreter" -m pip install --quiet --disable-pip-version-check gevent pyinstaller
   fi
 done
 # uv (PyPI): the deployment tests follow `record -- uv run …` to the Python it starts.

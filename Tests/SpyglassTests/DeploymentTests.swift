@@ -21,7 +21,8 @@
 //   - a Cython module built here (Cython from PyPI): `--native` frames show its .pyx lines, as
 //     py-spy does;
 //   - what must keep working: `env` and `-m cProfile` launches, a venv's interpreter, a Python
-//     whose executable was deleted, 500 threads, Debian's python3.11-dbg, gevent's greenlets.
+//     whose executable was deleted, 500 threads, Debian's python3.11-dbg, gevent's greenlets, a
+//     PyInstaller onefile app.
 //
 //===----------------------------------------------------------------------===//
 
@@ -590,6 +591,42 @@ private enum Deep {
     }.reduce(0) { $0 + $1.1 }
     #expect(total > 50 && spinning * 2 > total, "\(spinning) of \(total) spinning:\n\(text.prefix(2000))")
     #expect(!record.stderr.contains("Incomplete stacks"), "\(record.stderr)")
+  }
+  /// A PyInstaller onefile app (PyInstaller from PyPI, built here from hot.py with pyenv's 3.12): its
+  /// bootloader starts the Python that runs the app. `record -- app` follows it to that Python and
+  /// leaves nothing behind; `dump -s` on the app's first process shows the app's stack.
+  @Test func pyinstallerOnefileApp() throws {
+    let python = try interpreter("3.12.1")
+    let directory = try makeTemporaryDirectory("spyglass-pyinstaller")
+    defer { removeDirectory(directory) }
+    try FileManager.default.copyItem(atPath: Fixture.path("hot.py"), toPath: directory + "/hot.py")
+    let build = try runCommand(
+      "/bin/sh",
+      [
+        "-c",
+        "cd '\(directory)' && '\(python.path)' -m PyInstaller --onefile --noconfirm --log-level ERROR --distpath dist --workpath work --specpath spec hot.py",
+      ], timeout: .seconds(300))
+    try #require(build.exitCode == 0, "PyInstaller (test.sh installs it into \(python.label)): \(build)")
+    let app = directory + "/dist/hot"
+    let marker = "pyinstaller-\(UUID().uuidString.prefix(8))"
+    defer { for pid in processes(withArgument: marker) { kill(pid, SIGKILL) } }
+    let output = directory + "/out.txt"
+    let record = try SpyglassRunner.run(
+      ["record", "-d", "3", "-f", "raw", "-o", output, "--", app, marker], timeout: .seconds(60))
+    #expect(record.exitCode == 0, "\(record)")
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    #expect(text.contains("<module> (hot.py:14);hot_function (hot.py:9)"), "\(text.prefix(2000))")
+    usleep(200_000)
+    #expect(processes(withArgument: marker).isEmpty, "left behind: \(processes(withArgument: marker))")
+
+    let running = try PythonProcess(python.withExecutable(app), script: marker, timeout: .seconds(30))
+    defer { running.stop() }
+    // READY came from the app's Python (the bootloader above it waits, using no CPU).
+    let dump = try SpyglassRunner.run(["dump", "-s", "--json", "--pid", "\(running.pid)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(dump)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(
+      threads.contains { $0.frames.map { "\($0.name):\($0.line)" } == ["hot_function:9", "<module>:14"] }, "\(threads)")
   }
 }
 
