@@ -69,6 +69,13 @@ for interpreter in "$PYENV_VERSIONS"/3.9*/bin/python3 "$PYENV_VERSIONS"/3.1[0-9]
       || "$interpreter" -m pip install --quiet --disable-pip-version-check numpy
   fi
 done
+# Apache with Debian's mod_wsgi (the binary and module only: no service is installed or started).
+if [ ! -x /usr/sbin/apache2 ] || [ ! -e /usr/lib/apache2/modules/mod_wsgi.so ] || ! command -v curl >/dev/null 2>&1; then
+  log "installing apache2-bin and libapache2-mod-wsgi-py3 (the deployment tests)"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apache2-bin \
+    libapache2-mod-wsgi-py3 curl >/dev/null
+fi
 # Debian's debug interpreter, gevent and PyInstaller (PyPI, into pyenv's 3.12): deployments the tests
 # keep working.
 if [ ! -x /usr/bin/python3.11-dbg ]; then

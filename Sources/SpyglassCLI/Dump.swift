@@ -77,32 +77,40 @@ package struct Dump: ParsableCommand {
       config.subprocesses = subprocesses
       config.dumpLocals = locals
       // One path for a live process and a core file: their traces, grouped by process.
-      let processes: [DumpedProcess]
+      var processes: [DumpedProcess] = []
       var tasks: (list: [TaskTrace], pid: Int32, cut: Int)?
       var corrections: [ThreadIDCorrection] = []
       if let core {
         let dump = try PythonCoreDump(path: core, executable: exe, root: coreRoot)
         processes = DumpedProcess.group(
           try dump.stackTraces(config: config), root: dump.processInfo, parentCommandLine: { _ in nil })
-      } else if let pid, subprocesses, let rootError = notPythonError(pid.value) {
-        // A root that is not Python (a shell, a launcher, Apache, a PyInstaller bootloader): the
-        // Python processes under it, as `record -s` samples them.
-        processes = try pythonDescendants(
-          of: pid.value, config: config, rootError: rootError, corrections: &corrections)
       } else if let pid {
-        let spy = try PythonSpy(pid: pid.value, config: config)
-        let traces: [StackTrace]
-        if asyncTasks {
-          let read = try spy.stackTracesAndTasks()
-          traces = read.traces
-          tasks = (read.tasks, spy.pid, read.cutTasks)
-        } else {
-          traces = try spy.stackTraces()
+        // The root is attached once: with -s, a root with no interpreter to read (a shell, a
+        // launcher, a PyInstaller bootloader, Apache's parent under mod_wsgi) has the Python
+        // processes under it dumped instead, as `record -s` samples them.
+        let spy: PythonSpy?
+        do throws(SpyglassError) {
+          spy = try PythonSpy(pid: pid.value, config: config)
+        } catch {
+          guard subprocesses, Self.hasNoInterpreter(error) else { throw error }
+          spy = nil
+          processes = try pythonDescendants(
+            of: pid.value, config: config, rootError: error, corrections: &corrections)
         }
-        processes = DumpedProcess.group(
-          traces, root: spy.processInfo,
-          parentCommandLine: { ProcFS.commandLine($0).joined(separator: " ") })
-        corrections = spy.threadIDCorrections
+        if let spy {
+          let traces: [StackTrace]
+          if asyncTasks {
+            let read = try spy.stackTracesAndTasks()
+            traces = read.traces
+            tasks = (read.tasks, spy.pid, read.cutTasks)
+          } else {
+            traces = try spy.stackTraces()
+          }
+          processes = DumpedProcess.group(
+            traces, root: spy.processInfo,
+            parentCommandLine: { ProcFS.commandLine($0).joined(separator: " ") })
+          corrections = spy.threadIDCorrections
+        }
       } else {
         return
       }
@@ -121,15 +129,13 @@ package struct Dump: ParsableCommand {
     }
   }
 
-  /// The error attaching to `pid` gives when it is not a Python process (nil otherwise: Python,
-  /// or another error that attaching will report itself).
-  private func notPythonError(_ pid: Int32) -> SpyglassError? {
-    do {
-      _ = try LiveTarget.attach(pid: pid)
-      return nil
-    } catch {
-      if case .notPython = error { return error }
-      return nil
+  /// Whether attaching failed because the process has no interpreter to read: not a Python
+  /// process, or one that loaded libpython without an interpreter in it (Apache's parent under
+  /// mod_wsgi).
+  private static func hasNoInterpreter(_ error: SpyglassError) -> Bool {
+    switch error {
+    case .notPython, .notPythonButParentOf, .interpreterNotFound: return true
+    default: return false
     }
   }
 

@@ -22,7 +22,7 @@
 //     py-spy does;
 //   - what must keep working: `env` and `-m cProfile` launches, a venv's interpreter, a Python
 //     whose executable was deleted, 500 threads, Debian's python3.11-dbg, gevent's greenlets, a
-//     PyInstaller onefile app.
+//     PyInstaller onefile app, Apache with mod_wsgi.
 //
 //===----------------------------------------------------------------------===//
 
@@ -627,6 +627,85 @@ private enum Deep {
     let threads = try DumpJSON.decode(dump.stdout)
     #expect(
       threads.contains { $0.frames.map { "\($0.name):\($0.line)" } == ["hot_function:9", "<module>:14"] }, "\(threads)")
+  }
+  /// Apache with Debian's mod_wsgi (daemon mode): the parent loads libpython without an interpreter
+  /// to read; `dump -s` on it dumps the Pythons under it (the WSGI daemon and the prefork
+  /// children), and `record -s` under load records the application's frames.
+  @Test func modWSGIUnderApache() throws {
+    let apache = "/usr/sbin/apache2"
+    let module = "/usr/lib/apache2/modules/mod_wsgi.so"
+    try #require(
+      FileManager.default.isExecutableFile(atPath: apache) && FileManager.default.fileExists(atPath: module),
+      "Apache or mod_wsgi is missing (test.sh installs apache2-bin and libapache2-mod-wsgi-py3)")
+    let directory = try makeTemporaryDirectory("spyglass-modwsgi")
+    defer { removeDirectory(directory) }
+    chmod(directory, 0o755)
+    try FileManager.default.copyItem(atPath: Fixture.path("uwsgi_app.py"), toPath: directory + "/app.wsgi")
+    let port = try freeTCPPort()
+    let config = """
+      ServerRoot "\(directory)"
+      ServerName localhost
+      Listen 127.0.0.1:\(port)
+      PidFile \(directory)/httpd.pid
+      ErrorLog \(directory)/error.log
+      LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+      LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+      LoadModule wsgi_module \(module)
+      User nobody
+      Group nogroup
+      StartServers 1
+      WSGIDaemonProcess spyglassapp processes=1 threads=2 home=\(directory)
+      WSGIProcessGroup spyglassapp
+      WSGIScriptAlias / \(directory)/app.wsgi
+      WSGISocketPrefix \(directory)/wsgi
+      <Directory \(directory)>
+        Require all granted
+      </Directory>
+
+      """
+    try config.write(toFile: directory + "/httpd.conf", atomically: true, encoding: .utf8)
+    let server = try ChildProcess(
+      executable: apache, arguments: ["-f", directory + "/httpd.conf", "-DFOREGROUND"],
+      environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    defer {
+      for pid in ProcessTree.descendants(of: server.pid).map(\.pid) { kill(pid, SIGKILL) }
+      server.stop()
+    }
+    // Up once a request is answered (the daemon has loaded the application).
+    var answered = false
+    for _ in 0..<100 {
+      let get = try runCommand("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/"], timeout: .seconds(10))
+      if get.exitCode == 0 && get.stdout.contains("ok") {
+        answered = true
+        break
+      }
+      usleep(100_000)
+    }
+    let log = (try? String(contentsOfFile: directory + "/error.log", encoding: .utf8)) ?? ""
+    try #require(answered, "Apache never answered:\n\(log)")
+    let children = Set(ProcessTree.descendants(of: server.pid).map { Int($0.pid) })
+    let dump = try SpyglassRunner.run(["dump", "-s", "--json", "--pid", "\(server.pid)"], timeout: .seconds(30))
+    try #require(dump.exitCode == 0, "\(dump)\n\(log)")
+    let threads = try DumpJSON.decode(dump.stdout)
+    #expect(!threads.isEmpty && Set(threads.map(\.pid)).isSubset(of: children), "\(threads), children \(children)")
+    // The WSGI daemon and the prefork child(ren), each with its interpreter (a request thread of
+    // the daemon gets its thread state when it first serves).
+    #expect(Set(threads.map(\.pid)).count >= 2, "\(threads)")
+
+    let client = try ChildProcess(
+      executable: "/usr/bin/python3",
+      arguments: [
+        "-c",
+        "import urllib.request\nwhile True:\n    urllib.request.urlopen('http://127.0.0.1:\(port)/').read()",
+      ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    defer { client.stop() }
+    let output = directory + "/out.txt"
+    let record = try SpyglassRunner.run(
+      ["record", "-s", "-d", "3", "-f", "raw", "-o", output, "--pid", "\(server.pid)"], timeout: .seconds(60))
+    try #require(record.exitCode == 0, "\(record)")
+    let hotLine = try scriptLine(of: "UWSGI-HOT", in: "uwsgi_app.py")
+    let text = try String(contentsOfFile: output, encoding: .utf8)
+    #expect(text.contains(";hot (app.wsgi:\(hotLine))"), "\(text.prefix(2000))")
   }
 }
 
