@@ -72,3 +72,23 @@ package struct Throttle: Sendable {
   /// Makes the next `ready` say yes.
   package mutating func reset() { last = nil }
 }
+
+/// The CPU time a whole process has used (its CPU-time clock, `clock_getcpuclockid`): exact to
+/// the nanosecond, the share of a thread running at the moment included (unlike /proc's stat and
+/// schedstat, which a running thread updates only at ticks and switches).
+package struct ProcessCPUClock {
+  private let clock: clockid_t
+
+  package init?(pid: Int32) {
+    var id = clockid_t()
+    guard clock_getcpuclockid(pid, &id) == 0 else { return nil }
+    clock = id
+  }
+
+  /// The CPU time used so far, nil once the process is gone.
+  package func nanoseconds() -> UInt64? {
+    var now = timespec()
+    guard clock_gettime(clock, &now) == 0 else { return nil }
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+  }
+}

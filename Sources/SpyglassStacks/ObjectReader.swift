@@ -38,6 +38,10 @@ package enum ReadLimits {
   /// Deeper stacks are read when met; every byte guessed is a cache line the target's CPU owns,
   /// copied across.
   package static let dataStackSlack: UInt64 = 512
+  /// Blocking mode: the CPU a target held between two frames must use before its tick is read
+  /// again, and the longest wait for it (`ProcessSampler.letTargetRun`).
+  package static let retryProgressNanoseconds: UInt64 = 50_000
+  package static let retryWaitNanoseconds: UInt64 = 50_000_000
 }
 
 /// Reads Python objects of one interpreter version.

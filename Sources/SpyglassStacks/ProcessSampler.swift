@@ -64,24 +64,36 @@ package final class ProcessSampler: StackSource {
   ///
   /// A thread read between two frames (`SampledThread.incomplete`: the few instructions in which
   /// CPython links a frame in, entering a generator from C) is read again, once: in non-blocking
-  /// mode at once (the target ran on meanwhile), in blocking mode after letting it run for
-  /// `incompleteRetryDelay` (resumed and held again at once, a thread held in those instructions
-  /// is still in them: its CPU, halted while it was held, takes up to a few hundred microseconds to
-  /// wake on a virtual machine). What is still incomplete then is kept as read, and counted.
+  /// mode at once (the target ran on meanwhile), in blocking mode once the target has run
+  /// (`letTargetRun`: resumed and held again at once, a thread held in those instructions is
+  /// still in them). What is still incomplete then is kept as read, and counted.
   package func sample(_ request: SampleRequest) throws(SpyglassError) -> [SampledThread] {
     let sampled = try sampleOnce(request)
     guard sampled.contains(where: { $0.incomplete }) else { return sampled }
     incompleteRetries += 1
-    if blocking { sleepSeconds(Self.incompleteRetryDelay) }
+    if blocking { letTargetRun() }
     return try sampleOnce(request)
   }
 
-  /// Blocking mode: how long a target caught between two frames runs before it is read again
-  /// (it happened to about 1 tick in 2,000 of a program living in a generator expression).
-  static let incompleteRetryDelay = 0.001
-
   /// Samples read again because a thread was read between two frames.
   package private(set) var incompleteRetries = 0
+
+  /// Blocking mode, before a tick is read again: waits until the target has used
+  /// `ReadLimits.retryProgressNanoseconds` more CPU (it has run past the instructions it was held
+  /// in; on a loaded machine a resumed thread can wait milliseconds for a CPU), for at most
+  /// `ReadLimits.retryWaitNanoseconds`; 1 ms when its CPU clock cannot be read.
+  private func letTargetRun() {
+    guard let clock = ProcessCPUClock(pid: pid), let start = clock.nanoseconds() else {
+      sleepSeconds(0.001)
+      return
+    }
+    let deadline = monotonicNanoseconds() &+ ReadLimits.retryWaitNanoseconds
+    repeat {
+      sleepSeconds(0.0002)
+      guard let now = clock.nanoseconds() else { return }
+      if now &- start >= ReadLimits.retryProgressNanoseconds { return }
+    } while monotonicNanoseconds() < deadline
+  }
 
   private func sampleOnce(_ request: SampleRequest) throws(SpyglassError) -> [SampledThread] {
     let pause = blocking ? try hold(request) : nil
