@@ -330,12 +330,7 @@ private enum Deep {
         "\(dump.stderr)")
     }
     // Under load (a client looping on requests), a worker recorded with --native.
-    let client = try ChildProcess(
-      executable: "/usr/bin/python3",
-      arguments: [
-        "-c",
-        "import urllib.request\nwhile True:\n    urllib.request.urlopen('http://127.0.0.1:\(port)/').read()",
-      ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    let client = try httpLoad(port: port)
     defer { client.stop() }
     let output = folder + "/worker.txt"
     let summary = folder + "/summary.json"
@@ -693,12 +688,7 @@ private enum Deep {
     // the daemon gets its thread state when it first serves).
     #expect(Set(threads.map(\.pid)).count >= 2, "\(threads)")
 
-    let client = try ChildProcess(
-      executable: "/usr/bin/python3",
-      arguments: [
-        "-c",
-        "import urllib.request\nwhile True:\n    urllib.request.urlopen('http://127.0.0.1:\(port)/').read()",
-      ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
+    let client = try httpLoad(port: port)
     defer { client.stop() }
     let output = directory + "/out.txt"
     let record = try SpyglassRunner.run(
@@ -718,6 +708,15 @@ private func scriptLine(of marker: String, in script: String) throws -> Int {
     return index + 1
   }
   throw TestSupportError("no \(marker) in \(script)")
+}
+
+/// A client that requests http://127.0.0.1:PORT/ in a loop until stopped (load on a WSGI server).
+private func httpLoad(port: Int) throws -> ChildProcess {
+  try ChildProcess(
+    executable: "/usr/bin/python3",
+    arguments: [
+      "-c", "import urllib.request\nwhile True:\n    urllib.request.urlopen('http://127.0.0.1:\(port)/').read()",
+    ], environment: ProcessInfo.processInfo.environment, stdout: .discard, stderr: .discard)
 }
 
 /// A TCP port on 127.0.0.1 nothing listens on now.
